@@ -74,3 +74,21 @@ class DataNotFoundError(FeatxError, FileNotFoundError):
     def __init__(self, what: str, hint: str) -> None:
         self.what, self.hint = what, hint
         super().__init__(f"{what} not found. {hint}")
+
+
+class DataError(FeatxError, ValueError):
+    """Tables that cannot be used together as they are (IDs, targets, classes).
+
+    Parameters
+    ----------
+    what : str
+        The table or column at fault.
+    problem : str
+        What is wrong with it, with examples.
+    fix : str
+        How to make it usable.
+    """
+
+    def __init__(self, what: str, problem: str, fix: str) -> None:
+        self.what, self.problem, self.fix = what, problem, fix
+        super().__init__(f"{what}: {problem}. {fix}")
