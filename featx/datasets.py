@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from featx._validate import one_of
-from featx.errors import DataError, InvalidParameterError
+from featx.errors import DataError, DataNotFoundError, InvalidParameterError
 
 #: How IDs are matched: "tcga" keeps the patient part (first 12 characters) of
 #: TCGA barcodes; "exact" matches IDs as they are.
@@ -200,3 +201,87 @@ def check_binary(targets: pd.DataFrame, *, n_splits: int) -> None:
             raise DataError(f"targets[{column!r}]", f"only {smaller} patients in the "
                             f"minority class for {n_splits} folds", "Leave out this gene "
                             "or use fewer folds")
+
+
+#: Columns of a featx store file that describe a tile rather than embed it.
+TILE_METADATA = ("slide_id", "patient_id", "x", "y", "level", "mpp", "tile_px",
+                 "tissue_fraction", "stain_status", "col", "row", "extractor")
+#: ID columns tried in order when none is named.
+ID_COLUMNS = ("patient_id", "patient", "slide_id", "sample", "tile_id", "file")
+
+
+def read_embeddings(path: str | Path, *, id_column: str | None = None) -> pd.DataFrame:
+    """Read one extractor's embeddings (Parquet file or folder) as an ID-indexed matrix.
+
+    Accepts a featx store (an ``embedding`` list column plus tile metadata, e.g. a
+    ``<store>/extractor=NAME`` folder) or a wide table of numeric feature columns.
+
+    Parameters
+    ----------
+    path : str or Path
+        Parquet file, or folder of Parquet files of one extractor.
+    id_column : str, optional
+        Column holding the row ID. Default: the first of :data:`ID_COLUMNS` present,
+        else the table's index.
+
+    Returns
+    -------
+    pandas.DataFrame
+        float features indexed by ID (several rows per ID stay: pool them with
+        :func:`mean_by_patient`).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataNotFoundError(f"embedding table {path}", "Pass a Parquet file or folder "
+                                "written by `featx extract` or pandas.DataFrame.to_parquet")
+    table = pd.read_parquet(path)
+    if id_column is None:
+        id_column = next((c for c in ID_COLUMNS if c in table.columns), None)
+    if id_column is not None:
+        if id_column not in table.columns:
+            raise DataError(str(path), f"no column {id_column!r} (columns: "
+                            f"{list(table.columns[:8])})", "Name the ID column with --id-column")
+        table = table.set_index(id_column)
+    table.index = table.index.astype(str)
+    if "embedding" in table.columns:
+        matrix = np.stack(table["embedding"].to_numpy()).astype(np.float64)
+        return pd.DataFrame(matrix, index=table.index,
+                            columns=[f"f{i:04d}" for i in range(matrix.shape[1])])
+    features = table.drop(columns=[c for c in TILE_METADATA if c in table.columns])
+    non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if non_numeric:
+        raise DataError(str(path), f"non-numeric columns {non_numeric[:5]}",
+                        "Keep only the ID and the feature columns, or name the ID column")
+    features.columns = features.columns.astype(str)
+    return features.astype(np.float64)
+
+
+def embedding_sources(paths: list[str | Path]) -> dict[str, Path]:
+    """Name each extractor's Parquet source.
+
+    ``NAME=path`` names it explicitly; a file is named by its stem; a folder holding
+    ``extractor=NAME`` sub-folders (a featx store) gives one extractor per sub-folder;
+    any other folder gives one extractor per ``*.parquet`` file in it.
+    """
+    sources: dict[str, Path] = {}
+    for item in paths:
+        name, _, rest = str(item).partition("=") if "=" in str(item) and not Path(
+            str(item)).exists() else ("", "", str(item))
+        path = Path(rest)
+        if name:
+            found = {name: path}
+        elif path.is_dir() and any(path.glob("extractor=*")):
+            found = {p.name.split("=", 1)[1]: p for p in sorted(path.glob("extractor=*"))}
+        elif path.is_dir():
+            found = {p.stem: p for p in sorted(path.glob("*.parquet"))}
+        else:
+            found = {path.stem: path}
+        for key, value in found.items():
+            if key in sources:
+                raise DataError("embeddings", f"two sources named {key!r}",
+                                "Name them explicitly: NAME=path")
+            sources[key] = value
+    if not sources:
+        raise DataError("embeddings", f"no Parquet tables in {paths}",
+                        "Pass Parquet files, a folder of them, or a featx store")
+    return sources

@@ -64,7 +64,7 @@ def test_expression_scores_match_naive_loop_and_find_signal():
     assert list(scores.columns) == SCORE_COLUMNS
     assert not scores["value"].isna().any()
     y = np.log2(targets.to_numpy() + 1)
-    for name, frame in feats.items():  # naive: one scikit-learn fit per target and fold
+    for name, frame in feats.items():  # noqa: B007 (used in query) - naive: one fit per target, fold
         x = frame.to_numpy()
         for rep in range(2):
             pred = np.empty_like(y)
