@@ -182,7 +182,8 @@ def evaluate(
 
     from featx._validate import one_of
     from featx.datasets import embedding_sources, mean_by_patient, read_embeddings
-    from featx.models import EXPERIMENTS, evaluate as run_experiment
+    from featx.models import EXPERIMENTS
+    from featx.models import evaluate as run_experiment
     from featx.stats import compare_extractors
 
     one_of("--experiment", experiment, EXPERIMENTS)
