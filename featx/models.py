@@ -41,6 +41,10 @@ n_splits        int     folds per repetition
 
 ``confusion`` (tissue only): experiment, extractor, repetition, true_label,
 predicted_label, count: out-of-fold predictions of each repetition.
+
+``predictions`` (mutation only): experiment, extractor, target, repetition, sample,
+label (0/1), score (out-of-fold decision value), for DeLong's test
+(:func:`featx.stats.delong_from_predictions`).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from sklearn.svm import SVR, LinearSVC
 from tqdm.auto import tqdm
 
 from featx._validate import one_of, positive_float, positive_int
+from featx.atomic import atomic_path
 from featx.datasets import align, check_binary, check_continuous
 from featx.errors import DataError, InvalidParameterError
 from featx.folds import RepeatedFolds, make_folds
@@ -70,6 +75,8 @@ SCORE_COLUMNS = ["experiment", "extractor", "target", "repetition", "fold", "met
                  "value", "n_train", "n_test", "n_splits"]
 CONFUSION_COLUMNS = ["experiment", "extractor", "repetition", "true_label",
                      "predicted_label", "count"]
+PREDICTION_COLUMNS = ["experiment", "extractor", "target", "repetition", "sample", "label",
+                      "score"]
 #: Target transforms for expression: name -> function (applied before modelling).
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "none": lambda x: x,
@@ -94,6 +101,8 @@ class ExperimentResult:
         The folds used, per target ("all" when shared by every target).
     ids : pandas.Index
         Rows used, in fold order.
+    predictions : pandas.DataFrame or None
+        Mutation only; columns :data:`PREDICTION_COLUMNS`.
     """
 
     experiment: str
@@ -101,6 +110,7 @@ class ExperimentResult:
     confusion: pd.DataFrame | None = None
     folds: dict[str, RepeatedFolds] = field(default_factory=dict)
     ids: pd.Index | None = None
+    predictions: pd.DataFrame | None = None
 
     def save(self, directory: str | Path, *, fmt: str = "parquet") -> list[Path]:
         """Write ``<experiment>_scores`` (and ``_confusion``) as Parquet or CSV; return paths."""
@@ -108,16 +118,16 @@ class ExperimentResult:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         written = []
-        for kind, table in (("scores", self.scores), ("confusion", self.confusion)):
+        for kind, table in (("scores", self.scores), ("confusion", self.confusion),
+                            ("predictions", self.predictions)):
             if table is None:
                 continue
             path = directory / f"{self.experiment}_{kind}.{fmt}"
-            tmp = path.with_suffix(path.suffix + ".tmp")  # atomic: write, then rename
-            if fmt == "parquet":
-                table.to_parquet(tmp, index=False)
-            else:
-                table.to_csv(tmp, index=False)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:  # a crash never leaves half a table
+                if fmt == "parquet":
+                    table.to_parquet(tmp, index=False)
+                else:
+                    table.to_csv(tmp, index=False)
             written.append(path)
         return written
 
@@ -421,7 +431,8 @@ def predict_mutations(
     C = positive_float("C", C)
     data = align(features, mutations, id_mode=id_mode)
     check_binary(data.targets, n_splits=n_splits)
-    frames, all_folds = [], {}
+    frames, all_folds, kept = [], {}, []
+    samples = np.asarray(data.ids, dtype=str)
     for gene in tqdm(data.targets.columns, disable=not progress, desc="mutation"):
         y = data.targets[gene].astype(int).to_numpy()
         folds = make_folds(len(y), n_splits=n_splits, n_repeats=n_repeats, seed=seed, y=y)
@@ -440,7 +451,12 @@ def predict_mutations(
                 frames.append(_rows("mutation", name, [gene], rep, -1, "roc_auc",
                                     [roc_auc_score(y, scores)], _mean_train(splits), len(y),
                                     n_splits))
-    return ExperimentResult("mutation", _concat(frames), None, all_folds, data.ids)
+                kept.append(pd.DataFrame({
+                    "experiment": "mutation", "extractor": name, "target": str(gene),
+                    "repetition": rep, "sample": samples, "label": y, "score": scores}))
+    predictions = pd.concat(kept, ignore_index=True)[PREDICTION_COLUMNS]
+    return ExperimentResult("mutation", _concat(frames), None, all_folds, data.ids,
+                            predictions)
 
 
 def _lasso_logistic(C: float) -> LogisticRegression:
@@ -516,6 +532,6 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return table[SCORE_COLUMNS]
 
 
-__all__ = ["CONFUSION_COLUMNS", "EXPERIMENTS", "SCORE_COLUMNS", "TRANSFORMS",
+__all__ = ["CONFUSION_COLUMNS", "EXPERIMENTS", "PREDICTION_COLUMNS", "SCORE_COLUMNS", "TRANSFORMS",
            "ExperimentResult", "classify_tissue", "evaluate", "fold_kernels", "pearson_columns",
            "predict_mutations", "regress_expression", "svr_predict_all"]

@@ -25,7 +25,7 @@ from featx.models import (
     regress_expression,
     svr_predict_all,
 )
-from featx.stats import compare_extractors
+from featx.stats import compare_extractors, delong_from_predictions
 
 IDS = [f"TCGA-AA-{i:04d}" for i in range(60)]
 
@@ -147,6 +147,14 @@ def test_mutation_auc_matches_naive_and_finds_signal():
     table = compare_extractors(scores, "SIG", "NOISE", metric="roc_auc")
     assert (table["better"] == "SIG").all() and (table["p_corrected"] < 0.05).all()
     assert scores.query("extractor == 'SIG' and fold == -1")["value"].mean() > 0.8
+    # the kept out-of-fold scores reproduce the AUCs, and DeLong finds the difference
+    kept = res.predictions.query("extractor == 'NOISE' and target == 'KRAS' and repetition == 1")
+    assert roc_auc_score(kept["label"], kept["score"]) == pytest.approx(roc_auc_score(y, out))
+    delong = delong_from_predictions(res.predictions, "SIG", "NOISE", target="KRAS")
+    auc_sig = scores.query("extractor == 'SIG' and target == 'KRAS' and repetition == 0 "
+                           "and fold == -1")["value"].item()
+    assert delong.effect_size == pytest.approx(auc_sig)
+    assert delong.estimate > 0.2 and delong.p_value < 0.05
 
 
 def test_mutation_errors():
