@@ -172,7 +172,7 @@ def bench_linear_svc(args) -> None:
     pred = np.empty(n, dtype=y.dtype)
     with Clock() as naive:
         for train, test in res.folds["all"].split(0):
-            pred[test] = make_pipeline(StandardScaler(), LinearSVC()).fit(
+            pred[test] = make_pipeline(StandardScaler(), LinearSVC(random_state=0)).fit(
                 x[train], y[train]).predict(x[test])
     acc_naive = float(np.mean(pred == y))
     acc_featx = res.scores.query("fold == -1 and metric == 'accuracy'")["value"].item()
@@ -193,7 +193,7 @@ def bench_linear_svc(args) -> None:
         xb, yb = big["FTX"].to_numpy(), big_labels.to_numpy()
         train = np.arange(PAPER_SVC["tiles"]) % 5 != 0
         with Clock() as big_fit:
-            make_pipeline(StandardScaler(), LinearSVC()).fit(xb[train], yb[train])
+            make_pipeline(StandardScaler(), LinearSVC(random_state=0)).fit(xb[train], yb[train])
         print(f"MEASURED  one paper-size fit (5,744 x 2,048, 9 classes): {big_fit}")
         print(f"PROJECTED paper protocol: {fits * big_fit.cpu / 3600:.1f} CPU-hours")
 

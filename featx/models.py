@@ -61,6 +61,7 @@ import sklearn
 from scipy import stats as sstats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR, LinearSVC
 from tqdm.auto import tqdm
 
@@ -150,6 +151,9 @@ def classify_tissue(
 ) -> ExperimentResult:
     """Tissue classification: StandardScaler + LinearSVC, repeated stratified K-fold.
 
+    Each fold is ``make_pipeline(StandardScaler(), LinearSVC(C=C, max_iter=max_iter,
+    random_state=0))``: scikit-learn's defaults, with liblinear's shuffling seed fixed.
+
     Parameters
     ----------
     features : mapping of str to pandas.DataFrame
@@ -191,7 +195,9 @@ def classify_tissue(
 
     def fit_fold(x: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         z_train, z_test = _standardise(x, train, test)
-        model = LinearSVC(C=C, max_iter=max_iter).fit(z_train, y[train])
+        # liblinear's dual solver shuffles with a seed drawn from NumPy's global RNG
+        # unless given one: fix it so results are reproducible and thread-safe.
+        model = LinearSVC(C=C, max_iter=max_iter, random_state=0).fit(z_train, y[train])
         return model.predict(z_test)
 
     frames, confusion = [], []
@@ -462,8 +468,8 @@ def predict_mutations(
 def _lasso_logistic(C: float) -> LogisticRegression:
     # scikit-learn 1.8 replaced penalty="l1" by l1_ratio=1.
     if tuple(int(v) for v in sklearn.__version__.split(".")[:2]) >= (1, 8):
-        return LogisticRegression(l1_ratio=1.0, C=C, solver="liblinear")
-    return LogisticRegression(penalty="l1", C=C, solver="liblinear")
+        return LogisticRegression(l1_ratio=1.0, C=C, solver="liblinear", random_state=0)
+    return LogisticRegression(penalty="l1", C=C, solver="liblinear", random_state=0)
 
 
 # -------------------------------------------------------------------------- helpers
@@ -497,11 +503,9 @@ def pearson_columns(observed: np.ndarray, predicted: np.ndarray) -> tuple[np.nda
 
 
 def _standardise(x: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """StandardScaler fitted on the training rows (zero-variance columns keep scale 1)."""
-    mean = x[train].mean(axis=0)
-    scale = x[train].std(axis=0)
-    scale[scale == 0] = 1.0
-    return (x[train] - mean) / scale, (x[test] - mean) / scale
+    """StandardScaler fitted on the training rows: the naive pipeline's exact scaling."""
+    scaler = StandardScaler().fit(x[train])
+    return scaler.transform(x[train]), scaler.transform(x[test])
 
 
 def _non_negative_float(name: str, value: object) -> float:

@@ -139,7 +139,7 @@ def test_mutation_auc_matches_naive_and_finds_signal():
     out = np.empty(60)
     for train, test in res.folds["KRAS"].split(1):
         model = make_pipeline(StandardScaler(), LogisticRegression(
-            l1_ratio=1.0, C=0.5, solver="liblinear")).fit(x[train], y[train])
+            l1_ratio=1.0, C=0.5, solver="liblinear", random_state=0)).fit(x[train], y[train])
         out[test] = model.decision_function(x[test])
     row = scores.query("extractor == 'NOISE' and target == 'KRAS' and repetition == 1 "
                        "and fold == -1")
@@ -188,7 +188,7 @@ def test_tissue_matches_naive_linear_svc_and_tables_add_up():
     x, y = feats["SIG"].to_numpy(), labels.to_numpy()
     pred = np.empty(90, dtype=object)
     for train, test in res.folds["all"].split(0):
-        pred[test] = make_pipeline(StandardScaler(), LinearSVC()).fit(
+        pred[test] = make_pipeline(StandardScaler(), LinearSVC(random_state=0)).fit(
             x[train], y[train]).predict(x[test])
     row = scores.query("extractor == 'SIG' and repetition == 0 and fold == -1 "
                        "and metric == 'accuracy'")
