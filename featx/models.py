@@ -170,8 +170,8 @@ def classify_tissue(
     max_iter : int, default 1000
         LinearSVC iteration limit.
     n_jobs : int, default 1
-        Folds fitted in parallel threads (liblinear releases the GIL); results do not
-        depend on it.
+        Threads fitting the folds of all extractors of a repetition at once (liblinear
+        releases the GIL); results do not depend on it.
     progress : bool, default False
         Show a progress bar over repetitions.
 
@@ -204,9 +204,12 @@ def classify_tissue(
     with ThreadPoolExecutor(n_jobs) as pool:
         for rep in tqdm(range(folds.n_repeats), disable=not progress, desc="tissue"):
             splits = list(folds.split(rep))
-            for name, x in data.features.items():
+            # every (extractor, fold) fit of a repetition is independent: submit them all
+            futures = {name: [pool.submit(fit_fold, x, train, test) for train, test in splits]
+                       for name, x in data.features.items()}
+            for name in data.features:
                 predictions = np.empty(len(y), dtype=y.dtype)
-                results = pool.map(fit_fold, [x] * len(splits), *zip(*splits))
+                results = [future.result() for future in futures[name]]
                 for fold, ((train, test), pred) in enumerate(zip(splits, results)):
                     predictions[test] = pred
                     frames.append(_rows("tissue", name, ["all"], rep, fold, "accuracy",

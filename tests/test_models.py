@@ -215,6 +215,19 @@ def test_tissue_grouped_by_patient_and_class_size_error():
         classify_tissue(feats, few, n_splits=5, n_repeats=1)
 
 
+def test_threads_do_not_change_results():
+    feats, labels = _tissue(3)
+    one = classify_tissue(feats, labels, n_splits=5, n_repeats=2, n_jobs=1)
+    two = classify_tissue(feats, labels, n_splits=5, n_repeats=2, n_jobs=3)
+    pd.testing.assert_frame_equal(one.scores, two.scores)
+    pd.testing.assert_frame_equal(one.confusion, two.confusion)
+    signal, efeats = _features(1)
+    targets = pd.DataFrame(np.exp(signal[:, :3]), index=IDS, columns=["a", "b", "c"])
+    pd.testing.assert_frame_equal(
+        regress_expression(efeats, targets, n_repeats=2, n_jobs=1).scores,
+        regress_expression(efeats, targets, n_repeats=2, n_jobs=2).scores)
+
+
 def test_results_save_as_parquet_and_csv(tmp_path: Path):
     feats, labels = _tissue(2)
     res = evaluate("tissue", feats, labels.to_frame("label"), n_splits=3, n_repeats=1)
