@@ -156,6 +156,9 @@ def evaluate(
         "sample, tile_id, file, else the index).")] = None,
     target_id_column: Annotated[str | None, typer.Option(
         help="ID column of the target table (default: its first column).")] = None,
+    group_column: Annotated[str | None, typer.Option(
+        help="Tissue only: column of the target table naming each tile's patient, so that "
+        "a patient's tiles stay in one fold (StratifiedGroupKFold).")] = None,
     pool: Annotated[bool, typer.Option(
         "--pool/--no-pool", help="Average each patient's rows (tiles, slides) into one "
         "patient-mean embedding (expression and mutation only).")] = True,
@@ -189,6 +192,12 @@ def evaluate(
     one_of("--experiment", experiment, EXPERIMENTS)
     one_of("--format", table_format, ("parquet", "csv"))
     target_table = _read_table(targets, target_id_column)
+    groups = None
+    if group_column is not None:
+        if experiment != "tissue" or group_column not in target_table.columns:
+            raise FeatxError(f"--group-column {group_column!r}: needs --experiment tissue and a "
+                             f"column of {targets} (columns: {list(target_table.columns)[:10]})")
+        groups = target_table[group_column]
     if columns:
         wanted = [c.strip() for c in columns.split(",") if c.strip()]
     else:
@@ -212,7 +221,7 @@ def evaluate(
     if experiment == "expression":
         options.update(transform=transform, kernel=kernel, n_jobs=jobs)
     if experiment == "tissue":
-        options["n_jobs"] = jobs
+        options.update(n_jobs=jobs, groups=groups)
     result = run_experiment(experiment, features, target_table, **options)
     written = result.save(out, fmt=table_format)
     names = list(features)

@@ -77,11 +77,12 @@ def test_evaluate_tissue_with_exact_ids(tmp_path):
                          columns=["u", "v", "w"])
     feats.insert(0, "file", [f"t{i}.jpeg" for i in range(40)])
     feats.to_parquet(tmp_path / "COLOUR.parquet", index=False)
-    pd.DataFrame({"file": feats["file"], "label": labels}).to_csv(tmp_path / "labels.tsv",
-                                                                  sep="\t", index=False)
+    pd.DataFrame({"file": feats["file"], "label": labels,
+                  "patient": np.arange(40) % 10}).to_csv(tmp_path / "labels.tsv", sep="\t",
+                                                         index=False)
     result = runner.invoke(app, ["evaluate", str(tmp_path / "COLOUR.parquet"), "-t",
                                  str(tmp_path / "labels.tsv"), "-e", "tissue", "--repeats", "1",
-                                 "-o", str(tmp_path / "out")])
+                                 "--group-column", "patient", "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     confusion = pd.read_parquet(tmp_path / "out" / "tissue_confusion.parquet")
     assert confusion["count"].sum() == 40
