@@ -8,7 +8,7 @@ model runs) and prints where its output went.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,12 +28,12 @@ app = typer.Typer(
 )
 
 MppOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--mpp",
         help="Microns per pixel of the slide's level 0, for slides whose metadata lacks it "
         "(overrides the metadata).",
-        min=0.0, min_open=True,
+
     ),
 ]
 
@@ -54,16 +54,92 @@ def _root(
 
 
 @app.command()
+def info(
+    slide: Annotated[Path, typer.Argument(help="Slide file (any format OpenSlide reads).")],
+    mpp: MppOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print a slide's size, pyramid levels, vendor and microns per pixel.
+
+    Example: `featx info CMU-1-Small-Region.svs`
+    """
+    import json
+
+    from featx.slide import open_slide
+
+    with open_slide(slide, mpp=mpp) as opened:
+        details = opened.info.to_dict()
+    if as_json:
+        typer.echo(json.dumps(details, indent=2))
+        return
+    for key, value in details.items():
+        typer.echo(f"{key:>18}: {value}")
+
+
+@app.command()
+def tile(
+    slides: Annotated[list[Path], typer.Argument(help="One or more slide files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("tiles"),
+    tile_px: Annotated[int, typer.Option(help="Tile side in pixels.", min=1)] = 224,
+    target_mpp: Annotated[float, typer.Option(
+        help="Microns per pixel of the tiles: 0.5 for NCT-CRC-like tiles, 0.25 for TCGA work.",
+        )] = 0.5,
+    overlap_px: Annotated[int, typer.Option(help="Overlap between neighbouring tiles.", min=0)] = 0,
+    min_tissue: Annotated[float, typer.Option(
+        help="Keep tiles with at least this tissue fraction.", min=0.0, max=1.0)] = 0.8,
+    tissue_method: Annotated[str, typer.Option(
+        help="Tissue threshold: `otsu` or `otsu-equal-weights` (both class weights 0.5).")] = "otsu",
+    table_format: Annotated[str, typer.Option("--format", help="`parquet` or `csv`.")] = "parquet",
+    mpp: MppOption = None,
+) -> None:
+    """Find tissue and lay a tile grid at a physical resolution.
+
+    For each slide writes `<slide_id>.tiles.parquet` (one row per tile: grid position,
+    level-0 x and y, level, read size, tissue fraction) and `<slide_id>.tiles.png`
+    (thumbnail with tissue tinted and tiles outlined).
+
+    Example: `featx tile slide.svs --tile-px 224 --target-mpp 0.5 -o tiles/`
+    """
+    from tqdm.auto import tqdm
+
+    from featx.slide import open_slide
+    from featx.tiling import TileSpec
+    from featx.tiling_job import tile_slide
+
+    spec = TileSpec(tile_px=tile_px, mpp=target_mpp, overlap_px=overlap_px, min_tissue=min_tissue)
+    for path in tqdm(slides, unit="slide", disable=len(slides) < 2):
+        with open_slide(path, mpp=mpp) as opened:
+            done = tile_slide(opened, spec, out_dir=out, tissue_method=tissue_method,
+                              table_format=table_format)
+        typer.echo(f"{done.slide_id}: {done.n_tiles} tiles -> {done.table_path}, {done.figure_path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/demo"),
+) -> None:
+    """Run featx end to end on built-in data and print where the results are.
+
+    Uses generated slides with known tissue, plus OpenSlide's CMU-1-Small-Region test
+    slide when the public data folder (`$FEATX_DATA_DIR`) has it.
+    """
+    from featx.demo import run_demo
+
+    result = run_demo(out)
+    typer.echo(f"demo finished: {len(result.slides)} slides; results in {result.out_dir.resolve()}")
+
+
+@app.command()
 def fetch(
     manifest: Annotated[Path, typer.Argument(
         help="A featx manifest (data_manifests/*.tsv) or a GDC portal manifest.",
         exists=True, dir_okay=False)],
     dest: Annotated[Path, typer.Option("--dest", "-d", help="Folder to download into.")] = Path(
         "featx-data"),
-    local_dir: Annotated[Optional[list[Path]], typer.Option(
+    local_dir: Annotated[list[Path] | None, typer.Option(
         "--local-dir", help="A folder that may already hold the files (searched recursively; "
         "a copy that verifies is used in place). Repeatable.")] = None,
-    only: Annotated[Optional[list[str]], typer.Option(
+    only: Annotated[list[str] | None, typer.Option(
         "--only", help="Fetch only this file name. Repeatable.")] = None,
     retries: Annotated[int, typer.Option(help="Retries per file after a transient error.",
                                          min=0)] = 5,
@@ -118,30 +194,29 @@ def extract(
         help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
         "column (optional `slide_id`, `patient_id`).", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
-    slides: Annotated[Optional[Path], typer.Option(
-        "--slides", "-s", help="Folder holding the slides (flat, or <id>/<filename> as "
+    slides: Annotated[Path | None, typer.Option(
+        "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
         "gdc-client writes them); paths in the manifest are relative to it.")] = None,
     extractor: Annotated[str, typer.Option(
         help="Extractor name (COLORSTATS) or import path `package.module:Callable`.")
     ] = "COLORSTATS",
-    extractor_arg: Annotated[Optional[list[str]], typer.Option(
+    extractor_arg: Annotated[list[str] | None, typer.Option(
         "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
         "Repeatable.")] = None,
     tile_px: Annotated[int, typer.Option(help="Tile side in pixels given to the model.",
                                          min=1)] = 224,
-    tile_mpp: Annotated[float, typer.Option(help="Microns per pixel of the tiles.",
-                                            min=0.0, min_open=True)] = 0.5,
+    tile_mpp: Annotated[float, typer.Option(help="Microns per pixel of the tiles.")] = 0.5,
     min_tissue: Annotated[float, typer.Option(help="Least tissue fraction of a kept tile.",
                                               min=0.0, max=1.0)] = 0.8,
     dtype: Annotated[str, typer.Option(help="Embedding storage: float32, or float16 (half "
                                        "the disk).")] = "float32",
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.", min=1)] = 64,
-    workers: Annotated[Optional[int], typer.Option(
+    workers: Annotated[int | None, typer.Option(
         help="0: run here without Dask. N: a local Dask cluster of N worker processes. "
         "Default: a local cluster sized to this machine.", min=0)] = None,
     threads_per_worker: Annotated[int, typer.Option(help="Threads per local worker.",
                                                     min=1)] = 1,
-    scheduler: Annotated[Optional[str], typer.Option(
+    scheduler: Annotated[str | None, typer.Option(
         help="Address of a running Dask scheduler (tcp://host:8786), e.g. from dask-jobqueue "
         "(SLURM) or dask-kubernetes. Overrides --workers.")] = None,
     retry_failed: Annotated[bool, typer.Option(
