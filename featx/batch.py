@@ -48,6 +48,7 @@ from typing import Any
 import pandas as pd
 
 from featx._validate import non_negative_int, one_of, positive_float, positive_int
+from featx.atomic import atomic_path
 from featx.errors import FeatxError, InvalidParameterError
 from featx.store import _safe_name, is_done, provenance, slide_path, write_slide_embeddings
 
@@ -375,7 +376,7 @@ def _lock_path(store_file: Path) -> Path:
 
 def _remove_temp_files(path: Path) -> None:
     # What a writer killed mid-write left behind for this slide (we hold its lock).
-    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         tmp.unlink(missing_ok=True)
 
 
@@ -440,13 +441,8 @@ def read_status(root: str | Path, *, extractor: str) -> pd.DataFrame:
 
 def _write_status(path: Path, rows: dict[str, dict[str, Any]], order: list[str]) -> None:
     table = pd.DataFrame([rows[s] for s in order if s in rows], columns=list(STATUS_COLUMNS))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w", newline="") as handle:
-        table.to_csv(handle, index=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 # --------------------------------------------------------------------------- the run
@@ -672,7 +668,11 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
                 try:
                     finish(future.result())
                 except Exception as error:  # noqa: BLE001 - e.g. KilledWorker: record, go on
-                    finish(_record(task, "failed", error=f"{type(error).__name__}: {error}"))
+                    # The result may be lost (its worker died after finishing) while the
+                    # slide is safely in the store: the store file decides.
+                    path = slide_path(root, extractor=name, slide_id=task.slide_id)
+                    finish(_done_record(task, path) if is_done(path, task.expected) else
+                           _record(task, "failed", error=f"{type(error).__name__}: {error}"))
                 # Forget the result, so a worker lost later does not make Dask recompute it.
                 future.release()
     finally:

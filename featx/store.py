@@ -26,9 +26,7 @@ file's schema metadata under the key ``featx``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +39,7 @@ import pyarrow.parquet as pq
 
 from featx import __version__
 from featx._validate import one_of
+from featx.atomic import atomic_path
 from featx.errors import DataNotFoundError, FeatxError, InvalidParameterError
 
 #: Schema-metadata key holding the provenance JSON.
@@ -183,47 +182,23 @@ def to_table(
     return pa.Table.from_arrays(arrays, schema=schema.with_metadata(metadata))
 
 
-def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the directory entry is on disk (POSIX).
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_table_atomic(table: pa.Table, path: str | Path) -> Path:
     """Write ``table`` to ``path`` so that ``path`` is either absent or complete.
 
-    The table goes to a hidden temporary file in the same folder (``.<name>.tmp-*``,
-    ignored by Parquet readers), is fsynced, then renamed over ``path`` with
-    :func:`os.replace`, which is atomic on POSIX and Windows. A crash at any
+    The table goes to a hidden temporary file in the same folder
+    (``.<name>.<random>.tmp``, ignored by Parquet readers), is fsynced, then
+    renamed over ``path`` (:func:`featx.atomic.atomic_path`). A crash at any
     moment leaves at most a temporary file, never a partial ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            scalar_cols = [c for c in table.column_names if c != "embedding"]
-            pq.write_table(
-                table, handle, row_group_size=ROW_GROUP_ROWS, compression="zstd",
-                # Statistics and dictionaries help the id and coordinate columns;
-                # on float embeddings they only cost time and space.
-                write_statistics=scalar_cols, use_dictionary=scalar_cols,
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    scalar_cols = [c for c in table.column_names if c != "embedding"]
+    with atomic_path(path) as tmp:
+        pq.write_table(
+            table, tmp, row_group_size=ROW_GROUP_ROWS, compression="zstd",
+            # Statistics and dictionaries help the id and coordinate columns;
+            # on float embeddings they only cost time and space.
+            write_statistics=scalar_cols, use_dictionary=scalar_cols,
+        )
     return path
 
 

@@ -22,11 +22,14 @@ from PIL import Image
 try:
     from featx.pipeline import embed_slide as _embed_slide
     from featx.synthetic import Region, write_synthetic_slide
-    from featx.tiling import TileSpec
 
     FOUNDATION = True
 except ImportError:
     FOUNDATION = False
+try:
+    from featx.tiling import TileSpec
+except ImportError:
+    TileSpec = None
 
 WIDTH, HEIGHT, MPP = 1500, 1200, 0.5
 
@@ -43,7 +46,7 @@ class _Spec:
 
 def make_spec():
     """Tiles of 64 px at 2 mpp: 256 level-0 px, about 20 tiles on a full slide."""
-    if FOUNDATION:
+    if TileSpec is not None:
         return TileSpec(tile_px=64, mpp=2.0, overlap_px=0, min_tissue=0.5)
     return _Spec()
 

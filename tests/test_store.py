@@ -145,7 +145,9 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store.os, "replace", boom)
+    import featx.atomic
+
+    monkeypatch.setattr(featx.atomic.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_slide_embeddings(tmp_path, _coords(3, 0), np.ones((3, 2)), extractor="A",
                                slide_id="s")
@@ -155,7 +157,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_temp_files_are_invisible_to_readers(tmp_path):
     _write_cohort(tmp_path)
     # What a writer killed mid-write leaves behind.
-    (tmp_path / "extractor=A" / f".{TCGA}.parquet.tmp-abc").write_bytes(b"PAR1 garbage")
+    (tmp_path / "extractor=A" / f".{TCGA}.parquet.abc123.tmp").write_bytes(b"PAR1 garbage")
     (tmp_path / "extractor=A" / "_status.csv").write_text("slide_id,status\n")
     assert read_store(tmp_path, extractor="A").shape[0] == 10 + 13 + 16
 
