@@ -328,3 +328,30 @@ def test_two_dask_workers_process_a_cohort(tmp_path, monkeypatch):
     assert all(len(keys) <= 1 for keys in builds.values())
     assert _store_content(tmp_path / "dask") == _store_content(reference)
     assert len(read_store(tmp_path / "dask", extractor=NAME)) == status["n_tiles"].sum()
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_cli_extract(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import featx.batch
+    from featx.cli import app
+
+    monkeypatch.setattr(featx.batch, "_default_embed", lambda: embed)
+    manifest = _cohort(tmp_path / "slides", 2, blank=True)
+    args = ["extract", str(manifest), "--out", str(tmp_path / "store"), "--slides",
+            str(manifest.parent), "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0",
+            "--min-tissue", "0.5", "--extractor-arg", "bins=4", "--dtype", "float16",
+            "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 slides: 2 done, 1 no_tissue" in result.output
+    emb = read_store(tmp_path / "store", extractor=NAME, as_="numpy")
+    assert emb.shape[1] == 3 * (2 + 4)
+    # A corrupt slide makes the command exit 1 after finishing the others.
+    bad = write_slide(tmp_path / "slides" / "bad.tiff", seed=3)
+    bad.write_bytes(bad.read_bytes()[:5000])
+    pd.DataFrame({"path": ["bad.tiff"]}).to_csv(manifest, mode="a", header=False, index=False)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "1 failed" in result.output
