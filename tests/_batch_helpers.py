@@ -1,73 +1,72 @@
-"""Tiny slides and an embed function for the batch tests.
+"""Tiny synthetic slides and an embed function for the batch tests.
 
-Uses featx's own synthetic slides and pipeline when they exist; until then a
-private stand-in with the same signature as ``featx.pipeline.embed_slide`` (a
-plain RGB TIFF read with Pillow, a grid of tiles, tissue = non-white pixels).
-The module is importable by Dask worker processes (the tests folder is on
+``embed`` is :func:`featx.pipeline.embed_slide` once that exists; until then a
+private stand-in with the same signature built from the foundation (open_slide,
+detect_tissue, grid_coords, iter_tile_batches; no stain normalisation). The
+module is importable by Dask worker processes (the tests folder is on
 ``sys.path``), so its functions can be sent to them by reference.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
-from PIL import Image
+
+from featx import synthetic
+from featx.slide import open_slide
+from featx.synthetic import Region, write_synthetic_slide
+from featx.tiling import TileSpec, grid_coords, iter_tile_batches
+from featx.tissue import detect_tissue
 
 try:
     from featx.pipeline import embed_slide as _embed_slide
-    from featx.synthetic import Region, write_synthetic_slide
-
-    FOUNDATION = True
 except ImportError:
-    FOUNDATION = False
-try:
-    from featx.tiling import TileSpec
-except ImportError:
-    TileSpec = None
+    _embed_slide = None
 
 WIDTH, HEIGHT, MPP = 1500, 1200, 0.5
+# Slides are cached per version of the generator, so a change to it is never masked.
+_GENERATOR = hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:12]
+_CACHE = Path(tempfile.gettempdir()) / f"featx-test-slides-{os.getuid()}" / _GENERATOR
 
 
-@dataclass(frozen=True)
-class _Spec:
-    tile_px: int = 64
-    mpp: float = 2.0
-    min_tissue: float = 0.5
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def make_spec():
-    """Tiles of 64 px at 2 mpp: 256 level-0 px, about 20 tiles on a full slide."""
-    if TileSpec is not None:
-        return TileSpec(tile_px=64, mpp=2.0, overlap_px=0, min_tissue=0.5)
-    return _Spec()
+def make_spec() -> TileSpec:
+    """Tiles of 64 px at 2 mpp: 256 level-0 px, a dozen tissue tiles per slide."""
+    return TileSpec(tile_px=64, mpp=2.0, overlap_px=0, min_tissue=0.5)
 
 
 def write_slide(path: Path, *, tissue: bool = True, seed: int = 0) -> Path:
-    """Write a tiny slide; with ``tissue=False`` it is blank glass."""
-    if FOUNDATION:
-        regions = [Region(x=150 + 40 * seed, y=120, width=1100, height=900, shape="ellipse",
+    """Write a tiny synthetic slide (copied from a per-machine cache); blank if not tissue."""
+    cached = _CACHE / f"{'tissue' if tissue else 'blank'}-{seed}.tiff"
+    if not cached.is_file():
+        _CACHE.mkdir(parents=True, exist_ok=True)
+        regions = [Region(x=100 + 30 * seed, y=100, width=1200, height=950, shape="ellipse",
                           label="tumour" if seed % 2 else "normal")] if tissue else []
-        return Path(write_synthetic_slide(path, width_px=WIDTH, height_px=HEIGHT, mpp=MPP,
-                                          regions=regions, fmt="tiff", seed=seed).path)
-    rng = np.random.default_rng(seed)
-    image = np.full((HEIGHT, WIDTH, 3), 242, np.uint8)
-    if tissue:
-        yy, xx = np.mgrid[:HEIGHT, :WIDTH]
-        inside = ((xx - 750 - 20 * seed) / 600) ** 2 + ((yy - 600) / 480) ** 2 <= 1
-        pink = np.array([200 - 10 * (seed % 3), 110, 170], np.uint8)
-        noise = rng.integers(0, 40, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-        image[inside] = pink + noise[inside]
-    Image.fromarray(image).save(path, format="TIFF")
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.tiff")
+        write_synthetic_slide(tmp, width_px=WIDTH, height_px=HEIGHT, mpp=MPP, regions=regions,
+                              fmt="tiff", seed=seed)
+        os.replace(tmp, cached)
+    shutil.copyfile(cached, path)
     return Path(path)
+
+
+def _stand_in(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
+              progress=False):
+    with open_slide(path) as slide:
+        mask = tissue if tissue is not None else detect_tissue(slide)
+        coords = grid_coords(slide, spec, tissue=mask)
+        features = [extractor(tiles) for _, tiles in
+                    iter_tile_batches(slide, coords, batch_size=batch_size)]
+    coords = coords.assign(stain_status="none")
+    features = (np.concatenate(features) if features
+                else np.zeros((0, extractor.n_features), np.float32))
+    return SimpleNamespace(coords=coords, features=features, provenance={"stand_in": True})
 
 
 def embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
@@ -87,27 +86,6 @@ def embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
             pass
         else:
             os._exit(1)
-    if FOUNDATION:
-        return _embed_slide(path, extractor, spec=spec, normalizer=normalizer,
-                            batch_size=batch_size, tissue=tissue, progress=progress)
-    with Image.open(path) as handle:
-        image = np.asarray(handle.convert("RGB"))
-    read_px = round(spec.tile_px * spec.mpp / MPP)
-    rows, tiles = [], []
-    for row in range(image.shape[0] // read_px):
-        for col in range(image.shape[1] // read_px):
-            tile = image[row * read_px:(row + 1) * read_px, col * read_px:(col + 1) * read_px]
-            frac = float((tile.mean(axis=-1) < 220).mean())
-            if frac >= spec.min_tissue:
-                rows.append({"slide_id": Path(path).stem, "col": col, "row": row,
-                             "x": col * read_px, "y": row * read_px, "level": 0,
-                             "read_px": read_px, "tile_px": spec.tile_px, "mpp": spec.mpp,
-                             "tissue_fraction": frac, "stain_status": "none"})
-                small = Image.fromarray(tile).resize((spec.tile_px, spec.tile_px))
-                tiles.append(np.asarray(small))
-    coords = pd.DataFrame(rows, columns=["slide_id", "col", "row", "x", "y", "level",
-                                         "read_px", "tile_px", "mpp", "tissue_fraction",
-                                         "stain_status"])
-    features = (extractor(np.stack(tiles)) if tiles
-                else np.zeros((0, extractor.n_features), np.float32))
-    return SimpleNamespace(coords=coords, features=features, provenance={"stand_in": True})
+    run = _embed_slide if _embed_slide is not None else _stand_in
+    return run(path, extractor, spec=spec, normalizer=normalizer, batch_size=batch_size,
+               tissue=tissue, progress=progress)
