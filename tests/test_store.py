@@ -140,8 +140,6 @@ def test_bad_input_is_refused(tmp_path):
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    import featx.store as store
-
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
