@@ -6,9 +6,9 @@
 Part 1 writes a store of ``--rows`` tiles (``--rows-per-slide`` per slide file, random
 post-ReLU-like embeddings of ``--features`` values, ~70% zeros) as float32 and as
 float16, and reports write rate, size on disk and the time to read one slide: through
-``featx.store.read_slide`` (opens that slide's file only), through a pyarrow dataset filter, and through DuckDB with a
-``WHERE slide_id = ...`` over the whole store (both prune by file and row-group
-statistics but must open every footer).
+``featx.store.read_slide`` (opens that slide's file only), through a pyarrow dataset
+filter, and through DuckDB with a ``WHERE slide_id = ...`` over the whole store (both
+prune by file and row-group statistics but must open every footer).
 
 Part 2 writes ``--slides`` synthetic slides and compares, in tiles per second: the bare
 forward pass of the extractor on tiles already in memory, and the whole batch run
