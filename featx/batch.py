@@ -170,6 +170,7 @@ def describe_normalizer(normalizer: Any) -> dict[str, Any] | None:
     if normalizer is None:
         return None
     config = getattr(normalizer, "config", None)
+    config = config() if callable(config) else config
     if isinstance(config, Mapping):
         return json.loads(json.dumps(dict(config), default=_jsonable))
     out: dict[str, Any] = {"class": type(normalizer).__qualname__}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from _batch_helpers import embed, make_spec, write_slide
 
@@ -235,9 +236,15 @@ run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
 """
 
 
-def _store_content(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*.parquet"))}
+def _store_content(root: Path) -> dict[str, tuple]:
+    """Each store file's rows and provenance, less the pipeline's timings."""
+    out = {}
+    for path in sorted(root.rglob("*.parquet")):
+        prov = provenance(path)
+        prov.get("pipeline", {}).pop("seconds", None)
+        table = pq.read_table(path).replace_schema_metadata(None)
+        out[path.relative_to(root).as_posix()] = (table.to_pylist(), prov)
+    return out
 
 
 def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
@@ -356,3 +363,43 @@ def test_cli_extract(tmp_path, monkeypatch):
     pd.DataFrame({"path": ["bad.tiff"]}).to_csv(manifest, mode="a", header=False, index=False)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "1 failed" in result.output
+
+
+class _FittedNormalizer:
+    """scikit-learn style: parameters, and fitted attributes ending in '_'."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+    def get_params(self):
+        return {"alpha": self.alpha}
+
+    def fit(self):
+        self.stain_matrix_target_ = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11]])
+        self._private = object()
+        return self
+
+
+def test_normalizer_identity_is_part_of_done(tmp_path):
+    from featx.batch import describe_normalizer
+
+    class WithConfig:
+        def config(self):
+            return {"method": "macenko", "target": np.array([1.0, 2.0])}
+
+    assert describe_normalizer(None) is None
+    assert describe_normalizer(WithConfig()) == {"method": "macenko", "target": [1.0, 2.0]}
+    fitted = describe_normalizer(_FittedNormalizer().fit())
+    assert fitted == {"class": "_FittedNormalizer", "params": {"alpha": 1.0},
+                      "fit": {"stain_matrix_target_": [[0.65, 0.70, 0.29],
+                                                       [0.07, 0.99, 0.11]]}}
+    manifest = _cohort(tmp_path / "slides", 1)
+    root = tmp_path / "store"
+    _run(manifest, root, normalizer=_FittedNormalizer().fit())
+    path = slide_path(root, extractor=NAME, slide_id="TCGA-AA-1000-01Z-00-DX1")
+    assert provenance(path)["stain"] == fitted
+    before = path.stat().st_mtime_ns
+    _run(manifest, root, normalizer=_FittedNormalizer().fit())
+    assert path.stat().st_mtime_ns == before
+    _run(manifest, root, normalizer=_FittedNormalizer(alpha=2.0).fit())
+    assert path.stat().st_mtime_ns != before
