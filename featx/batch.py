@@ -48,7 +48,6 @@ from typing import Any
 import pandas as pd
 
 from featx._validate import non_negative_int, one_of, positive_float, positive_int
-from featx.atomic import atomic_path
 from featx.errors import FeatxError, InvalidParameterError
 from featx.store import _safe_name, is_done, provenance, slide_path, write_slide_embeddings
 
@@ -442,8 +441,27 @@ def read_status(root: str | Path, *, extractor: str) -> pd.DataFrame:
 
 def _write_status(path: Path, rows: dict[str, dict[str, Any]], order: list[str]) -> None:
     table = pd.DataFrame([rows[s] for s in order if s in rows], columns=list(STATUS_COLUMNS))
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
+    # Not featx.atomic's random name: the host and pid in the name let a later run
+    # remove what a killed one left (see _remove_dead_status_temps).
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp, "w", newline="") as handle:
+            table.to_csv(handle, index=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_dead_status_temps(path: Path) -> None:
+    prefix = f".{path.name}.{socket.gethostname()}."
+    for tmp in path.parent.glob(f"{prefix}*.tmp"):
+        pid = tmp.name[len(prefix):-len(".tmp")]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- the run
@@ -609,6 +627,7 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
     from tqdm.auto import tqdm
 
     status_file = status_path(root, extractor=name)
+    _remove_dead_status_temps(status_file)
     previous = {r["slide_id"]: r for r in read_status(root, extractor=name).to_dict("records")}
     order = slides["slide_id"].tolist()
     rows: dict[str, dict[str, Any]] = {}

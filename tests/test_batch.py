@@ -295,6 +295,7 @@ def test_leftovers_of_a_crash_mid_write_are_cleaned(tmp_path):
     (folder / ".locks" / f"{slide}.lock").write_text(json.dumps(
         {"host": socket.gethostname(), "pid": int(dead.stdout), "token": "t", "since": "x"}))
     (folder / f".{slide}.parquet.abc123.tmp").write_bytes(b"PAR1 half a file")
+    (folder / f"._status.csv.{socket.gethostname()}.{int(dead.stdout)}.tmp").write_text("slide")
     _run(manifest, store)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         p.name for p in (reference / f"extractor={NAME}").iterdir())
@@ -373,6 +374,9 @@ class _FittedNormalizer:
 
     def get_params(self):
         return {"alpha": self.alpha}
+
+    def transform(self, tiles):
+        return tiles
 
     def fit(self):
         self.stain_matrix_target_ = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11]])
