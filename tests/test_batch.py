@@ -407,3 +407,12 @@ def test_normalizer_identity_is_part_of_done(tmp_path):
     assert path.stat().st_mtime_ns == before
     _run(manifest, root, normalizer=_FittedNormalizer(alpha=2.0).fit())
     assert path.stat().st_mtime_ns != before
+
+
+@pytest.mark.slow
+def test_run_batch_starts_its_own_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    manifest = _cohort(tmp_path / "slides", 2)
+    status = _run(manifest, tmp_path / "store", workers=1)
+    assert status["status"].tolist() == ["done", "done"]
+    assert not status["worker"].str.endswith(f":{os.getpid()}").any()  # not this process

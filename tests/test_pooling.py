@@ -73,3 +73,23 @@ def test_subset_and_errors(store):
         pool_embeddings(root, extractor="Y")
     with pytest.raises(InvalidParameterError, match="level"):
         pool_embeddings(root, extractor="X", level="tile")
+
+
+def test_cli_pool(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from featx.cli import app
+
+    root, _, feats = store
+    out = tmp_path / "patients.parquet"
+    result = CliRunner().invoke(app, ["pool", str(root), "--extractor", "X", "-o", str(out),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "3 patients x 4 features" in result.output
+    table = pd.read_parquet(out).set_index("patient_id")
+    np.testing.assert_allclose(table.loc["other", ["f0000", "f0001", "f0002", "f0003"]],
+                               feats["other"].mean(0), rtol=1e-6)
+    csv = tmp_path / "slides.csv"
+    result = CliRunner().invoke(app, ["pool", str(root), "--extractor", "X", "-o", str(csv),
+                                      "--level", "slide", "--no-progress"])
+    assert result.exit_code == 0 and len(pd.read_csv(csv)) == 4
