@@ -189,3 +189,27 @@ def save_overlay_png(image: np.ndarray, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
     return path
+
+
+def heatmaps_from_table(table: pd.DataFrame, *, prob_column: str = "prob") -> dict[str, np.ndarray]:
+    """One heatmap per slide from a tile-probability table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``slide_id``, ``row``, ``col`` and ``prob_column`` (one row per tile).
+    prob_column : str, default "prob"
+        Column of tumour probabilities.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Slide id -> heatmap, in order of first appearance.
+    """
+    missing = [c for c in ("slide_id", "row", "col", prob_column) if c not in table.columns]
+    if missing:
+        raise InvalidParameterError(
+            "table", f"columns slide_id, row, col and {prob_column!r} (missing {missing})",
+            list(table.columns))
+    return {str(slide_id): tile_heatmap(rows, rows[prob_column].to_numpy())
+            for slide_id, rows in table.groupby("slide_id", sort=False)}

@@ -440,3 +440,47 @@ def plot_score_violins(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches="tight")
     return path
+
+
+def tile_probabilities(
+    slide: Any,
+    coords: pd.DataFrame,
+    extractor: Any,
+    classifier: Any,
+    *,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """Tumour probability of each tile: read tiles, embed them, classify them.
+
+    Parameters
+    ----------
+    slide : featx.slide.Slide
+        The open slide.
+    coords : pandas.DataFrame
+        Its tile table (:func:`featx.tiling.grid_coords`).
+    extractor : featx.extractors.Extractor
+        Embeds uint8 tile batches.
+    classifier : scikit-learn classifier
+        Fitted on embeddings with ``predict_proba``; the tumour class is label 1
+        (or the last class when the labels are not 0/1).
+    batch_size : int, default 64
+        Tiles per batch; memory is bounded by one batch.
+    progress : bool, default False
+        Show a progress bar.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_tiles,)
+    """
+    from featx.tiling import iter_tile_batches
+
+    if not hasattr(classifier, "predict_proba"):
+        raise InvalidParameterError("classifier", "a fitted classifier with predict_proba",
+                                    type(classifier).__name__)
+    classes = list(getattr(classifier, "classes_", [0, 1]))
+    column = classes.index(1) if 1 in classes else len(classes) - 1
+    out = [classifier.predict_proba(extractor(tiles))[:, column]
+           for _, tiles in iter_tile_batches(slide, coords, batch_size=batch_size,
+                                             progress=progress)]
+    return np.concatenate(out) if out else np.zeros(0)
