@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from featx._validate import fraction, positive_float, positive_int
+from featx.atomic import atomic_path
 from featx.errors import InvalidParameterError
 from featx.tilegrid import grid_indices, tile_extent_l0, values_to_grid
 
@@ -112,10 +113,9 @@ def save_heatmap_png(
 
     cell_px = positive_int("cell_px", cell_px)
     rgba = heatmap_rgba(check_heatmap(heatmap), cmap=cmap)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(upsample_heatmap(rgba, cell_px)).save(path)
-    return path
+    with atomic_path(path) as tmp:
+        Image.fromarray(upsample_heatmap(rgba, cell_px)).save(tmp, format="PNG")
+    return Path(path)
 
 
 def overlay_on_thumbnail(
@@ -185,10 +185,9 @@ def save_overlay_png(image: np.ndarray, path: str | Path) -> Path:
     """Write an RGB overlay (from :func:`overlay_on_thumbnail`) as a PNG."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
-    return path
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")
+    return Path(path)
 
 
 def heatmaps_from_table(table: pd.DataFrame, *, prob_column: str = "prob") -> dict[str, np.ndarray]:

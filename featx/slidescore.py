@@ -34,6 +34,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from featx._validate import fraction, one_of, positive_int
+from featx.atomic import atomic_path
 from featx.errors import InvalidParameterError
 from featx.heatmap import check_heatmap
 
@@ -390,6 +391,14 @@ def _figure(width: float = 5.0, height: float = 4.5):
     return fig
 
 
+def _save(fig: Any, path: str | Path) -> Path:
+    """Save a figure atomically; the format follows the suffix (png, pdf, svg)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
+    return path
+
+
 def plot_roc_curves(
     y_true: object, scores: Mapping[str, object], path: str | Path, *, title: str = "Slide ROC"
 ) -> Path:
@@ -409,10 +418,7 @@ def plot_roc_curves(
     ax.plot([0, 1], [0, 1], ls=":", color="grey")
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(loc="lower right")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight")
-    return path
+    return _save(fig, path)
 
 
 def plot_score_violins(
@@ -436,10 +442,7 @@ def plot_score_violins(
         ax.scatter(i + rng.uniform(-0.08, 0.08, g.size), g, s=12, color="black", zorder=3)
     ax.set_xticks([0, 1], [f"{n} (n={g.size})" for n, g in zip(class_names, groups)])
     ax.set(ylabel="slide score", title=title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight")
-    return path
+    return _save(fig, path)
 
 
 def tile_probabilities(
