@@ -282,6 +282,19 @@ def _check_slides(X: Sequence[tuple[pd.DataFrame, np.ndarray]]) -> int:
     return dims.pop()
 
 
+def _augment(x: np.ndarray, t: np.ndarray, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The same random flip / 90-degree rotation of a batch of maps and their labels."""
+    if rng.uniform() < 0.5:
+        x, t = x[:, :, ::-1], t[:, :, ::-1]
+    if rng.uniform() < 0.5:
+        x, t = x[:, ::-1], t[:, ::-1]
+    if x.shape[1] == x.shape[2]:
+        turns = int(rng.integers(4))
+        x, t = np.rot90(x, turns, axes=(1, 2)), np.rot90(t, turns, axes=(1, 2))
+    return np.ascontiguousarray(x), np.ascontiguousarray(t)
+
+
 class FeatureMapUNet(BaseEstimator):
     """Separate learning: a U-Net on frozen tile embeddings laid out as feature maps.
 
@@ -302,6 +315,10 @@ class FeatureMapUNet(BaseEstimator):
         One canvas per tissue piece (else one per slide).
     standardize : bool, default True
         Centre and scale each feature with the training tiles' mean and std.
+    augment : bool, default True
+        Randomly flip (and, on square canvases, rotate by 90 degrees) each
+        training batch, so the U-Net learns tissue, not where on the canvas
+        tumour happened to lie in the few training slides.
     random_state : int, default 0
     progress : bool, default False
         Show a progress bar over epochs.
@@ -317,8 +334,8 @@ class FeatureMapUNet(BaseEstimator):
     def __init__(
         self, *, canvas_shape: tuple[int, int] = (32, 32), base_filters: int = 16,
         depth: int = 2, epochs: int = 30, batch_size: int = 4, learning_rate: float = 1e-3,
-        split_pieces: bool = True, standardize: bool = True, random_state: int = 0,
-        progress: bool = False,
+        split_pieces: bool = True, standardize: bool = True, augment: bool = True,
+        random_state: int = 0, progress: bool = False,
     ) -> None:
         self.canvas_shape = canvas_shape
         self.base_filters = base_filters
@@ -328,6 +345,7 @@ class FeatureMapUNet(BaseEstimator):
         self.learning_rate = learning_rate
         self.split_pieces = split_pieces
         self.standardize = standardize
+        self.augment = augment
         self.random_state = random_state
         self.progress = progress
 
@@ -388,6 +406,8 @@ class FeatureMapUNet(BaseEstimator):
                 chosen = [canvases[j] for j in order[part]]
                 x = np.stack([layout.place(scaled[i]) for i, layout in chosen])
                 t = np.stack([layout.place(labels[i], fill=-1) for i, layout in chosen])
+                if self.augment:
+                    x, t = _augment(x, t, rng)
                 losses.append(float(train_step(tf.constant(x), tf.constant(t, tf.float32))))
             self.history_.append(float(np.mean(losses)))
         return self
