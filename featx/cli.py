@@ -135,11 +135,12 @@ def slidescore(
         help="Tile probabilities: a Parquet, CSV or TSV table with columns slide_id, row, col "
         "and a tumour-probability column (one row per tissue tile).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("slidescore"),
-    labels: Annotated[Optional[Path], typer.Option(
+    labels: Annotated[Path | None, typer.Option(
         help="Slide labels: CSV/TSV/Parquet with slide_id and label (1 tumour, 0 normal). "
         "Adds metrics, ROC and violin figures, and the random-forest score.")] = None,
     prob_column: Annotated[str, typer.Option(help="Column of tile tumour probabilities.")] = "prob",
-    k: Annotated[int, typer.Option(help="Top-k score: mean of the k highest values.", min=1)] = 1000,
+    k: Annotated[int, typer.Option(
+        help="Top-k score: mean of the k highest values.", min=1)] = 1000,
     unit: Annotated[str, typer.Option(
         help="What k counts: `tile`, or `pixel` of the heatmap upsampled --pixels-per-tile "
         "times per side (the gastric paper's top 1000 pixels).")] = "tile",

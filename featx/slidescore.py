@@ -135,7 +135,7 @@ def heatmap_features(
         "mean": float(values.mean()),
         "std": float(values.std()),
     }
-    for q, v in zip(_PERCENTILES, np.percentile(values, _PERCENTILES)):
+    for q, v in zip(_PERCENTILES, np.percentile(values, _PERCENTILES), strict=True):
         feats[f"p{q}"] = float(v)
     feats["top10_mean"] = topk_score(heatmap, k=10)
     for t in area_thresholds:
@@ -440,7 +440,7 @@ def plot_score_violins(
     rng = np.random.default_rng(0)
     for i, g in enumerate(groups):
         ax.scatter(i + rng.uniform(-0.08, 0.08, g.size), g, s=12, color="black", zorder=3)
-    ax.set_xticks([0, 1], [f"{n} (n={g.size})" for n, g in zip(class_names, groups)])
+    ax.set_xticks([0, 1], [f"{n} (n={g.size})" for n, g in zip(class_names, groups, strict=True)])
     ax.set(ylabel="slide score", title=title)
     return _save(fig, path)
 

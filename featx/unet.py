@@ -191,7 +191,7 @@ def end_to_end_gradients(
         elif total is None:
             total = list(batch_grads)
         else:
-            total = [a + b for a, b in zip(total, batch_grads)]
+            total = [a + b for a, b in zip(total, batch_grads, strict=True)]
     return float(loss), grads[1:], total
 
 
@@ -250,13 +250,13 @@ def end_to_end_step(
     variables = extractor.trainable_variables
 
     def apply(batch_grads: list[tf.Tensor]) -> None:
-        extractor_optimizer.apply_gradients(zip(batch_grads, variables))
+        extractor_optimizer.apply_gradients(zip(batch_grads, variables, strict=True))
 
     loss, unet_grads, extractor_grads = end_to_end_gradients(
         extractor, unet, tiles, layout, labels, batch_size=batch_size, preprocess=preprocess,
         on_batch=apply if extractor_update == "batch" else None,
     )
-    unet_optimizer.apply_gradients(zip(unet_grads, unet.trainable_variables))
+    unet_optimizer.apply_gradients(zip(unet_grads, unet.trainable_variables, strict=True))
     if extractor_grads is not None:
         apply(extractor_grads)
     return loss
@@ -364,7 +364,7 @@ class FeatureMapUNet(BaseEstimator):
         if len(y) != len(X):
             raise InvalidParameterError("y", f"{len(X)} label arrays (one per slide)", len(y))
         labels = [np.asarray(lab) for lab in y]
-        for i, ((coords, _), lab) in enumerate(zip(X, labels)):
+        for i, ((coords, _), lab) in enumerate(zip(X, labels, strict=True)):
             if lab.shape != (len(coords),) or not np.isin(lab, (-1, 0, 1)).all():
                 raise InvalidParameterError(f"y[{i}]", f"{len(coords)} labels in (-1, 0, 1)",
                                             lab.shape)
@@ -387,7 +387,7 @@ class FeatureMapUNet(BaseEstimator):
             with tf.GradientTape() as tape:
                 loss = masked_loss(y_true, model(x, training=True))
             grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             return loss
 
         scaled = [self._scaled(f) for _, f in X]
@@ -433,4 +433,5 @@ class FeatureMapUNet(BaseEstimator):
 
     def predict_heatmaps(self, X: Sequence[tuple[pd.DataFrame, np.ndarray]]) -> list[np.ndarray]:
         """Tumour heatmaps (grid arrays, NaN off tissue) of every slide."""
-        return [tile_heatmap(coords, p) for (coords, _), p in zip(X, self.predict_tiles(X))]
+        probs = self.predict_tiles(X)
+        return [tile_heatmap(coords, p) for (coords, _), p in zip(X, probs, strict=True)]

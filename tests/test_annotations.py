@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from featx.annotations import (
-    read_geojson,
     rasterise_annotations,
+    read_geojson,
     tile_label_fractions,
     tile_labels_from_geojson,
     tile_labels_from_mask,
@@ -32,7 +32,7 @@ def _expected_fractions(regions, coords, size_l0, samples=16):
     """Tumour/normal share of each tile by sampling points of its footprint on the regions."""
     offsets = (np.arange(samples) + 0.5) / samples * size_l0
     out = []
-    for x, y in zip(coords["x"], coords["y"]):
+    for x, y in zip(coords["x"], coords["y"], strict=True):
         xs, ys = np.meshgrid(x + offsets, y + offsets)
         label = np.zeros(xs.shape, np.uint8)
         for region in regions:  # later regions paint over earlier ones, as in the generator

@@ -24,7 +24,7 @@ from featx.tiling import TileSpec, grid_coords
 
 
 def _table(cells):
-    rows, cols = zip(*cells)
+    rows, cols = zip(*cells, strict=True)
     return pd.DataFrame({"row": rows, "col": cols, "x": [c * 10 for c in cols],
                          "y": [r * 10 for r in rows], "level": 0, "read_px": 10})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -80,7 +81,7 @@ def test_end_to_end_gradient_equals_full_backprop(batch_size):
     ref_loss, ref_unet, ref_ext = full_backprop_gradients(extractor, unet, tiles, layout, labels)
     assert loss == pytest.approx(ref_loss, rel=1e-6)
     assert len(ext_grads) == len(extractor.trainable_variables) == 6
-    for got, want in zip(ext_grads + unet_grads, ref_ext + ref_unet):
+    for got, want in zip(ext_grads + unet_grads, ref_ext + ref_unet, strict=True):
         assert np.abs(want.numpy()).max() > 0  # a real gradient, not zeros on both sides
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-7)
     # Mini-batch-wise delivery (the paper's updates) hands over the same pieces.
@@ -88,7 +89,7 @@ def test_end_to_end_gradient_equals_full_backprop(batch_size):
     end_to_end_gradients(extractor, unet, tiles, layout, labels, batch_size=batch_size,
                          on_batch=pieces.append)
     summed = [sum(p[i] for p in pieces) for i in range(len(ref_ext))]
-    for got, want in zip(summed, ref_ext):
+    for got, want in zip(summed, ref_ext, strict=True):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-7)
 
 
@@ -111,7 +112,8 @@ def test_end_to_end_training_learns_the_extractor(update):
                               extractor_optimizer=opt_e, unet_optimizer=opt_u, batch_size=16,
                               extractor_update=update) for _ in range(25)]
     assert losses[-1] < 0.5 * losses[0]
-    assert all(not np.allclose(a, b.numpy()) for a, b in zip(before, extractor.trainable_variables))
+    after = extractor.trainable_variables
+    assert all(not np.allclose(a, b.numpy()) for a, b in zip(before, after, strict=True))
 
 
 _PROBE = textwrap.dedent("""
@@ -169,8 +171,9 @@ def test_end_to_end_memory_does_not_grow_with_tiles():
     peak by far more, which shows the measure can see such growth at all.
     """
     result = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                            cwd=ROOT, env={"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-                                           "CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"},
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                           "TF_CPP_MIN_LOG_LEVEL": "2",
+                                           "CUDA_VISIBLE_DEVICES": ""},
                             timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     peaks = json.loads(result.stdout.strip().splitlines()[-1])
