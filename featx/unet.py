@@ -262,6 +262,88 @@ def end_to_end_step(
     return loss
 
 
+def slide_tile_loader(slide: object, coords: pd.DataFrame) -> Callable[[np.ndarray], np.ndarray]:
+    """A :data:`TileSource` that reads the requested tiles from an open slide on demand.
+
+    With it, end-to-end training never holds more than one mini-batch of a
+    slide's pixels.
+    """
+    from featx.tiling import read_tiles
+
+    def load(ids: np.ndarray) -> np.ndarray:
+        return read_tiles(slide, coords.iloc[np.asarray(ids)])
+
+    return load
+
+
+def train_end_to_end(
+    extractor: keras.Model,
+    unet: keras.Model,
+    slides: Sequence[tuple[TileSource, pd.DataFrame, np.ndarray]],
+    *,
+    epochs: int = 1,
+    extractor_learning_rate: float = 1e-5,
+    unet_learning_rate: float = 1e-3,
+    batch_size: int = 32,
+    extractor_update: str = "slide",
+    split_pieces: bool = True,
+    preprocess: Callable[[np.ndarray], tf.Tensor] | None = None,
+    random_state: int = 0,
+    progress: bool = False,
+) -> list[float]:
+    """Train extractor and U-Net together, one tissue piece per step (Adam for both).
+
+    Parameters
+    ----------
+    extractor, unet : keras.Model
+        The patch extractor and a U-Net from :func:`build_unet` whose canvas
+        holds every tissue piece.
+    slides : sequence of (tiles, coords, labels)
+        Per slide: its :data:`TileSource` (e.g. :func:`slide_tile_loader`), its
+        tile table and its tile labels (1, 0, -1).
+    epochs : int, default 1
+        Passes over all pieces, in a random order each time.
+    extractor_learning_rate, unet_learning_rate : float
+        Adam learning rates (the extractor is fine-tuned gently).
+    batch_size, extractor_update, preprocess
+        See :func:`end_to_end_step`.
+    split_pieces : bool, default True
+        One canvas per tissue piece.
+    random_state : int, default 0
+        Seed of the order.
+    progress : bool, default False
+        Show a progress bar over steps.
+
+    Returns
+    -------
+    list of float
+        The loss of every step, in order.
+    """
+    canvas = tuple(unet.input_shape[1:3])
+    steps = [(i, layout) for i, (_, coords, _) in enumerate(slides)
+             for layout in canvas_layouts(coords, canvas_shape=canvas, split_pieces=split_pieces)]
+    if not steps:
+        raise InvalidParameterError("slides", "at least one slide with tissue tiles", len(slides))
+    opt_e = keras.optimizers.Adam(positive_float("extractor_learning_rate",
+                                                 extractor_learning_rate))
+    opt_u = keras.optimizers.Adam(positive_float("unet_learning_rate", unet_learning_rate))
+    rng = np.random.default_rng(random_state)
+    order = [j for _ in range(positive_int("epochs", epochs)) for j in rng.permutation(len(steps))]
+    if progress:
+        from tqdm.auto import tqdm
+
+        order = tqdm(order, desc="end-to-end", unit="piece")
+    losses = []
+    for j in order:
+        i, layout = steps[j]
+        tiles, _, labels = slides[i]
+        losses.append(end_to_end_step(
+            extractor, unet, tiles, layout, np.asarray(labels), extractor_optimizer=opt_e,
+            unet_optimizer=opt_u, batch_size=batch_size, extractor_update=extractor_update,
+            preprocess=preprocess))
+    return losses
+
+
 def _check_slides(X: Sequence[tuple[pd.DataFrame, np.ndarray]]) -> int:
     if len(X) == 0:
         raise InvalidParameterError("X", "a non-empty sequence of (coords, features) pairs", 0)

@@ -241,3 +241,43 @@ def test_unet_rejects_bad_input(generated_features):
         FeatureMapUNet(epochs=1).fit([(coords, feats[:-1])], [labels])
     with pytest.raises(InvalidParameterError, match="canvas_shape"):
         FeatureMapUNet(canvas_shape=(4, 4), depth=1, epochs=1).fit([(coords, feats)], [labels])
+
+
+def test_end_to_end_training_reads_tiles_from_generated_slides(tmp_path):
+    # slide -> tile table -> tiles read lazily, one mini-batch at a time -> extractor -> U-Net.
+    from sklearn.metrics import roc_auc_score
+
+    from featx.unet import slide_tile_loader, train_end_to_end
+
+    layouts = [[Region(100, 80, 1300, 860, "ellipse", "normal"),
+                Region(x, 250, 420, 420, "ellipse", "tumour")] for x in (250, 850)]
+    opened, slides = [], []
+    for seed, regions in enumerate(layouts):
+        s = write_synthetic_slide(tmp_path / f"e{seed}.svs", width_px=1536, height_px=1024,
+                                  mpp=1.0, regions=regions, downsamples=(1, 4), seed=seed)
+        slide = open_slide(s.path)
+        opened.append(slide)
+        coords = grid_coords(slide, TileSpec(tile_px=32, mpp=4.0, min_tissue=0.5))
+        labels = tile_labels_from_mask(coords, s.label_mask(8), downsample=8,
+                                       level_downsamples=slide.info.level_downsamples)
+        slides.append((slide_tile_loader(slide, coords), coords, labels))
+    try:
+        keras.utils.set_random_seed(4)
+        extractor = keras.Sequential([
+            keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5)])
+        unet = build_unet(canvas_shape=(16, 16), n_features=5, base_filters=4, depth=1)
+        losses = train_end_to_end(extractor, unet, slides, epochs=20, batch_size=16,
+                                  extractor_learning_rate=1e-2, unet_learning_rate=3e-3,
+                                  extractor_update="batch")
+        assert len(losses) == 40 and np.mean(losses[-4:]) < 0.6 * np.mean(losses[:4])
+        loader, coords, labels = slides[0]
+        (layout,) = canvas_layouts(coords, canvas_shape=(16, 16))
+        feats = extractor(loader(np.arange(len(coords))).astype(np.float32) / 255).numpy()
+        logits = unet(layout.place(feats)[None]).numpy()[0]
+        known = labels >= 0
+        assert roc_auc_score(labels[known], layout.take(logits)[known]) >= 0.9
+    finally:
+        for slide in opened:
+            slide.close()
