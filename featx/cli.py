@@ -8,7 +8,7 @@ model runs) and prints where its output went.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,12 +28,12 @@ app = typer.Typer(
 )
 
 MppOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--mpp",
         help="Microns per pixel of the slide's level 0, for slides whose metadata lacks it "
         "(overrides the metadata).",
-        
+
     ),
 ]
 
