@@ -139,6 +139,11 @@ def slidescore(
         help="Slide labels: CSV/TSV/Parquet with slide_id and label (1 tumour, 0 normal). "
         "Adds metrics, ROC and violin figures, and the random-forest score.")] = None,
     prob_column: Annotated[str, typer.Option(help="Column of tile tumour probabilities.")] = "prob",
+    classifier: Annotated[Path | None, typer.Option(
+        help="A fitted scikit-learn tile classifier saved with joblib.dump. Then TABLE holds "
+        "embeddings instead of probabilities: an `embedding` column of arrays (the featx "
+        "store's Parquet files; TABLE may be their folder) or numeric feature columns. "
+        "joblib files run code when loaded: use only your own.")] = None,
     k: Annotated[int, typer.Option(
         help="Top-k score: mean of the k highest values.", min=1)] = 1000,
     unit: Annotated[str, typer.Option(
@@ -162,7 +167,9 @@ def slidescore(
     `metrics.csv` (ROC AUC, PR-AUC, accuracy, sensitivity, specificity and Cohen's kappa
     at 0.5 and at the screening threshold), `roc.png` and `violin_<score>.png`.
 
-    Example: `featx slidescore tile_probs.parquet --labels slides.csv --k 10 -o scores/`
+    Examples: `featx slidescore tile_probs.parquet --labels slides.csv --k 10 -o scores/`;
+    from stored embeddings and a tile classifier:
+    `featx slidescore store/extractor=FTX-2048/ --classifier tumour_lr.joblib -o scores/`
     """
     import numpy as np
     import pandas as pd
@@ -180,13 +187,31 @@ def slidescore(
     )
 
     def read(path: Path) -> pd.DataFrame:
+        if path.is_dir() or path.suffix == ".parquet":
+            if not path.exists():
+                raise DataNotFoundError(f"table {path}", "Check the path.")
+            return pd.read_parquet(path)
         if not path.is_file():
             raise DataNotFoundError(f"table {path}", "Check the path.")
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
         return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
 
-    heatmaps = heatmaps_from_table(read(table), prob_column=prob_column)
+    tiles = read(table)
+    if classifier is not None:
+        import joblib
+
+        from featx.slidescore import embedding_probabilities
+
+        if not classifier.is_file():
+            raise DataNotFoundError(f"classifier {classifier}", "Save it with joblib.dump.")
+        if "embedding" in tiles.columns:
+            embeddings = np.stack(tiles["embedding"].to_numpy())
+        else:
+            meta = {"slide_id", "patient_id", "row", "col", "x", "y", "level", "read_px",
+                    "tile_px", "mpp", "tissue_fraction", "stain_status", "extractor"}
+            embeddings = tiles[[c for c in tiles.columns if c not in meta]].to_numpy(float)
+        prob_column = "prob"
+        tiles = tiles.assign(prob=embedding_probabilities(joblib.load(classifier), embeddings))
+    heatmaps = heatmaps_from_table(tiles, prob_column=prob_column)
     ids = list(heatmaps)
     scores = pd.DataFrame({"slide_id": ids, "n_tiles": [int(np.sum(~np.isnan(h)))
                                                         for h in heatmaps.values()]})

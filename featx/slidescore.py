@@ -478,12 +478,28 @@ def tile_probabilities(
     """
     from featx.tiling import iter_tile_batches
 
-    if not hasattr(classifier, "predict_proba"):
-        raise InvalidParameterError("classifier", "a fitted classifier with predict_proba",
-                                    type(classifier).__name__)
-    classes = list(getattr(classifier, "classes_", [0, 1]))
-    column = classes.index(1) if 1 in classes else len(classes) - 1
-    out = [classifier.predict_proba(extractor(tiles))[:, column]
+    out = [embedding_probabilities(classifier, extractor(tiles))
            for _, tiles in iter_tile_batches(slide, coords, batch_size=batch_size,
                                              progress=progress)]
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def embedding_probabilities(classifier: Any, embeddings: np.ndarray) -> np.ndarray:
+    """Tumour probability of each embedding from a fitted scikit-learn classifier.
+
+    The tumour class is label 1 (or the last class when the labels are not 0/1).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_tiles,)
+    """
+    if not hasattr(classifier, "predict_proba"):
+        raise InvalidParameterError("classifier", "a fitted classifier with predict_proba",
+                                    type(classifier).__name__)
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim != 2:
+        raise InvalidParameterError("embeddings", "a 2-D array (n_tiles, n_features)",
+                                    embeddings.shape)
+    classes = list(getattr(classifier, "classes_", [0, 1]))
+    column = classes.index(1) if 1 in classes else len(classes) - 1
+    return np.asarray(classifier.predict_proba(embeddings)[:, column], dtype=np.float64)

@@ -39,7 +39,7 @@ from featx.slidescore import (
     topk_score,
 )
 from featx.synthetic import Region, write_synthetic_slide
-from featx.tiling import TileSpec, grid_coords
+from featx.tiling import TileSpec, grid_coords, read_tiles
 
 SPEC = TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5)  # 128 level-0 px per tile at 1 mpp
 WIDTH, HEIGHT = 1536, 1024
@@ -49,8 +49,6 @@ N_SLIDES = 16
 def _slide_tiles(path):
     with open_slide(path) as slide:
         coords = grid_coords(slide, SPEC)
-        from featx.tiling import read_tiles
-
         return coords, read_tiles(slide, coords), slide.info
 
 
@@ -87,8 +85,10 @@ def generated(tmp_path_factory):
         with open_slide(s.path) as slide:
             coords = grid_coords(slide, SPEC)
             probs = tile_probabilities(slide, coords, extractor, classifier, batch_size=32)
+            embeddings = extractor(read_tiles(slide, coords))
         heatmaps[f"s{i:02d}"] = tile_heatmap(coords, probs)
-        tables.append(coords[["slide_id", "row", "col"]].assign(prob=probs))
+        tables.append(coords[["slide_id", "row", "col"]].assign(prob=probs,
+                                                                 embedding=list(embeddings)))
         y.append(int(tumour))
     return {"heatmaps": heatmaps, "y": np.array(y), "table": pd.concat(tables),
             "classifier": classifier}
@@ -220,6 +220,24 @@ def test_cli_scores_a_probability_table(tmp_path, generated):
     bad = CliRunner().invoke(app, ["slidescore", str(table), "--prob-column", "nope",
                                    "-o", str(out)])
     assert bad.exit_code != 0 and "nope" in str(bad.exception)
+
+
+def test_cli_scores_stored_embeddings_with_a_classifier(tmp_path, generated):
+    import joblib
+
+    table = tmp_path / "embeddings.parquet"
+    generated["table"].drop(columns="prob").to_parquet(table)
+    model = tmp_path / "tile_classifier.joblib"
+    joblib.dump(generated["classifier"], model)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["slidescore", str(table), "--classifier", str(model),
+                                      "--k", "4", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out / "slide_scores.csv").set_index("slide_id")
+    for slide_id, heatmap in generated["heatmaps"].items():
+        assert scores.loc[slide_id, "topk_score"] == pytest.approx(topk_score(heatmap, k=4),
+                                                                   rel=1e-5)
+    assert not (out / "metrics.csv").exists()  # no labels, no metrics
 
 
 def test_featx_import_does_not_load_tensorflow():
