@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from featx.errors import InvalidParameterError
 from featx.heatmap import (
@@ -113,3 +114,27 @@ def test_overlay_png_on_a_generated_slide(tmp_path, artifacts_dir):
     grid_png = save_heatmap_png(tile_heatmap(coords, probs), tmp_path / "grid.png", cell_px=4)
     img = np.asarray(Image.open(grid_png))
     assert img.shape[2] == 4 and (img[..., 3] == 0).any() and (img[..., 3] == 255).any()
+
+
+@pytest.mark.realdata
+def test_overlay_on_the_real_slide(shared_data, artifacts_dir):
+    with open_slide(shared_data / "wsi" / "CMU-1-Small-Region.svs") as slide:
+        coords = grid_coords(slide, TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5))
+        thumb = slide.thumbnail(mpp=8.0)
+        info = slide.info
+    downsample = info.width / thumb.shape[1]
+    probs = coords["tissue_fraction"].to_numpy()  # any per-tile value in [0, 1]
+    overlay = overlay_on_thumbnail(thumb, coords, probs, downsample=downsample,
+                                   level_downsamples=info.level_downsamples, alpha=0.6)
+    # Pixels change exactly on the tiles' footprints.
+    footprint = np.zeros(thumb.shape[:2], bool)
+    side = 64 * 2.0 / info.mpp / downsample
+    for x, y in zip(coords["x"] / downsample, coords["y"] / downsample, strict=True):
+        footprint[int(round(y)) + 1:int(round(y + side)) - 1,
+                  int(round(x)) + 1:int(round(x + side)) - 1] = True
+    changed = np.any(overlay != thumb, axis=2)
+    assert changed[footprint].mean() > 0.95
+    assert not changed[~ndimage.binary_dilation(footprint, iterations=3)].any()
+    save_overlay_png(overlay, artifacts_dir / "heatmap_overlay_cmu1.png")
+    grid = tile_heatmap(coords, probs)
+    assert np.count_nonzero(~np.isnan(grid)) == len(coords)
