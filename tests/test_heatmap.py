@@ -20,7 +20,7 @@ from featx.heatmap import (
 )
 from featx.slide import open_slide
 from featx.synthetic import Region, write_synthetic_slide
-from featx.tilegrid import canvas_layouts, grid_to_values, tissue_pieces
+from featx.tilegrid import grid_to_values
 from featx.tiling import TileSpec, grid_coords
 
 
@@ -72,23 +72,6 @@ def test_overlay_colours_each_tile_footprint_only():
     assert (out[0:5, 0:5] == 0).all()          # probability 0 -> black
     assert (out[5:10, 10:15] == 255).all()     # probability 1 -> white
     assert (out[20:, :] == 200).all() and (out[:5, 5:10] == 200).all()  # untouched glass
-
-
-def test_pieces_and_canvas_layout_centre_each_piece():
-    coords = _table([(0, 0), (0, 1), (1, 1), (5, 5), (5, 6), (9, 9)])
-    pieces = tissue_pieces(coords)
-    np.testing.assert_array_equal(pieces, [0, 0, 0, 1, 1, 2])  # biggest piece first
-    layouts = canvas_layouts(coords, canvas_shape=(4, 4))
-    assert [len(lay.tile_ids) for lay in layouts] == [3, 2, 1]
-    first = layouts[0]  # a 2x2 bounding box centred on 4x4 -> offset (1, 1)
-    np.testing.assert_array_equal(first.rows, [1, 1, 2])
-    np.testing.assert_array_equal(first.cols, [1, 2, 2])
-    placed = first.place(np.arange(6, dtype=float)[:, None] + 1)
-    assert placed.shape == (4, 4, 1) and placed.sum() == 1 + 2 + 3
-    whole = canvas_layouts(coords, canvas_shape=(10, 10), split_pieces=False)
-    assert len(whole) == 1 and len(whole[0].tile_ids) == 6
-    with pytest.raises(InvalidParameterError, match="canvas_shape"):
-        canvas_layouts(coords, canvas_shape=(8, 8), split_pieces=False)
 
 
 def test_overlay_png_on_a_generated_slide(tmp_path, artifacts_dir):
