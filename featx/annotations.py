@@ -251,6 +251,8 @@ def read_geojson(source: str | Path | Mapping[str, Any] | list) -> list[Annotati
             if not rings:
                 continue
             exterior = np.asarray(rings[0], dtype=np.float64)[:, :2]
+            if len(exterior) < 3:
+                continue  # a degenerate ring encloses no area
             holes = tuple(np.asarray(r, dtype=np.float64)[:, :2] for r in rings[1:])
             annotations.append(Annotation(name, exterior, holes))
     return annotations
@@ -295,22 +297,41 @@ def rasterise_annotations(
     if bad:
         raise InvalidParameterError("classes", "mask values in 0..255", sorted(bad))
     size = (int(np.ceil(width_px / downsample)), int(np.ceil(height_px / downsample)))
-    image = Image.new("L", size, BACKGROUND)
-    draw = ImageDraw.Draw(image)
+    mask = np.full((size[1], size[0]), BACKGROUND, np.uint8)
     known = [(lookup[a.classification.lower()], a) for a in annotations
              if a.classification.lower() in lookup]
     skipped = {a.classification for a in annotations if a.classification.lower() not in lookup}
-    # Draw in increasing label order so tumour (2) overwrites normal (1).
+    # Paint in increasing label order so tumour (2) overwrites normal (1).
     for value, ann in sorted(known, key=lambda pair: pair[0]):
-        draw.polygon([tuple(p) for p in ann.exterior / downsample], fill=value)
-        for hole in ann.holes:
-            draw.polygon([tuple(p) for p in hole / downsample], fill=BACKGROUND)
+        _paint(mask, ann, value, downsample)
     if skipped:
         warnings.warn(
             f"annotation classes {sorted(skipped)} are not mapped to a label and were skipped; "
             "pass classes={'Stroma': 1, ...} to use them", UserWarning, stacklevel=2,
         )
-    return np.asarray(image, dtype=np.uint8)
+    return mask
+
+
+def _paint(mask: np.ndarray, ann: Annotation, value: int, downsample: float) -> None:
+    """Set ``value`` inside one polygon (minus its holes), drawn within its bounding box.
+
+    Holes leave whatever lay beneath (a hole in a tumour outline inside a normal
+    area stays normal), which drawing holes as background would not.
+    """
+    exterior = ann.exterior / downsample
+    h, w = mask.shape
+    x0, y0 = np.clip(np.floor(exterior.min(axis=0)).astype(int) - 1, 0, [w, h])
+    x1, y1 = np.clip(np.ceil(exterior.max(axis=0)).astype(int) + 2, 0, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return  # wholly outside the slide
+    shape = Image.new("1", (int(x1 - x0), int(y1 - y0)), 0)
+    draw = ImageDraw.Draw(shape)
+    offset = np.array([x0, y0])
+    draw.polygon([tuple(p) for p in exterior - offset], fill=1)
+    for hole in ann.holes:
+        if len(hole) >= 3:
+            draw.polygon([tuple(p) for p in hole / downsample - offset], fill=0)
+    mask[y0:y1, x0:x1][np.asarray(shape, dtype=bool)] = value
 
 
 def tile_labels_from_geojson(

@@ -156,6 +156,11 @@ def test_geojson_holes_lists_and_class_mapping():
     assert len(anns) == 1 and len(anns[0].holes) == 1
     mask = rasterise_annotations(anns, width_px=100, height_px=100, downsample=1)
     assert mask[10, 10] == 2 and mask[50, 50] == 0
+    # A tumour outline with a hole, inside a normal area: the hole stays normal.
+    normal = _feature({"type": "Polygon", "coordinates": [_ring(0, 0, 200, 200)]}, "Normal")
+    nested = rasterise_annotations(read_geojson([normal] + features), width_px=200,
+                                   height_px=200, downsample=1)
+    assert nested[10, 10] == 2 and nested[50, 50] == 1 and nested[150, 150] == 1
     stroma = [_feature({"type": "Polygon", "coordinates": [square]}, "Stroma")]
     mapped = rasterise_annotations(read_geojson(stroma), width_px=100, height_px=100,
                                    downsample=2, classes={"stroma": 1})
