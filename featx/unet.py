@@ -105,6 +105,14 @@ def masked_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(per_cell * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
+def _check_labels(labels: np.ndarray, min_len: int) -> None:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) < min_len or not np.isin(labels, (-1, 0, 1)).all():
+        raise InvalidParameterError(
+            "labels", "the slide's tile labels: one of -1, 0, 1 per row of its tile table",
+            f"shape {labels.shape}, values {np.unique(labels)[:5].tolist()}")
+
+
 def _tiles_at(tiles: TileSource, ids: np.ndarray) -> np.ndarray:
     return tiles(ids) if callable(tiles) else np.asarray(tiles)[ids]
 
@@ -163,10 +171,14 @@ def end_to_end_gradients(
     batch_size = positive_int("batch_size", batch_size)
     preprocess = preprocess or _default_preprocess
     ids = layout.tile_ids
+    _check_labels(labels, int(ids.max()) + 1)
     # (1) Forward only: keep the feature map, drop every activation.
     feature_map = None
     for part in _batches(len(ids), batch_size):
         feats = extractor(preprocess(_tiles_at(tiles, ids[part])), training=False).numpy()
+        if feats.ndim != 2:
+            raise InvalidParameterError("extractor", "a model whose output is (batch, d)",
+                                        feats.shape)
         if feature_map is None:
             feature_map = np.zeros(layout.canvas_shape + (feats.shape[1],), np.float32)
         feature_map[layout.rows[part], layout.cols[part]] = feats

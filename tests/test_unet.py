@@ -93,6 +93,17 @@ def test_end_to_end_gradient_equals_full_backprop(batch_size):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-7)
 
 
+def test_end_to_end_rejects_bad_labels():
+    rng = np.random.default_rng(5)
+    coords, labels = _irregular_slide(rng)
+    tiles = rng.integers(0, 256, (len(coords), 16, 16, 3), dtype=np.uint8)
+    (layout,) = canvas_layouts(coords, canvas_shape=(8, 8))
+    unet = build_unet(canvas_shape=(8, 8), n_features=5, base_filters=4, depth=1)
+    for bad in (labels[:-3], np.where(labels == 1, 2, labels)):
+        with pytest.raises(InvalidParameterError, match="labels"):
+            end_to_end_gradients(_extractor(), unet, tiles, layout, bad)
+
+
 @pytest.mark.parametrize("update", ["slide", "batch"])
 def test_end_to_end_training_learns_the_extractor(update):
     # Tumour tiles are brighter: the extractor must learn to expose that to the U-Net.
