@@ -3,8 +3,8 @@
 ``embed`` is :func:`featx.pipeline.embed_slide` once that exists; until then a
 private stand-in with the same signature built from the foundation (open_slide,
 detect_tissue, grid_coords, iter_tile_batches; no stain normalisation). The
-module is importable by Dask worker processes (the tests folder is on
-``sys.path``), so its functions can be sent to them by reference.
+module is importable by Dask worker processes (as ``tests._batch_helpers``, the
+project root being on ``sys.path``), so its functions go to them by reference.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from _batch_helpers import embed, make_spec, write_slide
 
 from featx.batch import (
     ExtractorFactory,
@@ -31,9 +30,9 @@ from featx.batch import (
 )
 from featx.extractors import ColorStatsExtractor
 from featx.store import provenance, read_slide, read_store, slide_path
+from tests._batch_helpers import embed, make_spec, write_slide
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
 NAME = "COLORSTATS"
 
 
@@ -228,8 +227,8 @@ def test_old_unrefreshed_lock_from_other_host_is_broken(tmp_path):
 
 _SCRIPT = """
 import sys
-sys.path[:0] = [{root!r}, {tests!r}]
-from _batch_helpers import embed, make_spec
+sys.path[:0] = [{root!r}]
+from tests._batch_helpers import embed, make_spec
 from featx.batch import run_batch
 run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
           spec=make_spec(), embed=embed, workers=0)
@@ -255,7 +254,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     store = tmp_path / "killed"
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(_SCRIPT.format(
-        root=str(ROOT), tests=str(TESTS), manifest=str(manifest), store=str(store),
+        root=str(ROOT), manifest=str(manifest), store=str(store),
         slides=str(manifest.parent))))
     env = {**os.environ, "FEATX_TEST_SLOW_S": "0.4"}
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
