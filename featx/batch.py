@@ -13,8 +13,8 @@ store file per slide (:mod:`featx.store`). It never loses or duplicates work:
   absent, and finishes with exactly the store an uninterrupted run makes.
 - **Status table.** ``<root>/extractor=<NAME>/_status.csv`` holds one row per
   slide: done, no_tissue, failed (with the error), missing, locked; n_tiles,
-  seconds and timestamps. It is rewritten atomically after each slide, by the
-  client only. The store files are the truth: a rerun rebuilds done rows from
+  seconds and timestamps. The client alone rewrites it, atomically, every
+  ``STATUS_EVERY_S`` seconds and at the end. The store files are the truth: a rerun rebuilds done rows from
   them. Failed slides are retried only with ``retry_failed=True``.
 - **One slide, one worker.** The client submits each slide once (as one task);
   Dask may still run a task twice (a worker lost mid-task is retried elsewhere,
@@ -55,6 +55,9 @@ from featx.store import _safe_name, is_done, provenance, slide_path, write_slide
 STATUSES = ("done", "no_tissue", "failed", "missing", "locked")
 STATUS_COLUMNS = ("slide_id", "patient_id", "path", "status", "error", "n_tiles", "seconds",
                   "started_at", "finished_at", "worker")
+
+#: Least seconds between two rewrites of the status table during a run.
+STATUS_EVERY_S = 2.0
 
 #: Extractors known by name; any other "package.module:Callable" path also works.
 KNOWN_EXTRACTORS = {
@@ -661,13 +664,17 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
     _write_status(status_file, rows, order)
 
     bar = tqdm(total=len(tasks), unit="slide", disable=not progress, desc=f"featx extract {name}")
-    t0, tiles = time.perf_counter(), 0
+    t0, tiles, written = time.perf_counter(), 0, time.monotonic()
 
     def finish(record: dict[str, Any]) -> None:
-        nonlocal tiles
+        nonlocal tiles, written
         rows[record["slide_id"]] = record
         tiles += int(record["n_tiles"])
-        _write_status(status_file, rows, order)
+        # Rewriting the table is O(slides): at most every STATUS_EVERY_S. A kill loses
+        # only the last rows, and a rerun rebuilds done ones from the store.
+        if time.monotonic() - written >= STATUS_EVERY_S:
+            _write_status(status_file, rows, order)
+            written = time.monotonic()
         bar.update(1)
         bar.set_postfix(tiles_per_s=f"{tiles / max(time.perf_counter() - t0, 1e-9):.1f}",
                         failed=sum(r["status"] == "failed" for r in rows.values()))
@@ -696,6 +703,7 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
                 # Forget the result, so a worker lost later does not make Dask recompute it.
                 future.release()
     finally:
+        _write_status(status_file, rows, order)
         bar.close()
     return read_status(root, extractor=name)
 
