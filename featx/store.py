@@ -13,8 +13,10 @@ column, without featx::
     pandas.read_parquet(root)
 
 and reading one slide opens one file (:func:`read_slide`). Temporary and
-bookkeeping files start with ``.`` or ``_`` and do not end in ``.parquet``, so
-pyarrow skips them and the ``*.parquet`` globs never match them.
+bookkeeping files (``.<slide>.parquet.*.tmp``, ``.locks/``, ``_status.csv``) start
+with ``.`` or ``_`` and do not end in ``.parquet``, so pyarrow skips them and the
+``*.parquet`` globs never match them. One dataset needs one schema: extractors of
+different widths (or float16 next to float32) are read one partition at a time.
 
 Columns: slide_id, patient_id, x, y (level 0 pixels), level, mpp, tile_px,
 tissue_fraction, stain_status, col, row (grid indices), embedding
