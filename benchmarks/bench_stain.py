@@ -1,0 +1,104 @@
+"""Benchmark: Macenko normalisation throughput, staintools vs featx, side by side.
+
+Prints tiles/s at 224 px for staintools' own Macenko (tile by tile), featx per-tile
+mode and featx per-slide mode, and the ratios, all measured in one run on the
+same tiles. Uses the real LC25000 lung tiles (224 px) when the public data is
+present, else synthetic H&E-like tiles.
+
+Targets (issue 3): per-tile >= 5x staintools, per-slide >= 20x staintools.
+
+Run: ``python benchmarks/bench_stain.py [--tiles 192] [--batch 64] [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from featx.config import data_file  # noqa: E402
+from featx.stain import MacenkoNormalizer  # noqa: E402
+
+TILE_PX = 224
+
+
+def _real_tiles(n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    from PIL import Image
+
+    folder = data_file("tiles", "lc25000_lung_224px")
+    target = data_file("stain_ref", "torchstain_target.png")
+    if folder is None or target is None:
+        return None
+    paths = sorted(folder.glob("*/*.jpeg"))
+    paths = [paths[i] for i in np.linspace(0, len(paths) - 1, min(n, len(paths))).astype(int)]
+    tiles = np.stack([np.asarray(Image.open(p).convert("RGB").resize((TILE_PX, TILE_PX))) for p in paths])
+    return tiles, np.asarray(Image.open(target).convert("RGB"))
+
+
+def _synthetic_tiles(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    stains = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11]])
+    stains /= np.linalg.norm(stains, axis=1, keepdims=True)
+
+    def render(count: int, scale: float) -> np.ndarray:
+        conc = rng.gamma(2.0, 0.25, size=(count, TILE_PX, TILE_PX, 2)) * scale
+        od = conc @ stains + rng.normal(0, 0.02, size=(count, TILE_PX, TILE_PX, 3))
+        return np.clip(255 * np.exp(-np.clip(od, 0, None)), 0, 255).astype(np.uint8)
+
+    return render(n, 1.3), render(1, 1.0)[0]
+
+
+def _rate(fn, n_tiles: int, repeats: int) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return n_tiles / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiles", type=int, default=192, help="tiles per measurement")
+    parser.add_argument("--batch", type=int, default=64, help="featx batch size")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--synthetic", action="store_true", help="ignore the real tiles")
+    args = parser.parse_args()
+
+    real = None if args.synthetic else _real_tiles(args.tiles)
+    tiles, target = real if real is not None else _synthetic_tiles(args.tiles)
+    source = "LC25000 lung tiles (real)" if real is not None else "synthetic H&E tiles"
+    batches = [tiles[i : i + args.batch] for i in range(0, len(tiles), args.batch)]
+    n = len(tiles)
+
+    ref = MacenkoNormalizer(backend="staintools").fit(target)
+    per_tile = MacenkoNormalizer(mode="per_tile").fit(target)
+    per_slide = MacenkoNormalizer(mode="per_slide").fit(target)
+    sample = tiles[:: max(1, n // 32)]  # a slide's source fit uses a few dozen of its tiles
+
+    def run_slide() -> None:
+        per_slide.fit_source(sample)  # counted: one source fit per slide
+        for b in batches:
+            per_slide.transform(b)
+
+    rates = {
+        "staintools per tile": _rate(lambda: [ref.transform(b) for b in batches], n, args.repeats),
+        "featx per-tile": _rate(lambda: [per_tile.transform(b) for b in batches], n, args.repeats),
+        "featx per-slide": _rate(run_slide, n, args.repeats),
+    }
+    base = rates["staintools per tile"]
+    print(f"Macenko normalisation, {n} tiles of {TILE_PX} px from {source}, "
+          f"batch {args.batch}, best of {args.repeats}")
+    for name, rate in rates.items():
+        print(f"  {name:22s} {rate:9.1f} tiles/s   {rate / base:6.1f}x staintools")
+    print(f"targets: per-tile >= 5x ({'met' if rates['featx per-tile'] >= 5 * base else 'NOT met'}), "
+          f"per-slide >= 20x ({'met' if rates['featx per-slide'] >= 20 * base else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
