@@ -76,6 +76,7 @@ _MODES = ("per_tile", "per_slide")
 _BACKENDS = ("numpy", "staintools")
 _BACKGROUND = ("unchanged", "normalize")
 _FORMAT = "featx.stain.macenko/1"
+_PARALLEL_COS = float(np.cos(np.radians(1.0)))  # stain vectors closer than 1 degree: degenerate
 
 # OD of every uint8 intensity, exactly as staintools computes it (float64, I >= 1).
 _OD_LUT64 = np.maximum(-np.log(np.maximum(np.arange(256), 1) / 255.0), 1e-6)
@@ -157,7 +158,8 @@ def _stain_matrices(
 
     ``od`` is float (N, P, 3), ``mask`` bool (N, P) marks the tissue pixels.
     Returns (stains (N, 2, 3) with unit rows, H first; valid (N,) bool). Rows of
-    invalid sets (fewer than 2 tissue pixels, non-finite results) are zero.
+    invalid sets (fewer than 2 tissue pixels, non-finite results, two stains within
+    1 degree of each other) are zero.
     """
     n_sets = od.shape[0]
     counts = mask.sum(axis=1)
@@ -188,6 +190,8 @@ def _stain_matrices(
     valid &= (norms[:, :, 0] > 0).all(axis=1)
     stains = stains / np.where(norms > 0, norms, 1.0)
     valid &= np.isfinite(stains).all(axis=(1, 2))
+    # One colour only (a pen mark, a saturated black tile): both "stains" are the same vector.
+    valid &= np.einsum("nj,nj->n", stains[:, 0], stains[:, 1]) < _PARALLEL_COS
     stains[~valid] = 0.0
     return stains, valid
 
@@ -291,6 +295,15 @@ def _fit_pooled(
     if not (np.all(max_conc > 0) and np.all(np.isfinite(max_conc))):
         raise EmptyTissueError(name, n_tissue, luminosity_threshold)
     return stains[0], max_conc, n_tissue
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Distinct packed colours (< 2^24); a bitmap beats sorting or hashing millions of keys."""
+    if keys.size < 1 << 16:
+        return np.unique(keys)
+    seen = np.zeros(1 << 24, dtype=bool)
+    seen[keys] = True
+    return np.flatnonzero(seen).astype("<u4")
 
 
 class MacenkoNormalizer(TransformerMixin, BaseEstimator):
@@ -587,7 +600,7 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
         values = table[keys]
         missing = values == 0
         if missing.any():
-            self._fill_colour_table(table, np.unique(keys[missing]))
+            self._fill_colour_table(table, _distinct(keys[missing]))
             values = table[keys]
         frac = ((values >> 25) & 1).reshape(n, -1).mean(axis=1)
         status = np.full(n, STATUS_OK, dtype="<U10")
@@ -667,11 +680,12 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted state to a small JSON file; returns its path."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)  # atomic: a crash never leaves half a file
-        return path
+        from featx.atomic import atomic_path
+
+        text = self.to_json()
+        with atomic_path(path) as tmp:  # a crash never leaves half a file
+            tmp.write_text(text)
+        return Path(path)
 
     @classmethod
     def from_json(cls, text: str) -> MacenkoNormalizer:
@@ -679,7 +693,9 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
         try:
             cfg = json.loads(text)
         except json.JSONDecodeError as error:
-            raise InvalidParameterError("text", "JSON written by MacenkoNormalizer.to_json", str(error)) from None
+            raise InvalidParameterError(
+                "text", "JSON written by MacenkoNormalizer.to_json", str(error)
+            ) from None
         if not isinstance(cfg, dict) or cfg.get("format") != _FORMAT:
             got = cfg.get("format") if isinstance(cfg, dict) else type(cfg).__name__
             raise InvalidParameterError("text", f"a stain fit in format {_FORMAT!r}", got)
