@@ -76,6 +76,8 @@ _MODES = ("per_tile", "per_slide")
 _BACKENDS = ("numpy", "staintools")
 _BACKGROUND = ("unchanged", "normalize")
 _FORMAT = "featx.stain.macenko/1"
+_FILLED = 1 << 24  # colour-table flag: the entry holds a mapped colour
+_CHUNK_PX = 1 << 18  # pixels transformed at once (about five 224 px tiles)
 _PARALLEL_COS = float(np.cos(np.radians(1.0)))  # stain vectors closer than 1 degree: degenerate
 
 # OD of every uint8 intensity, exactly as staintools computes it (float64, I >= 1).
@@ -297,13 +299,18 @@ def _fit_pooled(
     return stains[0], max_conc, n_tissue
 
 
-def _distinct(keys: np.ndarray) -> np.ndarray:
-    """Distinct packed colours (< 2^24); a bitmap beats sorting or hashing millions of keys."""
-    if keys.size < 1 << 16:
+def _distinct_unfilled(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Distinct values of ``keys``, all unfilled colours of ``table``, without sorting.
+
+    Each key's table slot briefly holds the position (+1) of the last occurrence
+    written to it; the positions that read back their own number are one per
+    colour. The slots are all filled right after, so the marks never persist.
+    """
+    if keys.size >= _FILLED:  # a single tile of 16 megapixels or more
         return np.unique(keys)
-    seen = np.zeros(1 << 24, dtype=bool)
-    seen[keys] = True
-    return np.flatnonzero(seen).astype("<u4")
+    order = np.arange(1, keys.size + 1, dtype="<u4")  # < 2^24: never looks filled
+    table[keys] = order
+    return keys[table[keys] == order]
 
 
 class MacenkoNormalizer(TransformerMixin, BaseEstimator):
@@ -523,11 +530,21 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
                 "call fit_source(sample_of_this_slides_tiles) before transform",
             )
         n = tiles.shape[0]
-        status = np.full(n, STATUS_OK, dtype="<U10")
         if n == 0 or tiles.shape[1] * tiles.shape[2] == 0:
-            return tiles.copy(), status
+            return tiles.copy(), np.full(n, STATUS_OK, dtype="<U10")
+        # A few tiles at a time keep the float temporaries in cache: about twice as fast
+        # as one pass over a batch of 64, and memory stays bounded for any batch size.
+        step = max(1, _CHUNK_PX // (tiles.shape[1] * tiles.shape[2]))
+        parts = [self._transform_chunk(tiles[i : i + step]) for i in range(0, n, step)]
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _transform_chunk(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.mode == "per_slide" and self.backend == "numpy":
             return self._transform_per_slide(tiles)
+        n = tiles.shape[0]
+        status = np.full(n, STATUS_OK, dtype="<U10")
         out = tiles.copy()
         mask = tissue_mask(tiles, luminosity_threshold=self.luminosity_threshold)
         frac = mask.reshape(n, -1).mean(axis=1)
@@ -598,9 +615,9 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
         if table is None:
             table = self._colour_table = np.zeros(1 << 24, dtype="<u4")
         values = table[keys]
-        missing = values == 0
+        missing = values < _FILLED
         if missing.any():
-            self._fill_colour_table(table, _distinct(keys[missing]))
+            self._fill_colour_table(table, _distinct_unfilled(table, keys[missing]))
             values = table[keys]
         frac = ((values >> 25) & 1).reshape(n, -1).mean(axis=1)
         status = np.full(n, STATUS_OK, dtype="<U10")
