@@ -536,6 +536,7 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
             str (N,): ``"ok"``, ``"background"`` or ``"faint"`` (module docs).
         """
         self._require_fitted()
+        self._check_params()  # set_params may have changed them since fit
         tiles = rgb_batch("tiles", tiles)
         if self.mode == "per_slide" and not hasattr(self, "stain_matrix_source_"):
             raise NotFittedError(

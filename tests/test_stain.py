@@ -380,5 +380,7 @@ def test_clear_errors_on_bad_input(fitted: MacenkoNormalizer, target: np.ndarray
         MacenkoNormalizer(backend="staintools", regularizer=0.1).fit(target)
     with pytest.raises(EmptyTissueError, match="no usable tissue"):
         MacenkoNormalizer().fit(np.full((32, 32, 3), 255, np.uint8))
+    with pytest.raises(InvalidParameterError, match="background"):
+        clone(fitted).fit(target).set_params(background="drop").transform(target[None])
     empty = fitted.transform(np.zeros((0, 8, 8, 3), np.uint8))
     assert empty.shape == (0, 8, 8, 3)
