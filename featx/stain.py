@@ -84,6 +84,7 @@ _BACKENDS = ("numpy", "staintools")
 _BACKGROUND = ("unchanged", "normalize")
 _FORMAT = "featx.stain.macenko/1"
 _FILLED = 1 << 24  # colour-table flag: the entry holds a mapped colour
+_BLAS_ROWS = 1 << 15  # row block for tall-skinny matrix products, see _matmul_rows
 _CHUNK_PX = 1 << 18  # pixels transformed at once (about five 224 px tiles)
 _PARALLEL_COS = float(np.cos(np.radians(1.0)))  # stain vectors closer than 1 degree: degenerate
 
@@ -188,8 +189,8 @@ def _stain_matrices(
     lo_hi = np.zeros((n_sets, 2))
     pcts = (100 - angular_percentile, angular_percentile)
     for k in np.flatnonzero(valid):  # a loop over tiles, not pixels: masks differ in size
-        proj = np.matmul(basis[k].T.astype(od.dtype), od[k].T)  # (2, P)
-        phi = np.arctan2(proj[1], proj[0])
+        proj = _matmul_rows(od[k : k + 1], basis[k].astype(od.dtype))[0]  # (P, 2)
+        phi = np.arctan2(proj[:, 1], proj[:, 0])
         lo_hi[k] = _percentiles(phi if counts[k] == phi.size else phi[mask[k]], pcts)
     angles = np.stack([np.cos(lo_hi), np.sin(lo_hi)], axis=-1)  # (N, 2 angles, 2)
     v = np.matmul(angles, basis.transpose(0, 2, 1))  # (N, 2, 3): v1 (min angle), v2 (max angle)
@@ -203,6 +204,22 @@ def _stain_matrices(
     valid &= np.einsum("nj,nj->n", stains[:, 0], stains[:, 1]) < _PARALLEL_COS
     stains[~valid] = 0.0
     return stains, valid
+
+
+def _matmul_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for tall, skinny ``a`` (N, P, K<=3), in blocks of rows.
+
+    OpenBLAS multiplies a (P, 3) by a (3, 2) matrix hundreds of times slower for
+    P of a million than in blocks of 32768 rows (measured: 450 ms against 2 ms).
+    """
+    n, p = a.shape[:2]
+    if p <= _BLAS_ROWS:
+        return np.matmul(a, b)
+    out = np.empty((n, p, b.shape[-1]), dtype=np.result_type(a, b))
+    for start in range(0, p, _BLAS_ROWS):
+        rows = slice(start, start + _BLAS_ROWS)
+        np.matmul(a[:, rows], b, out=out[:, rows])
+    return out
 
 
 def _concentrations(od: np.ndarray, stains: np.ndarray, regularizer: float) -> np.ndarray:
@@ -222,8 +239,7 @@ def _concentrations(od: np.ndarray, stains: np.ndarray, regularizer: float) -> n
     g = np.einsum("nj,nj->n", stains[:, 0], stains[:, 1])[:, None]
     det = 1 - g * g
     inv_det = np.where(det > 1e-6, 1 / np.where(det > 1e-6, det, 1), 0)  # parallel: one stain
-    # Contiguous (N, 3, 2): numpy's matmul takes a slow path for a transposed view.
-    b = np.matmul(od, np.ascontiguousarray(stains.transpose(0, 2, 1)))  # (N, P, 2)
+    b = _matmul_rows(od, np.ascontiguousarray(stains.transpose(0, 2, 1)))  # (N, P, 2)
     b -= regularizer
     b1, b2 = b[..., 0], b[..., 1]
     t1 = b1 - g * b2
@@ -579,7 +595,7 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
     def _scale_and_mix(self, conc: np.ndarray, max_source: np.ndarray) -> np.ndarray:
         """Scale concentrations (N, P, 2) to the target's maxima and recombine to uint8 RGB."""
         scale = (self.max_concentrations_target_ / max_source).astype(conc.dtype)
-        rgb = np.matmul(conc * scale[:, None, :], -self.stain_matrix_target_.astype(conc.dtype))
+        rgb = _matmul_rows(conc * scale[:, None, :], -self.stain_matrix_target_.astype(conc.dtype))
         rgb = 255.0 * np.exp(rgb, out=rgb)
         return np.clip(rgb, 0, 255).astype(np.uint8)  # truncates, as staintools does
 
