@@ -200,6 +200,134 @@ def normalize(
                f"{done.table_path}, fit {done.fit_path}")
 
 
+@app.command()
+def slidescore(
+    table: Annotated[Path, typer.Argument(
+        help="Tile probabilities: a Parquet, CSV or TSV table with columns slide_id, row, col "
+        "and a tumour-probability column (one row per tissue tile).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("slidescore"),
+    labels: Annotated[Path | None, typer.Option(
+        help="Slide labels: CSV/TSV/Parquet with slide_id and label (1 tumour, 0 normal). "
+        "Adds metrics, ROC and violin figures, and the random-forest score.")] = None,
+    prob_column: Annotated[str, typer.Option(help="Column of tile tumour probabilities.")] = "prob",
+    classifier: Annotated[Path | None, typer.Option(
+        help="A fitted scikit-learn tile classifier saved with joblib.dump. Then TABLE holds "
+        "embeddings instead of probabilities: an `embedding` column of arrays (the featx "
+        "store's Parquet files; TABLE may be their folder) or numeric feature columns. "
+        "joblib files run code when loaded: use only your own.")] = None,
+    k: Annotated[int, typer.Option(
+        help="Top-k score: mean of the k highest values.", min=1)] = 1000,
+    unit: Annotated[str, typer.Option(
+        help="What k counts: `tile`, or `pixel` of the heatmap upsampled --pixels-per-tile "
+        "times per side (the gastric paper's top 1000 pixels).")] = "tile",
+    pixels_per_tile: Annotated[int, typer.Option(
+        help="Heatmap pixels per tile side, for --unit pixel.", min=1)] = 1,
+    forest: Annotated[bool, typer.Option(
+        help="Also train a random forest on 30 heatmap features (needs --labels); its scores "
+        "are out-of-fold, so every slide is scored by a forest that never saw it.")] = True,
+    cv: Annotated[int, typer.Option(help="Cross-validation folds for the forest.", min=2)] = 5,
+    min_sensitivity: Annotated[float, typer.Option(
+        help="Screening operating point: the threshold keeping at least this sensitivity.",
+        min=0.0, max=1.0)] = 0.99,
+) -> None:
+    """Turn tile tumour probabilities into heatmaps and slide scores.
+
+    Writes `slide_scores.csv` (top-k score, and with --labels the forest's out-of-fold
+    score and the label), `heatmap_features.csv`, `heatmaps.npz` (one [row, col] array per
+    slide, NaN off tissue) and `heatmaps/<slide_id>.png`. With --labels also
+    `metrics.csv` (ROC AUC, PR-AUC, accuracy, sensitivity, specificity and Cohen's kappa
+    at 0.5 and at the screening threshold), `roc.png` and `violin_<score>.png`.
+
+    Examples: `featx slidescore tile_probs.parquet --labels slides.csv --k 10 -o scores/`;
+    from stored embeddings and a tile classifier:
+    `featx slidescore store/extractor=FTX-2048/ --classifier tumour_lr.joblib -o scores/`
+    """
+    import numpy as np
+    import pandas as pd
+
+    from featx.atomic import atomic_path
+    from featx.errors import DataNotFoundError, InvalidParameterError
+    from featx.heatmap import heatmaps_from_table, save_heatmap_png
+    from featx.slidescore import (
+        HeatmapForestScorer,
+        evaluate_slide_scores,
+        heatmap_feature_table,
+        plot_roc_curves,
+        plot_score_violins,
+        topk_score,
+    )
+
+    def read(path: Path) -> pd.DataFrame:
+        if path.is_dir() or path.suffix == ".parquet":
+            if not path.exists():
+                raise DataNotFoundError(f"table {path}", "Check the path.")
+            return pd.read_parquet(path)
+        if not path.is_file():
+            raise DataNotFoundError(f"table {path}", "Check the path.")
+        return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+
+    tiles = read(table)
+    if classifier is not None:
+        import joblib
+
+        from featx.slidescore import embedding_probabilities
+
+        if not classifier.is_file():
+            raise DataNotFoundError(f"classifier {classifier}", "Save it with joblib.dump.")
+        if "embedding" in tiles.columns:
+            embeddings = np.stack(tiles["embedding"].to_numpy())
+        else:
+            meta = {"slide_id", "patient_id", "row", "col", "x", "y", "level", "read_px",
+                    "tile_px", "mpp", "tissue_fraction", "stain_status", "extractor"}
+            embeddings = tiles[[c for c in tiles.columns if c not in meta]].to_numpy(float)
+        prob_column = "prob"
+        tiles = tiles.assign(prob=embedding_probabilities(joblib.load(classifier), embeddings))
+    heatmaps = heatmaps_from_table(tiles, prob_column=prob_column)
+    ids = list(heatmaps)
+    scores = pd.DataFrame({"slide_id": ids, "n_tiles": [int(np.sum(~np.isnan(h)))
+                                                        for h in heatmaps.values()]})
+    scores["topk_score"] = [topk_score(h, k=k, unit=unit, pixels_per_tile=pixels_per_tile)
+                            for h in heatmaps.values()]
+    features = heatmap_feature_table(heatmaps)
+    out.mkdir(parents=True, exist_ok=True)
+    for slide_id, grid in heatmaps.items():
+        save_heatmap_png(grid, out / "heatmaps" / f"{slide_id}.png")
+    with atomic_path(out / "heatmaps.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **heatmaps)
+    with atomic_path(out / "heatmap_features.csv") as tmp:
+        features.to_csv(tmp)
+    if labels is not None:
+        truth = read(labels)
+        if not {"slide_id", "label"} <= set(truth.columns):
+            raise InvalidParameterError("--labels", "a table with slide_id and label columns",
+                                        list(truth.columns))
+        truth = truth.assign(slide_id=truth["slide_id"].astype(str)).set_index("slide_id")
+        unlabelled = [s for s in ids if s not in truth.index]
+        if unlabelled:
+            raise InvalidParameterError("--labels", "a label for every slide in the table",
+                                        f"none for {unlabelled[:5]}")
+        y = truth.loc[ids, "label"].to_numpy()
+        scores["label"] = y
+        methods = {"topk": scores["topk_score"].to_numpy()}
+        if forest:
+            scorer = HeatmapForestScorer(cv=cv).fit(features, y)
+            scores["forest_score"] = methods["forest"] = scorer.oof_scores_
+        metrics = pd.DataFrame({name: evaluate_slide_scores(y, s, min_sensitivity=min_sensitivity)
+                                for name, s in methods.items()}).T.rename_axis("score")
+        with atomic_path(out / "metrics.csv") as tmp:
+            metrics.to_csv(tmp)
+        plot_roc_curves(y, methods, out / "roc.png")
+        for name, s in methods.items():
+            plot_score_violins(y, s, out / f"violin_{name}.png", title=f"{name} slide scores")
+        for name, row in metrics.iterrows():
+            typer.echo(f"{name}: ROC AUC {row['roc_auc']:.3f}, PR-AUC {row['pr_auc']:.3f}, "
+                       f"sensitivity/specificity at 0.5 {row['sensitivity_at_0.5']:.2f}/"
+                       f"{row['specificity_at_0.5']:.2f}")
+    with atomic_path(out / "slide_scores.csv") as tmp:
+        scores.to_csv(tmp, index=False)
+    typer.echo(f"{len(ids)} slides scored -> {out.resolve()}")
+
+
 def main() -> None:
     """Entry point: run the app, turning featx errors into one clear line and exit code 2."""
     try:
