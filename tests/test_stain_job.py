@@ -119,3 +119,21 @@ def test_cli_normalize_errors(tmp_path) -> None:
     assert result.exit_code != 0 and "mode" in str(result.exception)
     result = runner.invoke(app, ["normalize", "--help"])
     assert result.exit_code == 0 and "montage" in result.output
+
+
+@pytest.mark.realdata
+def test_cli_normalize_real_slide(tmp_path, shared_data) -> None:
+    slide = shared_data / "wsi" / "CMU-1-Small-Region.svs"
+    target = shared_data / "stain_ref" / "tiatoolbox_target_image.png"
+    if not slide.exists() or not target.exists():
+        pytest.skip("CMU-1-Small-Region.svs or the tiatoolbox target is absent")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["normalize", str(slide), "-t", str(target), "-o", str(out),
+                                 "--mode", "per_slide", "--montage-tiles", "8"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "status.csv")
+    assert len(table) > 20 and (table["status"] == "ok").all()
+    fit = json.loads((out / "stain_fit.json").read_text())
+    source = np.array(fit["stain_matrix_source"])
+    # a real H&E slide: haematoxylin first (more red absorbed), eosin mostly green
+    assert source[0, 0] > source[1, 0] and np.argmax(source[1]) == 1
