@@ -219,6 +219,10 @@ def extract(
     scheduler: Annotated[str | None, typer.Option(
         help="Address of a running Dask scheduler (tcp://host:8786), e.g. from dask-jobqueue "
         "(SLURM) or dask-kubernetes. Overrides --workers.")] = None,
+    stain_fit: Annotated[Path | None, typer.Option(
+        "--stain-fit", help="A Macenko fit saved by `featx normalize` (`stain_fit.json`) or "
+        "`MacenkoNormalizer.save`: tiles are normalised to it before the model. Default: "
+        "no normalisation.", exists=True, dir_okay=False)] = None,
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="Process slides whose last status was failed again.")] = False,
     full_hash: Annotated[bool, typer.Option(
@@ -241,8 +245,13 @@ def extract(
 
     factory = ExtractorFactory.of(extractor, **_parse_kv(extractor_arg))
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
+    normalizer = None
+    if stain_fit is not None:
+        from featx.stain import MacenkoNormalizer
+
+        normalizer = MacenkoNormalizer.load(stain_fit)
     status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
-                       dtype=dtype, batch_size=batch_size, workers=workers,
+                       normalizer=normalizer, dtype=dtype, batch_size=batch_size, workers=workers,
                        threads_per_worker=threads_per_worker, scheduler=scheduler,
                        retry_failed=retry_failed, full_hash=full_hash, progress=progress)
     counts = status["status"].value_counts()

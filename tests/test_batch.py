@@ -415,3 +415,28 @@ def test_run_batch_starts_its_own_local_cluster(tmp_path):
     status = _run(manifest, tmp_path / "store", workers=1)
     assert status["status"].tolist() == ["done", "done"]
     assert not status["worker"].str.endswith(f":{os.getpid()}").any()  # not this process
+
+
+def test_cli_extract_with_a_saved_stain_fit(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import featx.batch
+    from featx.batch import describe_normalizer
+    from featx.cli import app
+    from featx.slide import open_slide
+    from featx.stain import MacenkoNormalizer
+
+    monkeypatch.setattr(featx.batch, "_default_embed", lambda: embed)
+    manifest = _cohort(tmp_path / "slides", 1)
+    with open_slide(tmp_path / "slides" / "TCGA-AA-1000-01Z-00-DX1.tiff") as slide:
+        target = slide.read_region(300, 300, 0, 512, 512)
+    fit = MacenkoNormalizer().fit(target).save(tmp_path / "stain_fit.json")
+    result = CliRunner().invoke(app, [
+        "extract", str(manifest), "--out", str(tmp_path / "store"), "--slides",
+        str(manifest.parent), "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0",
+        "--min-tissue", "0.5", "--stain-fit", str(fit), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    stored = provenance(slide_path(tmp_path / "store", extractor=NAME,
+                                   slide_id="TCGA-AA-1000-01Z-00-DX1"))
+    assert stored["stain"] == describe_normalizer(MacenkoNormalizer.load(fit))
+    assert stored["stain"]["method"] == "macenko"
