@@ -279,6 +279,40 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
                                   theirs[["slide_id", "status", "n_tiles"]])
 
 
+_CONCURRENT = """
+import json, sys
+sys.path[:0] = [{root!r}]
+from tests._batch_helpers import embed, make_spec
+from featx.batch import run_batch
+status = run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
+                   spec=make_spec(), embed=embed, workers=0)
+status.to_json({out!r}, orient="records")
+"""
+
+
+def test_two_runs_on_one_store_never_embed_a_slide_twice(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 5)
+    reference = tmp_path / "reference"
+    _run(manifest, reference)
+    store, procs, outs = tmp_path / "shared", [], []
+    env = {**os.environ, "FEATX_TEST_SLOW_S": "0.3"}
+    for i in range(2):
+        outs.append(tmp_path / f"status{i}.json")
+        script = tmp_path / f"run{i}.py"
+        script.write_text(textwrap.dedent(_CONCURRENT.format(
+            root=str(ROOT), manifest=str(manifest), store=str(store),
+            slides=str(manifest.parent), out=str(outs[-1]))))
+        procs.append(subprocess.Popen([sys.executable, str(script)], env=env))
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    runs = [pd.read_json(out, orient="records") for out in outs]
+    assert all((run["status"] == "done").all() for run in runs)
+    # A slide was embedded by the run that holds its lock; the other found it done.
+    embedded = pd.concat(runs).query("seconds > 0")
+    assert sorted(embedded["slide_id"]) == sorted(runs[0]["slide_id"])
+    assert _store_content(store) == _store_content(reference)
+
+
 def test_leftovers_of_a_crash_mid_write_are_cleaned(tmp_path):
     manifest = _cohort(tmp_path / "slides", 2)
     reference = tmp_path / "reference"
