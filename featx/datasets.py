@@ -203,9 +203,11 @@ def check_binary(targets: pd.DataFrame, *, n_splits: int) -> None:
                             "or use fewer folds")
 
 
-#: Columns of a featx store file that describe a tile rather than embed it.
+#: Columns of a featx store file or pooled table (``featx pool``) that describe a
+#: tile, slide or patient rather than embed it.
 TILE_METADATA = ("slide_id", "patient_id", "x", "y", "level", "mpp", "tile_px",
-                 "tissue_fraction", "stain_status", "col", "row", "extractor")
+                 "tissue_fraction", "stain_status", "col", "row", "extractor",
+                 "n_slides", "n_tiles")
 #: ID columns tried in order when none is named.
 ID_COLUMNS = ("patient_id", "patient", "slide_id", "sample", "tile_id", "file")
 
@@ -214,7 +216,8 @@ def read_embeddings(path: str | Path, *, id_column: str | None = None) -> pd.Dat
     """Read one extractor's embeddings (Parquet file or folder) as an ID-indexed matrix.
 
     Accepts a featx store (an ``embedding`` list column plus tile metadata, e.g. a
-    ``<store>/extractor=NAME`` folder) or a wide table of numeric feature columns.
+    ``<store>/extractor=NAME`` folder), a pooled table from ``featx pool``
+    (patient_id, n_slides, n_tiles, f0000...) or any wide table of numeric features.
 
     Parameters
     ----------

@@ -64,3 +64,28 @@ def test_target_checks():
         check_binary(pd.DataFrame({"g": [1, 1] + [0] * 10}), n_splits=5)
     with pytest.raises(DataError, match="not 0/1"):
         check_binary(pd.DataFrame({"g": [0, 1, 2] * 5}), n_splits=5)
+
+
+def test_read_embeddings_store_pooled_and_wide_tables(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from featx.datasets import embedding_sources, read_embeddings
+
+    store = pa.table({"slide_id": ["TCGA-AA-0001-01Z-00-DX1"] * 2, "patient_id": ["TCGA-AA-0001"] * 2,
+                      "x": [0, 224], "embedding": pa.FixedSizeListArray.from_arrays(
+                          pa.array(np.arange(6, dtype=np.float32)), 3)})
+    (tmp_path / "store" / "extractor=FTX").mkdir(parents=True)
+    pq.write_table(store, tmp_path / "store" / "extractor=FTX" / "s1.parquet")
+    pooled = pd.DataFrame({"patient_id": ["TCGA-AA-0001"], "n_slides": [1], "n_tiles": [2],
+                           "f0000": [1.5], "f0001": [2.5]})
+    pooled.to_parquet(tmp_path / "IMGNET.parquet", index=False)
+    sources = embedding_sources([str(tmp_path / "store"), str(tmp_path / "IMGNET.parquet")])
+    assert sorted(sources) == ["FTX", "IMGNET"]
+    ftx = read_embeddings(sources["FTX"])
+    assert ftx.shape == (2, 3) and list(ftx.index) == ["TCGA-AA-0001"] * 2
+    assert mean_by_patient(ftx).to_numpy().tolist() == [[1.5, 2.5, 3.5]]
+    imgnet = read_embeddings(sources["IMGNET"])
+    assert list(imgnet.columns) == ["f0000", "f0001"]  # counts are not features
+    with pytest.raises(DataError, match="--id-column"):
+        read_embeddings(sources["IMGNET"], id_column="barcode")
