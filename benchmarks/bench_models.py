@@ -20,6 +20,18 @@ The data are synthetic stand-ins shaped like patient-mean Xception embeddings
 (ReLU of a 40-factor low-rank signal plus noise, 2,048 features) and
 log-normal expression driven by the same factors; solver times depend on the data,
 so real embeddings will give somewhat different times.
+
+Last run on the 2-core development machine (shared with other jobs; ``--jobs 2
+--full-linearsvc-fit``), 2026-11-23:
+
+* SVR, MEASURED: naive 69 ms CPU per fit; featx 13.1 s CPU / 9.5 s wall for one
+  repetition of all 907 targets x 2 extractors; predictions equal to 1e-14.
+  PROJECTED paper protocol: featx 11.0 CPU-min (7.9 min wall with 2 threads),
+  naive 8.7 CPU-hours (~48x).
+* LinearSVC, MEASURED: 1,436 tiles 3.7 s CPU per fit, identical accuracy;
+  one paper-size fit (5,744 x 2,048, 9 classes) 395 s CPU (liblinear's primal
+  solver stops at max_iter=1000 without converging). PROJECTED paper protocol:
+  ~55 CPU-hours for naive and featx alike: the 20-minute target is NOT met.
 """
 
 from __future__ import annotations
