@@ -296,7 +296,7 @@ class BatchedLinearSVC(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise InvalidParameterError(
                 "y", "labels of at least 2 classes (a classifier needs something to tell "
-                "apart)", f"only class {classes[0]!r}" if len(classes) else "no labels")
+                "apart)", f"only one class: {classes[0]!r}" if len(classes) else "no labels")
         columns = [1] if len(classes) == 2 else range(len(classes))
         targets = np.where(codes[:, None] == np.asarray(columns)[None, :], 1.0, -1.0)
         a = design(X, fit_intercept=self.fit_intercept, intercept_scaling=scaling)

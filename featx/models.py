@@ -557,5 +557,6 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 __all__ = ["CONFUSION_COLUMNS", "EXPERIMENTS", "PREDICTION_COLUMNS", "SCORE_COLUMNS",
-           "TISSUE_SOLVERS", "TRANSFORMS", "ExperimentResult", "classify_tissue", "evaluate", "fold_kernels", "pearson_columns",
+           "TISSUE_SOLVERS", "TRANSFORMS", "ExperimentResult", "classify_tissue", "evaluate",
+           "fold_kernels", "pearson_columns",
            "predict_mutations", "regress_expression", "svr_predict_all"]
