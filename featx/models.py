@@ -64,6 +64,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR, LinearSVC
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from featx._validate import one_of, positive_float, positive_int
@@ -218,7 +219,10 @@ def classify_tissue(
         return model.fit(z_train, y[train]).predict(z_test)
 
     frames, confusion = [], []
-    with ThreadPoolExecutor(n_jobs) as pool:
+    # n_jobs fits at once: one BLAS thread each, so the Newton solver's products do not
+    # oversubscribe the cores (OpenBLAS threads spin-wait; liblinear uses no BLAS)
+    blas_threads = 1 if n_jobs > 1 else None
+    with ThreadPoolExecutor(n_jobs) as pool, threadpool_limits(blas_threads, user_api="blas"):
         for rep in tqdm(range(folds.n_repeats), disable=not progress, desc="tissue"):
             splits = list(folds.split(rep))
             # every (extractor, fold) fit of a repetition is independent: submit them all
