@@ -439,9 +439,9 @@ class XceptionFineTuner:
         -------
         self
         """
+        self._check()
         import keras
 
-        self._check()
         if not isinstance(data, TileDataset):
             data = read_tile_folder(data, max_per_class=self.max_per_class, seed=self.seed)
         out = Path(self.out_dir)
@@ -515,7 +515,7 @@ class XceptionFineTuner:
         if cache is None:
             import keras
 
-            backbone = keras.Model(model.inputs, model.get_layer(BASE_NAME).output)
+            backbone = keras.Model(model.inputs, model.get_layer(DENSE_NAME).input)
             saved = self.augment
             self.augment = False
             try:
