@@ -220,7 +220,7 @@ def rgba_to_rgb(rgba: np.ndarray) -> np.ndarray:
     rgb = rgba[..., :3]
     alpha = rgba[..., 3]
     if alpha.min() == 255:
-        return np.ascontiguousarray(rgb)
+        return rgb  # a strided view; callers copy it into their batch anyway
     a = alpha[..., None].astype(np.float32) / 255.0
     return (rgb * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
 

@@ -4,8 +4,9 @@ Two criteria are offered. ``"otsu"`` is the standard between-class form:
 maximise w0 * w1 * (m0 - m1)**2, equivalently minimise the class-weighted
 within-class variance w0 * s0**2 + w1 * s1**2. ``"otsu-equal-weights"`` follows
 the gastric-cancer paper and fixes both class weights at 0.5, i.e. it minimises
-(s0**2 + s1**2) / 2; it is not pulled towards the larger class, so it keeps
-faint tissue on slides that are mostly glass.
+(s0**2 + s1**2) / 2. The two agree when tissue and glass are balanced; on a
+slide that is mostly glass the equal-weights threshold sits closer to the
+tissue mode, giving a stricter mask.
 
 Pixels darker than the threshold are tissue; then specks are removed and small
 holes filled. A thumbnail with no real contrast (bare glass) gives an empty mask
