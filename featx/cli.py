@@ -75,7 +75,7 @@ def finetune(
     out_dir: Annotated[Path, typer.Argument(
         help="Where checkpoints, ftx2048.keras and ftx2048.card.json go. Running again with "
         "the same OUT_DIR resumes an interrupted run.")],
-    weights: Annotated[Optional[Path], typer.Option(
+    weights: Annotated[Path | None, typer.Option(
         "--weights", help="ImageNet Xception weights file (default: $FEATX_XCEPTION_WEIGHTS, "
         "the featx data folder, then Keras's download cache).")] = None,
     input_px: Annotated[int, typer.Option(
@@ -87,18 +87,18 @@ def finetune(
     batch_size: Annotated[int, typer.Option(help="Batch size of both steps (paper: 128).")] = 128,
     lr_step1: Annotated[float, typer.Option(help="Adam learning rate of step 1.")] = 4e-4,
     lr_step2: Annotated[float, typer.Option(help="Adam learning rate of step 2.")] = 5e-5,
-    steps_per_epoch: Annotated[Optional[int], typer.Option(
+    steps_per_epoch: Annotated[int | None, typer.Option(
         help="Cap batches per epoch (quick trial runs).")] = None,
     val_fraction: Annotated[float, typer.Option(
         help="Stratified share of tiles held out for validation accuracy.")] = 0.1,
     augment: Annotated[bool, typer.Option(
         help="Rotations, flips, colour jitter and blur on training batches.")] = True,
-    macenko_target: Annotated[Optional[Path], typer.Option(
+    macenko_target: Annotated[Path | None, typer.Option(
         help="Macenko-normalise every tile to this target H&E image.")] = None,
     cached_step1: Annotated[bool, typer.Option(
         help="Train step 1 on backbone features computed once (fast; no augmentation in "
         "step 1).")] = False,
-    max_per_class: Annotated[Optional[int], typer.Option(
+    max_per_class: Annotated[int | None, typer.Option(
         help="Use at most this many tiles per class.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split, head and augmentations.")] = 0,
 ) -> None:
