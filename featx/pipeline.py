@@ -1,0 +1,255 @@
+"""Slide to embeddings: tiling, stain normalisation and feature extraction, overlapped.
+
+:func:`embed_slide` keeps the model busy: a producer thread reads batches of
+tiles (:func:`featx.tiling.iter_tile_batches`), normalises their stains and
+resizes them to the extractor's input, while the calling thread runs the model
+on the previous batch. A bounded queue of ``prefetch_batches`` batches between
+them bounds memory whatever the slide's size: at most ``prefetch_batches + 2``
+batches of pixels exist at once (the features, 8 KB per tile at 2048 floats,
+are the only output that grows with the slide).
+
+Threads rather than processes: OpenSlide/JPEG decoding, NumPy's Macenko and
+TensorFlow all release the GIL, and a thread shares the open slide handle.
+``prefetch_batches=0`` runs the same steps one after another, for comparison
+(``benchmarks/bench_extract.py`` measures both).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from featx import __version__
+from featx._validate import non_negative_int, positive_int
+from featx.errors import FeatxError, InvalidParameterError
+from featx.extractors.base import Extractor
+from featx.slide import Slide, open_slide
+from featx.tiling import TileSpec, grid_coords, iter_tile_batches
+from featx.tissue import TissueMask
+
+#: ``stain_status`` of tiles when no normaliser ran.
+NOT_NORMALIZED = "not_normalized"
+
+
+class ExtractionError(FeatxError):
+    """An extractor returned features of the wrong shape or non-finite values."""
+
+
+@dataclass(frozen=True)
+class SlideEmbeddings:
+    """The embeddings of one slide's tiles.
+
+    Attributes
+    ----------
+    coords : pandas.DataFrame
+        One row per tile: the :func:`~featx.tiling.grid_coords` columns plus
+        ``stain_status`` (``"ok"``, ``"background"``, ``"faint"`` from the normaliser,
+        or ``"not_normalized"``).
+    features : numpy.ndarray
+        float32 (n_tiles, n_features), row i belongs to ``coords.iloc[i]``.
+    provenance : dict
+        JSON-serialisable: extractor config, tile spec, stain config, slide info,
+        featx version, timings.
+    """
+
+    coords: pd.DataFrame
+    features: np.ndarray
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slide_id(self) -> str:
+        """The slide's identifier."""
+        return str(self.provenance.get("slide", {}).get("slide_id", ""))
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                                          Any]:
+    """A batch -> (tiles, status) function and a JSON description of the normaliser."""
+    if normalizer is None:
+        return (lambda t: (t, np.full(len(t), NOT_NORMALIZED))), None
+    owner = getattr(normalizer, "__self__", normalizer)
+    config = getattr(owner, "config", None)
+    config = config() if callable(config) else config
+    config = config if isinstance(config, dict) else {"normalizer": repr(normalizer)}
+    if hasattr(normalizer, "transform_with_status"):
+        return (lambda t: tuple(normalizer.transform_with_status(t))), config
+    transform = getattr(normalizer, "transform", normalizer)
+    if not callable(transform):
+        raise InvalidParameterError(
+            "normalizer", "None, a fitted MacenkoNormalizer, or a callable on uint8 batches",
+            type(normalizer).__name__,
+        )
+    return (lambda t: (np.asarray(transform(t), np.uint8), np.full(len(t), "ok"))), config
+
+
+_DONE = object()
+
+
+def _produce(batches: Iterator[tuple[pd.DataFrame, np.ndarray]],
+             work: Callable[[np.ndarray], tuple[Any, np.ndarray]],
+             out: queue.Queue, stop: threading.Event) -> None:
+    """Producer thread: read, normalise, prepare; hand over results or the error."""
+    try:
+        for rows, tiles in batches:
+            item = (rows, *work(tiles))
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(_DONE)
+    except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
+        out.put(error)
+
+
+def embed_slide(
+    slide_or_path: Slide | str | Path,
+    extractor: Extractor,
+    *,
+    spec: TileSpec | None = None,
+    normalizer: Any = None,
+    batch_size: int = 64,
+    tissue: TissueMask | None = None,
+    coords: pd.DataFrame | None = None,
+    mpp: float | None = None,
+    num_workers: int = 2,
+    prefetch_batches: int = 2,
+    progress: bool = False,
+) -> SlideEmbeddings:
+    """Embed every tissue tile of a slide.
+
+    Parameters
+    ----------
+    slide_or_path : Slide or str or Path
+        An open slide (left open) or a slide file (opened and closed here).
+    extractor : Extractor
+        Any extractor (:class:`~featx.extractors.ImagenetXception`,
+        :class:`~featx.extractors.FineTunedXception`, ...).
+    spec : TileSpec, optional
+        Tile size, mpp, overlap and tissue threshold; default ``TileSpec()``.
+    normalizer : object, optional
+        A fitted ``MacenkoNormalizer`` (its ``transform_with_status`` gives
+        ``stain_status``), or any callable ``uint8 batch -> uint8 batch``.
+    batch_size : int, default 64
+        Tiles per batch.
+    tissue : TissueMask, optional
+        Precomputed tissue mask (default: detected by :func:`~featx.tiling.grid_coords`).
+    coords : pandas.DataFrame, optional
+        Tiles to embed (a ``grid_coords`` table or a subset); overrides ``tissue``.
+    mpp : float, optional
+        Level-0 microns per pixel for slides whose metadata lacks it (paths only).
+    num_workers : int, default 2
+        Threads reading the tiles of a batch.
+    prefetch_batches : int, default 2
+        Batches prepared ahead of the model; 0 runs the steps sequentially.
+    progress : bool, default False
+        Show a progress bar.
+
+    Returns
+    -------
+    SlideEmbeddings
+    """
+    spec = TileSpec() if spec is None else spec
+    if not isinstance(spec, TileSpec):
+        raise InvalidParameterError("spec", "a TileSpec", type(spec).__name__)
+    if not isinstance(extractor, Extractor):
+        raise InvalidParameterError(
+            "extractor", "an Extractor (name, n_features, input_px, config, __call__)",
+            type(extractor).__name__,
+        )
+    batch_size = positive_int("batch_size", batch_size)
+    prefetch_batches = non_negative_int("prefetch_batches", prefetch_batches)
+    if isinstance(slide_or_path, Slide):
+        return _embed(slide_or_path, extractor, spec, normalizer, batch_size, tissue, coords,
+                      num_workers, prefetch_batches, progress)
+    with open_slide(slide_or_path, mpp=mpp) as slide:
+        return _embed(slide, extractor, spec, normalizer, batch_size, tissue, coords,
+                      num_workers, prefetch_batches, progress)
+
+
+def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
+           batch_size: int, tissue: TissueMask | None, coords: pd.DataFrame | None,
+           num_workers: int, prefetch_batches: int, progress: bool) -> SlideEmbeddings:
+    start = time.perf_counter()
+    if coords is None:
+        coords = grid_coords(slide, spec, tissue=tissue)
+    coords = coords.reset_index(drop=True)
+    stain, stain_config = _stain_step(normalizer)
+    prepare = getattr(extractor, "prepare", None)  # resize early, in the producer
+
+    def work(tiles: np.ndarray) -> tuple[Any, np.ndarray]:
+        tiles, status = stain(tiles)
+        return (prepare(tiles) if prepare is not None else tiles), np.asarray(status)
+
+    n, width = len(coords), int(extractor.n_features)
+    features = np.empty((n, width), np.float32)
+    status = np.empty(n, dtype=object)
+    batches = iter_tile_batches(slide, coords, batch_size=batch_size, num_workers=num_workers,
+                                progress=progress)
+    model_s, done = 0.0, 0
+    for rows, ready, batch_status in _stream(batches, work, prefetch_batches):
+        t0 = time.perf_counter()
+        out = np.asarray(extractor(ready))
+        model_s += time.perf_counter() - t0
+        if out.shape != (len(rows), width) or not np.isfinite(out).all():
+            raise ExtractionError(
+                f"{extractor.name} returned {out.shape} {out.dtype} for {len(rows)} tiles of "
+                f"{slide.slide_id} (rows {done}-{done + len(rows) - 1}); expected finite "
+                f"float32 ({len(rows)}, {width}). Check the model and its input scaling."
+            )
+        features[done:done + len(rows)] = out
+        status[done:done + len(rows)] = batch_status
+        done += len(rows)
+    table = coords.assign(stain_status=pd.Series(status, dtype="string").fillna(NOT_NORMALIZED))
+    total_s = time.perf_counter() - start
+    provenance = {
+        "featx_version": __version__, "extractor": extractor.config,
+        "tile_spec": spec.to_dict(), "stain": stain_config, "slide": slide.info.to_dict(),
+        "n_tiles": n, "batch_size": batch_size, "prefetch_batches": prefetch_batches,
+        "seconds": {"total": round(total_s, 3), "model": round(model_s, 3)},
+    }
+    return SlideEmbeddings(table, features, provenance)
+
+
+def _stream(batches: Iterator[tuple[pd.DataFrame, np.ndarray]],
+            work: Callable[[np.ndarray], tuple[Any, np.ndarray]],
+            prefetch_batches: int) -> Iterator[tuple[pd.DataFrame, Any, np.ndarray]]:
+    """Yield (rows, model-ready tiles, stain status), prepared ahead in a thread."""
+    if prefetch_batches == 0:
+        for rows, tiles in batches:
+            yield (rows, *work(tiles))
+        return
+    handoff: queue.Queue = queue.Queue(maxsize=prefetch_batches)
+    stop = threading.Event()
+    thread = threading.Thread(target=_produce, args=(batches, work, handoff, stop),
+                              name="featx-tile-producer", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()  # the consumer failed or stopped early: let the producer go
+        while thread.is_alive():
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
