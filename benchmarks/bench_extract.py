@@ -14,7 +14,9 @@ buys. Measurements alternate (bare, overlapped, sequential) ``--repeats`` times 
 the medians are printed with the ratio overlapped / bare (target >= 0.85).
 
 Without ``--slide`` a synthetic 0.25-mpp slide is written, so tiles at 0.5 mpp are
-read at 2x and reduced. ``--mixed-precision`` runs the model in float16 (GPU).
+read at 2x and reduced. ``--mixed-precision`` runs the model in float16 (GPU). ``--simulate 40 80``
+replaces the model by a stand-in that sleeps n/rate seconds per batch (no CPU),
+to see whether the producers keep up with an accelerator of that speed.
 On a CPU the reader and Macenko share cores with TensorFlow, so the ratio there
 measures contention; the target is meant for a GPU, where the model's work moves
 off the cores the producer uses.
@@ -62,6 +64,23 @@ def path_rate(path: Path, ext: object, spec: TileSpec, coords: object, normalize
     return len(result) / elapsed
 
 
+class SleepingModel:
+    """Stands in for an accelerator: takes n / rate seconds per batch and no CPU."""
+
+    def __init__(self, ext: object, rate: float) -> None:
+        self.ext, self.rate = ext, rate
+        self.name, self.n_features = "SIMULATED", ext.n_features  # type: ignore[attr-defined]
+        self.input_px, self.prepare = ext.input_px, ext.prepare  # type: ignore[attr-defined]
+
+    @property
+    def config(self) -> dict:
+        return {"name": self.name, "rate": self.rate}
+
+    def __call__(self, tiles: np.ndarray) -> np.ndarray:
+        time.sleep(len(tiles) / self.rate)
+        return np.zeros((len(tiles), self.n_features), np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slide", type=Path, help="slide file (default: a synthetic slide)")
@@ -76,6 +95,11 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4, help="producer threads")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--simulate-only", action="store_true",
+                        help="skip the real model; time only the --simulate rates")
+    parser.add_argument("--simulate", type=float, nargs="*", default=[],
+                        help="also time the path with a sleeping stand-in model at these "
+                        "tiles/s (an accelerator that leaves the CPU to the producers)")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -105,13 +129,13 @@ def main() -> None:
     print(f"slide {path.name}: {n} tiles of {args.tile_px} px at {args.mpp} mpp, batch "
           f"{args.batch_size}; tissue+grid+first read {grid_s:.2f} s (not in the rates)")
     bare, overlapped, sequential = [], [], []
-    for _ in range(args.repeats):
+    for _ in range(0 if args.simulate_only else args.repeats):
         bare.append(bare_rate(ext, tiles))
         overlapped.append(path_rate(path, ext, spec, coords, normalizer, args.batch_size,
                                     args.prefetch, args.workers))
         sequential.append(path_rate(path, ext, spec, coords, normalizer, args.batch_size,
                                     0, args.workers))
-    b, o, s = (statistics.median(v) for v in (bare, overlapped, sequential))
+    b, o, s = (statistics.median(v or [float("nan")]) for v in (bare, overlapped, sequential))
     # The producer's stages alone, to show the headroom a faster model (GPU) would have.
     start = time.perf_counter()
     with open_slide(path) as slide:
@@ -131,6 +155,13 @@ def main() -> None:
     print(f"slide->tiles->{stain}->features, sequential  {s:8.1f} tiles/s")
     print(f"ratio overlapped/bare   {o / b:.3f}  (target >= 0.85)")
     print(f"ratio sequential/bare   {s / b:.3f}")
+    for rate in args.simulate:
+        fake = SleepingModel(ext, rate)
+        o = path_rate(path, fake, spec, coords, normalizer, args.batch_size, args.prefetch,
+                      args.workers)
+        s = path_rate(path, fake, spec, coords, normalizer, args.batch_size, 0, args.workers)
+        print(f"simulated model at {rate:.0f} tiles/s: overlapped {o:.1f} ({o / rate:.3f}), "
+              f"sequential {s:.1f} ({s / rate:.3f}) tiles/s")
     tmp.cleanup()
 
 

@@ -19,9 +19,10 @@ histology is invariant to: 90/180/270 degree rotations, flips, colour jitter
 is held out for validation.
 
 Every epoch writes a checkpoint (the whole model with its optimizer state) and a
-JSON state, atomically, and the end of step 1 keeps ``ftx2048_step1.weights.h5``; :meth:`XceptionFineTuner.fit` on the same folder resumes
-from them after an interruption. The result is ``ftx2048.keras`` plus the model
-card ``ftx2048.card.json``.
+JSON state, atomically, and the end of step 1 keeps ``ftx2048_step1.weights.h5``;
+:meth:`XceptionFineTuner.fit` on the same folder resumes from them after an
+interruption. The result is ``ftx2048.keras`` plus the model card
+``ftx2048.card.json``.
 
 With ``step1_cached_features=True`` step 1 trains Part B on backbone features
 computed once (Part A is frozen then, so they do not change), which is much faster

@@ -178,3 +178,17 @@ def test_imagenet_features_separate_kather_classes(shared_data: Path, weights_fi
     assert random_ext.config["weights_sha256"] is None and random_ext.config["seed"] == 0
     again = ImagenetXception(weights="random", seed=0, input_px=96, batch_size=8)
     np.testing.assert_array_equal(random_ext(tiles[:4]), again(tiles[:4]))  # seeded
+
+
+@pytest.mark.tensorflow
+def test_mixed_precision_returns_float32_and_restores_policy() -> None:
+    import keras
+
+    from featx.extractors.xception import ImagenetXception
+
+    before = keras.config.dtype_policy().name
+    ext = ImagenetXception(weights="random", input_px=71, batch_size=2, mixed_precision=True)
+    assert keras.config.dtype_policy().name == before
+    out = ext(np.full((3, 71, 71, 3), 128, np.uint8))
+    assert out.dtype == np.float32 and out.shape == (3, 2048) and np.isfinite(out).all()
+    assert ext.config["mixed_precision"] is True
