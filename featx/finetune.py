@@ -503,7 +503,7 @@ class XceptionFineTuner:
                            epochs=1, shuffle=True, verbose=verbose)
         else:
             fit = model.fit(self._dataset(data, train_idx, train=True), epochs=1,
-                            steps_per_epoch=steps, verbose=verbose)
+                            steps_per_epoch=steps, shuffle=False, verbose=verbose)
         _, val_acc = model.evaluate(val_ds, verbose=verbose)
         return {"loss": float(fit.history["loss"][-1]),
                 "accuracy": float(fit.history["accuracy"][-1]),
@@ -516,7 +516,7 @@ class XceptionFineTuner:
         if cache is None:
             import keras
 
-            backbone = keras.Model(model.inputs, model.get_layer(DENSE_NAME).input)
+            backbone = keras.Model(model.input, model.get_layer(DENSE_NAME).input)
             saved = self.augment
             self.augment = False
             try:

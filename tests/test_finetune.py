@@ -164,7 +164,7 @@ def test_two_step_finetuning_on_real_tiles(kather_subset: Path, weights_file: Pa
     assert _same(head[1], head[2]), "Part B changed in step 2"
     assert not _same(base[1], base[2]), "Part A did not change in step 2"
     # BatchNorm statistics stay ImageNet's in step 2 (inference mode).
-    bn_stats = [[np.array(v) for v in m.get_layer(BASE_NAME).non_trainable_weights
+    bn_stats = [[v.numpy() for v in m.get_layer(BASE_NAME).non_trainable_weights
                  if "moving" in v.path] for m in (after1, final)]
     assert _same(*bn_stats)
 
@@ -185,7 +185,7 @@ def test_two_step_finetuning_on_real_tiles(kather_subset: Path, weights_file: Pa
     features = ftx(tiles)
     assert features.shape == (3, 2048) and features.dtype == np.float32
     assert (features >= 0).all()  # ReLU units
-    dense = keras.Model(final.inputs, final.get_layer("ftx_dense_2048").output)
+    dense = keras.Model(final.input, final.get_layer("ftx_dense_2048").output)
     resized = ftx.prepare(tiles)
     np.testing.assert_allclose(features, dense(resized).numpy(), rtol=1e-4, atol=1e-4)
     imagenet = ImagenetXception(weights=weights_file, input_px=71, batch_size=4)(tiles)

@@ -114,7 +114,10 @@ class KerasExtractor:
                 "layer", "a layer with a 2-D (N, features) or 4-D (N, H, W, C) output",
                 tuple(output.shape),
             )
-        return keras.Model(model.inputs, output, name=f"{model.name}_features")
+        if len(model.inputs) != 1:
+            raise InvalidParameterError("model", "a model with one image input",
+                                        f"{len(model.inputs)} inputs")
+        return keras.Model(model.inputs[0], output, name=f"{model.name}_features")
 
     def _compile(self) -> Any:
         import tensorflow as tf
