@@ -159,3 +159,16 @@ def test_xception_through_the_pipeline(slide_path: Path, reference: tuple) -> No
     assert result.features.shape == (10, 2048) and result.features.dtype == np.float32
     np.testing.assert_allclose(result.features, ext(tiles[:10]), rtol=1e-4, atol=1e-6)
     assert result.provenance["extractor"]["name"] == "RANDOM-XCEPTION-2048"
+
+
+def test_real_macenko_normaliser_sets_stain_status(slide_path: Path, reference: tuple) -> None:
+    stain = pytest.importorskip("featx.stain", reason="featx.stain not merged on this branch")
+    coords, tiles = reference
+    normalizer = stain.MacenkoNormalizer().fit(tiles[:4])
+    ext = ColorStatsExtractor()
+    result = embed_slide(slide_path, ext, spec=SPEC, normalizer=normalizer, batch_size=8)
+    expected, status = normalizer.transform_with_status(tiles)
+    np.testing.assert_array_equal(result.features, ext(expected))
+    assert list(result.coords["stain_status"]) == list(status)
+    assert (result.coords["stain_status"] == "ok").mean() > 0.9  # tissue tiles
+    assert result.provenance["stain"] == json.loads(json.dumps(normalizer.config))
