@@ -374,13 +374,9 @@ class XceptionFineTuner:
                                         type(self.normalizer))
 
     def _normalizer_config(self) -> Any:
-        if self.normalizer is None:
-            return None
-        owner = getattr(self.normalizer, "__self__", self.normalizer)
-        config = getattr(owner, "config", None)
-        if callable(config):
-            config = config()
-        return config if isinstance(config, dict) else repr(self.normalizer)
+        from featx.pipeline import describe_normalizer
+
+        return describe_normalizer(self.normalizer)
 
     def _schedule(self, n_train: int) -> list[dict[str, Any]]:
         per_epoch = -(-n_train // self.batch_size)

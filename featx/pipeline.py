@@ -19,6 +19,7 @@ Macenko at about 120 tiles/s of 224 px, far below a GPU's Xception rate.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -78,15 +79,30 @@ class SlideEmbeddings:
         return len(self.features)
 
 
+def describe_normalizer(normalizer: Any) -> dict[str, Any] | None:
+    """A JSON description of a stain normaliser, stable across runs.
+
+    Its ``config`` (property or method) when it has one (``MacenkoNormalizer`` does,
+    also through a bound ``.transform``), else its qualified name: never a ``repr``
+    holding a memory address, so a resumed run recognises the same normaliser.
+    """
+    if normalizer is None:
+        return None
+    owner = getattr(normalizer, "__self__", normalizer)
+    config = getattr(owner, "config", None)
+    config = config() if callable(config) else config
+    if isinstance(config, dict):
+        return json.loads(json.dumps(config, default=str))
+    kind = owner if hasattr(owner, "__qualname__") else type(owner)  # function/class vs instance
+    return {"normalizer": f"{kind.__module__}.{kind.__qualname__}"}
+
+
 def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
                                           Any]:
     """A batch -> (tiles, status) function and a JSON description of the normaliser."""
     if normalizer is None:
         return (lambda t: (t, np.full(len(t), NOT_NORMALIZED))), None
-    owner = getattr(normalizer, "__self__", normalizer)
-    config = getattr(owner, "config", None)
-    config = config() if callable(config) else config
-    config = config if isinstance(config, dict) else {"normalizer": repr(normalizer)}
+    config = describe_normalizer(normalizer)
     if hasattr(normalizer, "transform_with_status"):
         return (lambda t: tuple(normalizer.transform_with_status(t))), config
     transform = getattr(normalizer, "transform", normalizer)

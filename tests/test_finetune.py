@@ -113,6 +113,35 @@ def test_augmentations_cover_all_dihedral_views_and_keep_range() -> None:
     assert len({round(float(o.mean()), 3) for o in out}) > 32  # colour jitter per tile
 
 
+def invert(batch: np.ndarray) -> np.ndarray:
+    """A stand-in stain normaliser with a known answer."""
+    return 255 - batch
+
+
+@pytest.mark.tensorflow
+def test_training_batches_are_normalised_resized_and_augmented(tmp_path: Path) -> None:
+    from featx.finetune import load_tile
+
+    root = write_png_folder(tmp_path / "tiles", {"a": 3, "b": 3}, size=40)
+    data = read_tile_folder(root)
+    index = np.arange(6)
+    plain = XceptionFineTuner(out_dir=tmp_path / "o", input_px=72, batch_size=6,
+                              normalizer=invert, augment=False)
+    x, y = next(iter(plain._dataset(data, index, train=True)))
+    assert x.shape == (6, 72, 72, 3) and x.dtype.name == "float32"
+    expected = {int(lab): [] for lab in y.numpy()}
+    for i in index:
+        expected[int(data.labels[i])].append(invert(load_tile(data.paths[i], 72)).sum())
+    for tile, label in zip(x.numpy(), y.numpy()):  # shuffled: match by label and pixel sum
+        assert tile.sum() in expected[int(label)]
+    augmented = XceptionFineTuner(out_dir=tmp_path / "o", input_px=72, batch_size=6,
+                                  normalizer=invert, augment=True)
+    xa, _ = next(iter(augmented._dataset(data, index, train=True)))
+    assert xa.shape == (6, 72, 72, 3)
+    assert 0 <= float(xa.numpy().min()) <= float(xa.numpy().max()) <= 255
+    assert augmented._normalizer_config() == {"normalizer": f"{invert.__module__}.invert"}
+
+
 def _weights(layer: object) -> list[np.ndarray]:
     return [np.array(w) for w in layer.get_weights()]  # type: ignore[attr-defined]
 
