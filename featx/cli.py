@@ -198,6 +198,365 @@ def demo(
     typer.echo(f"demo finished: {len(result.slides)} slides; results in {result.out_dir.resolve()}")
 
 
+@app.command()
+def fetch(
+    manifest: Annotated[Path, typer.Argument(
+        help="A featx manifest (data_manifests/*.tsv) or a GDC portal manifest.",
+        exists=True, dir_okay=False)],
+    dest: Annotated[Path, typer.Option("--dest", "-d", help="Folder to download into.")] = Path(
+        "featx-data"),
+    local_dir: Annotated[list[Path] | None, typer.Option(
+        "--local-dir", help="A folder that may already hold the files (searched recursively; "
+        "a copy that verifies is used in place). Repeatable.")] = None,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Fetch only this file name. Repeatable.")] = None,
+    retries: Annotated[int, typer.Option(help="Retries per file after a transient error.",
+                                         min=0)] = 5,
+    backoff: Annotated[float, typer.Option(help="First wait between retries, in seconds "
+                                           "(doubles each retry).", min=0.0)] = 2.0,
+    timeout: Annotated[float, typer.Option(help="Socket timeout in seconds.", min=0.1)] = 60.0,
+    progress: Annotated[bool, typer.Option(help="Show download progress.")] = True,
+) -> None:
+    """Download the files a manifest names, verified by size and md5/sha256.
+
+    Interrupted downloads resume from `<file>.part` (HTTP Range); a file that
+    fails its checksum is deleted, never kept under its final name. GDC manifests
+    download from https://api.gdc.cancer.gov/data/<id>. Example:
+
+        featx fetch data_manifests/nct_crc_he.tsv --dest data --only CRC-VAL-HE-7K.zip
+    """
+    from featx.fetch import FetchError
+    from featx.fetch import fetch as run_fetch
+
+    try:
+        table = run_fetch(manifest, dest, names=only or None, local_dirs=local_dir or (),
+                          retries=retries, backoff_s=backoff, timeout_s=timeout,
+                          progress=progress)
+    except FetchError as error:
+        table = error.table
+    for row in table.itertuples():
+        line = f"{row.status:10s} {row.filename} -> {row.path}"
+        typer.echo(line + (f"\n           {row.error}" if row.error else ""))
+    if (table["status"] == "failed").any():
+        raise typer.Exit(1)
+
+
+def _parse_kv(pairs: list[str] | None) -> dict:
+    import json
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}",
+                                     param_hint="--extractor-arg")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+@app.command()
+def extract(
+    manifest: Annotated[Path, typer.Argument(
+        help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
+        "column (optional `slide_id`, `patient_id`).", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
+    slides: Annotated[Path | None, typer.Option(
+        "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
+        "gdc-client writes them); paths in the manifest are relative to it.")] = None,
+    extractor: Annotated[str, typer.Option(
+        help="Extractor name (COLORSTATS) or import path `package.module:Callable`.")
+    ] = "COLORSTATS",
+    extractor_arg: Annotated[list[str] | None, typer.Option(
+        "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
+        "Repeatable.")] = None,
+    tile_px: Annotated[int, typer.Option(help="Tile side in pixels given to the model.",
+                                         min=1)] = 224,
+    tile_mpp: Annotated[float, typer.Option(help="Microns per pixel of the tiles.")] = 0.5,
+    min_tissue: Annotated[float, typer.Option(help="Least tissue fraction of a kept tile.",
+                                              min=0.0, max=1.0)] = 0.8,
+    dtype: Annotated[str, typer.Option(help="Embedding storage: float32, or float16 (half "
+                                       "the disk).")] = "float32",
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.", min=1)] = 64,
+    workers: Annotated[int | None, typer.Option(
+        help="0: run here without Dask. N: a local Dask cluster of N worker processes. "
+        "Default: a local cluster sized to this machine.", min=0)] = None,
+    threads_per_worker: Annotated[int, typer.Option(help="Threads per local worker.",
+                                                    min=1)] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a running Dask scheduler (tcp://host:8786), e.g. from dask-jobqueue "
+        "(SLURM) or dask-kubernetes. Overrides --workers.")] = None,
+    stain_fit: Annotated[Path | None, typer.Option(
+        "--stain-fit", help="A Macenko fit saved by `featx normalize` (`stain_fit.json`) or "
+        "`MacenkoNormalizer.save`: tiles are normalised to it before the model. Default: "
+        "no normalisation.", exists=True, dir_okay=False)] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Process slides whose last status was failed again.")] = False,
+    full_hash: Annotated[bool, typer.Option(
+        "--full-hash", help="Fingerprint slides by a full sha256 (reads every byte) instead "
+        "of size + sha256 of the first, middle and last MiB.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
+) -> None:
+    """Extract tile embeddings of every slide in a manifest into a Parquet store.
+
+    Resumable: slides already in the store with the same extractor, tiling,
+    stain normaliser and slide fingerprint are skipped; killing the run at any
+    moment loses at most the slides in progress. The status of every slide
+    (done, no_tissue, failed with its error, missing) is in
+    `OUT/extractor=NAME/_status.csv`. Example:
+
+        featx extract gdc_manifest.txt --slides /data/luad --out store --workers 2
+    """
+    from featx.batch import ExtractorFactory, run_batch
+    from featx.tiling import TileSpec
+
+    factory = ExtractorFactory.of(extractor, **_parse_kv(extractor_arg))
+    spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
+    normalizer = None
+    if stain_fit is not None:
+        from featx.stain import MacenkoNormalizer
+
+        normalizer = MacenkoNormalizer.load(stain_fit)
+    status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
+                       normalizer=normalizer, dtype=dtype, batch_size=batch_size, workers=workers,
+                       threads_per_worker=threads_per_worker, scheduler=scheduler,
+                       retry_failed=retry_failed, full_hash=full_hash, progress=progress)
+    counts = status["status"].value_counts()
+    summary = ", ".join(f"{counts[k]} {k}" for k in counts.index)
+    typer.echo(f"{len(status)} slides: {summary}; {int(status['n_tiles'].sum())} tiles in {out}")
+    if (status["status"] == "failed").any():
+        raise typer.Exit(1)
+
+
+@app.command()
+def pool(
+    store: Annotated[Path, typer.Argument(help="The store's root folder (from `featx extract`).",
+                                          exists=True, file_okay=False)],
+    extractor: Annotated[str, typer.Option(help="Whose embeddings, e.g. IMGNET-2048.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.parquet or .csv).")],
+    level: Annotated[str, typer.Option(help="`patient`: mean of all a patient's tiles (as in "
+                                       "the papers); `slide`: mean per slide.")] = "patient",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar over slides.")] = True,
+) -> None:
+    """Mean embeddings per patient or per slide, one row each, from the store.
+
+    Reads one slide file at a time. Example:
+
+        featx pool store --extractor IMGNET-2048 --level patient -o patients.parquet
+    """
+    from featx.atomic import atomic_path
+    from featx.pooling import pool_embeddings
+
+    table = pool_embeddings(store, extractor=extractor, level=level, progress=progress)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+    typer.echo(f"{len(table)} {level}s x {table.shape[1] - 3} features -> {out}")
+
+
+@app.command()
+def normalize(
+    source: Annotated[Path, typer.Argument(
+        help="A folder of tiles (png, jpg, tif; searched recursively) or a slide file.")],
+    target: Annotated[Path, typer.Option(
+        "--target", "-t",
+        help="Target H&E image whose stains every tile takes on, or the `stain_fit.json` "
+        "of an earlier run (to normalise many slides to the same fit).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("normalized"),
+    mode: Annotated[str, typer.Option(
+        help="`per_tile`: each tile's own stains (as staintools). `per_slide`: one stain fit "
+        "on a sample of the slide's (or folder's) tiles for all of them; faster, steadier.")
+    ] = "per_tile",
+    save_tiles: Annotated[bool | None, typer.Option(
+        "--save-tiles/--no-save-tiles",
+        help="Write the normalised tiles as PNG under OUT/tiles (default: yes for a folder, "
+        "no for a slide).")] = None,
+    background: Annotated[str, typer.Option(
+        help="Glass and faint tiles: `unchanged` (returned as they are) or `normalize` "
+        "(mapped with the target's or the slide's stains).")] = "unchanged",
+    min_tissue_fraction: Annotated[float, typer.Option(
+        help="Tiles with less tissue than this are flagged `faint`.", min=0.0, max=1.0)] = 0.02,
+    montage_tiles: Annotated[int, typer.Option(help="Tiles shown in the montage.", min=1)] = 16,
+    sample_tiles: Annotated[int, typer.Option(
+        help="Tiles the per-slide source fit uses.", min=1)] = 32,
+    batch_size: Annotated[int, typer.Option(help="Tiles normalised at once.", min=1)] = 64,
+    tile_px: Annotated[int, typer.Option(help="Slides only: tile side in pixels.", min=1)] = 224,
+    target_mpp: Annotated[float, typer.Option(
+        help="Slides only: microns per pixel of the tiles.")] = 0.5,
+    min_tissue: Annotated[float, typer.Option(
+        help="Slides only: keep tiles with at least this tissue fraction.", min=0.0, max=1.0)
+    ] = 0.8,
+    mpp: MppOption = None,
+) -> None:
+    """Macenko-normalise tiles to a target image's stains; write a before/after montage.
+
+    Writes OUT/montage.png (a spread of tiles, originals above, normalised below; tiles
+    left unchanged because they are glass or faint have an orange frame), OUT/status.csv
+    (one row per tile: `ok`, `background` or `faint`), OUT/stain_fit.json (the fit to
+    record beside embeddings, reusable as --target) and, with --save-tiles, OUT/tiles/.
+
+    Examples:
+
+    `featx normalize tiles/ --target target.png -o normalized/`
+
+    `featx normalize slide.svs --target stain_fit.json --mode per_slide --tile-px 224 --target-mpp 0.5`
+    """
+    from featx.stain import MacenkoNormalizer
+    from featx.stain_job import normalize_folder, normalize_slide, read_rgb
+
+    options = dict(mode=mode, background=background, min_tissue_fraction=min_tissue_fraction)
+    if target.suffix.lower() == ".json":
+        normalizer = MacenkoNormalizer.load(target).set_params(**options)
+    else:
+        normalizer = MacenkoNormalizer(**options).fit(read_rgb(target))
+    common = dict(out_dir=out, montage_tiles=montage_tiles, sample_tiles=sample_tiles,
+                  batch_size=batch_size, progress=True)
+    if source.is_dir():
+        done = normalize_folder(source, normalizer, save_tiles=save_tiles is not False, **common)
+    else:
+        from featx.slide import open_slide
+        from featx.tiling import TileSpec
+
+        spec = TileSpec(tile_px=tile_px, mpp=target_mpp, min_tissue=min_tissue)
+        with open_slide(source, mpp=mpp) as opened:
+            done = normalize_slide(opened, spec, normalizer, save_tiles=bool(save_tiles), **common)
+    typer.echo(f"{len(done.table)} tiles normalised, {done.n_flagged} flagged glass or faint "
+               f"(background={background}); montage {done.montage_path}, status "
+               f"{done.table_path}, fit {done.fit_path}")
+
+
+@app.command()
+def slidescore(
+    table: Annotated[Path, typer.Argument(
+        help="Tile probabilities: a Parquet, CSV or TSV table with columns slide_id, row, col "
+        "and a tumour-probability column (one row per tissue tile).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("slidescore"),
+    labels: Annotated[Path | None, typer.Option(
+        help="Slide labels: CSV/TSV/Parquet with slide_id and label (1 tumour, 0 normal). "
+        "Adds metrics, ROC and violin figures, and the random-forest score.")] = None,
+    prob_column: Annotated[str, typer.Option(help="Column of tile tumour probabilities.")] = "prob",
+    classifier: Annotated[Path | None, typer.Option(
+        help="A fitted scikit-learn tile classifier saved with joblib.dump. Then TABLE holds "
+        "embeddings instead of probabilities: an `embedding` column of arrays (the featx "
+        "store's Parquet files; TABLE may be their folder) or numeric feature columns. "
+        "joblib files run code when loaded: use only your own.")] = None,
+    k: Annotated[int, typer.Option(
+        help="Top-k score: mean of the k highest values.", min=1)] = 1000,
+    unit: Annotated[str, typer.Option(
+        help="What k counts: `tile`, or `pixel` of the heatmap upsampled --pixels-per-tile "
+        "times per side (the gastric paper's top 1000 pixels).")] = "tile",
+    pixels_per_tile: Annotated[int, typer.Option(
+        help="Heatmap pixels per tile side, for --unit pixel.", min=1)] = 1,
+    forest: Annotated[bool, typer.Option(
+        help="Also train a random forest on 30 heatmap features (needs --labels); its scores "
+        "are out-of-fold, so every slide is scored by a forest that never saw it.")] = True,
+    cv: Annotated[int, typer.Option(help="Cross-validation folds for the forest.", min=2)] = 5,
+    min_sensitivity: Annotated[float, typer.Option(
+        help="Screening operating point: the threshold keeping at least this sensitivity.",
+        min=0.0, max=1.0)] = 0.99,
+) -> None:
+    """Turn tile tumour probabilities into heatmaps and slide scores.
+
+    Writes `slide_scores.csv` (top-k score, and with --labels the forest's out-of-fold
+    score and the label), `heatmap_features.csv`, `heatmaps.npz` (one [row, col] array per
+    slide, NaN off tissue) and `heatmaps/<slide_id>.png`. With --labels also
+    `metrics.csv` (ROC AUC, PR-AUC, accuracy, sensitivity, specificity and Cohen's kappa
+    at 0.5 and at the screening threshold), `roc.png` and `violin_<score>.png`.
+
+    Examples: `featx slidescore tile_probs.parquet --labels slides.csv --k 10 -o scores/`;
+    from stored embeddings and a tile classifier:
+    `featx slidescore store/extractor=FTX-2048/ --classifier tumour_lr.joblib -o scores/`
+    """
+    import numpy as np
+    import pandas as pd
+
+    from featx.atomic import atomic_path
+    from featx.errors import DataNotFoundError, InvalidParameterError
+    from featx.heatmap import heatmaps_from_table, save_heatmap_png
+    from featx.slidescore import (
+        HeatmapForestScorer,
+        evaluate_slide_scores,
+        heatmap_feature_table,
+        plot_roc_curves,
+        plot_score_violins,
+        topk_score,
+    )
+
+    def read(path: Path) -> pd.DataFrame:
+        if path.is_dir() or path.suffix == ".parquet":
+            if not path.exists():
+                raise DataNotFoundError(f"table {path}", "Check the path.")
+            return pd.read_parquet(path)
+        if not path.is_file():
+            raise DataNotFoundError(f"table {path}", "Check the path.")
+        return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+
+    tiles = read(table)
+    if classifier is not None:
+        import joblib
+
+        from featx.slidescore import embedding_probabilities
+
+        if not classifier.is_file():
+            raise DataNotFoundError(f"classifier {classifier}", "Save it with joblib.dump.")
+        if "embedding" in tiles.columns:
+            embeddings = np.stack(tiles["embedding"].to_numpy())
+        else:
+            meta = {"slide_id", "patient_id", "row", "col", "x", "y", "level", "read_px",
+                    "tile_px", "mpp", "tissue_fraction", "stain_status", "extractor"}
+            embeddings = tiles[[c for c in tiles.columns if c not in meta]].to_numpy(float)
+        prob_column = "prob"
+        tiles = tiles.assign(prob=embedding_probabilities(joblib.load(classifier), embeddings))
+    heatmaps = heatmaps_from_table(tiles, prob_column=prob_column)
+    ids = list(heatmaps)
+    scores = pd.DataFrame({"slide_id": ids, "n_tiles": [int(np.sum(~np.isnan(h)))
+                                                        for h in heatmaps.values()]})
+    scores["topk_score"] = [topk_score(h, k=k, unit=unit, pixels_per_tile=pixels_per_tile)
+                            for h in heatmaps.values()]
+    features = heatmap_feature_table(heatmaps)
+    out.mkdir(parents=True, exist_ok=True)
+    for slide_id, grid in heatmaps.items():
+        save_heatmap_png(grid, out / "heatmaps" / f"{slide_id}.png")
+    with atomic_path(out / "heatmaps.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **heatmaps)
+    with atomic_path(out / "heatmap_features.csv") as tmp:
+        features.to_csv(tmp)
+    if labels is not None:
+        truth = read(labels)
+        if not {"slide_id", "label"} <= set(truth.columns):
+            raise InvalidParameterError("--labels", "a table with slide_id and label columns",
+                                        list(truth.columns))
+        truth = truth.assign(slide_id=truth["slide_id"].astype(str)).set_index("slide_id")
+        unlabelled = [s for s in ids if s not in truth.index]
+        if unlabelled:
+            raise InvalidParameterError("--labels", "a label for every slide in the table",
+                                        f"none for {unlabelled[:5]}")
+        y = truth.loc[ids, "label"].to_numpy()
+        scores["label"] = y
+        methods = {"topk": scores["topk_score"].to_numpy()}
+        if forest:
+            scorer = HeatmapForestScorer(cv=cv).fit(features, y)
+            scores["forest_score"] = methods["forest"] = scorer.oof_scores_
+        metrics = pd.DataFrame({name: evaluate_slide_scores(y, s, min_sensitivity=min_sensitivity)
+                                for name, s in methods.items()}).T.rename_axis("score")
+        with atomic_path(out / "metrics.csv") as tmp:
+            metrics.to_csv(tmp)
+        plot_roc_curves(y, methods, out / "roc.png")
+        for name, s in methods.items():
+            plot_score_violins(y, s, out / f"violin_{name}.png", title=f"{name} slide scores")
+        for name, row in metrics.iterrows():
+            typer.echo(f"{name}: ROC AUC {row['roc_auc']:.3f}, PR-AUC {row['pr_auc']:.3f}, "
+                       f"sensitivity/specificity at 0.5 {row['sensitivity_at_0.5']:.2f}/"
+                       f"{row['specificity_at_0.5']:.2f}")
+    with atomic_path(out / "slide_scores.csv") as tmp:
+        scores.to_csv(tmp, index=False)
+    typer.echo(f"{len(ids)} slides scored -> {out.resolve()}")
+
+
 def main() -> None:
     """Entry point: run the app, turning featx errors into one clear line and exit code 2."""
     try:

@@ -74,3 +74,43 @@ class DataNotFoundError(FeatxError, FileNotFoundError):
     def __init__(self, what: str, hint: str) -> None:
         self.what, self.hint = what, hint
         super().__init__(f"{what} not found. {hint}")
+
+
+class NotFittedError(FeatxError, ValueError, AttributeError):
+    """An estimator was used before it was fitted.
+
+    Parameters
+    ----------
+    estimator : str
+        The estimator's name.
+    hint : str
+        What to call first.
+    """
+
+    def __init__(self, estimator: str, hint: str) -> None:
+        self.estimator, self.hint = estimator, hint
+        super().__init__(f"{estimator} is not fitted yet: {hint}")
+
+
+class EmptyTissueError(FeatxError, ValueError):
+    """An image meant to fit stains has too little tissue to estimate them.
+
+    Parameters
+    ----------
+    name : str
+        The argument that held the image.
+    n_tissue_px : int
+        Pixels found darker than the luminosity threshold.
+    luminosity_threshold : float
+        The threshold used.
+    """
+
+    def __init__(self, name: str, n_tissue_px: int, luminosity_threshold: float) -> None:
+        self.name, self.n_tissue_px = name, n_tissue_px
+        self.luminosity_threshold = luminosity_threshold
+        super().__init__(
+            f"{name} has no usable tissue to fit Macenko stains: {n_tissue_px} pixels below "
+            f"LAB luminosity {luminosity_threshold} (at least 2, not all one colour, are needed). "
+            "Pass an H&E image or tiles with stained tissue, or raise luminosity_threshold "
+            "for a very pale stain."
+        )
