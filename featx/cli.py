@@ -267,8 +267,13 @@ def extract(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
         "gdc-client writes them); paths in the manifest are relative to it.")] = None,
     extractor: Annotated[str, typer.Option(
-        help="Extractor name (COLORSTATS) or import path `package.module:Callable`.")
+        help="Extractor name (COLORSTATS, IMGNET-2048, FTX-2048 with `--extractor-arg "
+        "model_path=OUT_DIR` of `featx finetune`) or import path `package.module:Callable`.")
     ] = "COLORSTATS",
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "
+        "$FEATX_XCEPTION_WEIGHTS, the featx data folder, then Keras's download cache).",
+        exists=True, dir_okay=False)] = None,
     extractor_arg: Annotated[list[str] | None, typer.Option(
         "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
         "Repeatable.")] = None,
@@ -312,7 +317,10 @@ def extract(
     from featx.batch import ExtractorFactory, run_batch
     from featx.tiling import TileSpec
 
-    factory = ExtractorFactory.of(extractor, **_parse_kv(extractor_arg))
+    kwargs = _parse_kv(extractor_arg)
+    if weights is not None:
+        kwargs["weights"] = str(weights.resolve())
+    factory = ExtractorFactory.of(extractor, **kwargs)
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
     if stain_fit is not None:

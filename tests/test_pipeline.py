@@ -172,3 +172,33 @@ def test_real_macenko_normaliser_sets_stain_status(slide_path: Path, reference: 
     assert list(result.coords["stain_status"]) == list(status)
     assert (result.coords["stain_status"] == "ok").mean() > 0.9  # tissue tiles
     assert result.provenance["stain"] == json.loads(json.dumps(normalizer.config))
+
+
+@pytest.mark.tensorflow
+@pytest.mark.realdata
+def test_cli_extract_with_imagenet_xception(slide_path: Path, shared_data: Path,
+                                            tmp_path: Path) -> None:
+    """`featx extract --extractor IMGNET-2048 --weights FILE` runs embed_slide for real."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from featx.cli import app
+    from featx.extractors.weights import file_sha256
+    from featx.store import provenance, read_store
+    from featx.store import slide_path as store_path
+
+    weights = shared_data / "models" / "xception_imagenet_notop.weights.h5"
+    if not weights.is_file():
+        pytest.skip(f"{weights} absent")
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame({"path": [str(slide_path)]}).to_csv(manifest, index=False)
+    out = tmp_path / "store"
+    result = CliRunner().invoke(app, [
+        "extract", str(manifest), "--out", str(out), "--extractor", "IMGNET-2048",
+        "--weights", str(weights), "--extractor-arg", "input_px=71", "--tile-px", "64",
+        "--tile-mpp", "4.0", "--min-tissue", "0.5", "--workers", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    emb = read_store(out, extractor="IMGNET-2048", as_="numpy")
+    assert emb.shape[1] == 2048 and len(emb) > 0 and np.isfinite(emb).all()
+    prov = provenance(store_path(out, extractor="IMGNET-2048", slide_id="synthetic"))
+    assert prov["pipeline"]["extractor"]["weights_sha256"] == file_sha256(weights)
