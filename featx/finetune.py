@@ -22,7 +22,8 @@ Every epoch writes a checkpoint (the whole model with its optimizer state) and a
 JSON state, atomically, and the end of step 1 keeps ``ftx2048_step1.weights.h5``;
 :meth:`XceptionFineTuner.fit` on the same folder resumes from them after an
 interruption. The result is ``ftx2048.keras`` plus the model card
-``ftx2048.card.json``.
+``ftx2048.card.json``; the checkpoint is deleted then, and fitting a finished
+folder again only rewrites the card.
 
 With ``step1_cached_features=True`` step 1 trains Part B on backbone features
 computed once (Part A is frozen then, so they do not change), which is much faster
@@ -456,6 +457,8 @@ class XceptionFineTuner:
                                             input_px=self.input_px, seed=self.seed)
             state = {"fingerprint": fingerprint, "base": source, "history": [],
                      "step": 1, "epochs_done": 0, "val_accuracy": {}, "done": False}
+        elif state["done"] and (out / MODEL_FILE).exists():
+            model = None  # finished earlier: only the card is (re)written
         else:
             model = keras.models.load_model(out / CHECKPOINT_FILE)
         val_ds = self._dataset(data, val_idx, train=False)
@@ -541,9 +544,12 @@ class XceptionFineTuner:
 
     def _load_state(self, out: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         path = out / STATE_FILE
-        if not path.exists() or not (out / CHECKPOINT_FILE).exists():
+        if not path.exists():
             return None
         state = json.loads(path.read_text())
+        finished = state.get("done") and (out / MODEL_FILE).exists()
+        if not finished and not (out / CHECKPOINT_FILE).exists():
+            return None
         if state.get("fingerprint") != json.loads(json.dumps(fingerprint)):
             raise ResumeMismatchError(
                 f"{out} holds a fine-tuning run with other data or settings (its {STATE_FILE} "
@@ -590,6 +596,8 @@ class XceptionFineTuner:
             "base_weights_sha256": state["base"]["weights_sha256"],
         }
         _atomic_json(out / CARD_FILE, card)
+        # The checkpoint (model + Adam moments, ~4x the weights) is only for resuming.
+        (out / CHECKPOINT_FILE).unlink(missing_ok=True)
         self.model_path_, self.card_ = final, card
         self.history_, self.classes_ = state["history"], tuple(data.classes)
         return self

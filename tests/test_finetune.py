@@ -251,6 +251,11 @@ def test_resume_after_interruption_continues_where_it_stopped(
     assert tuner.history_[0] == saved["history"][0]  # not retrained from scratch
     assert tuner.history_[2]["loss"] < tuner.history_[0]["loss"]
     assert tuner.card_["schedule"][0]["cached_backbone_features"] is True
+    assert not (out / "checkpoint.keras").exists()  # only kept while unfinished
+    model_time = (out / MODEL_FILE).stat().st_mtime_ns
+    again = XceptionFineTuner(**params).fit(kather_subset)  # finished: nothing retrained
+    assert again.history_ == tuner.history_
+    assert (out / MODEL_FILE).stat().st_mtime_ns == model_time
     with pytest.raises(ResumeMismatchError, match="another out_dir"):
         XceptionFineTuner(**{**params, "lr_step1": 1e-3}).fit(kather_subset)
 
