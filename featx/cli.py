@@ -319,6 +319,9 @@ def extract(
 
     kwargs = _parse_kv(extractor_arg)
     if weights is not None:
+        if extractor != "IMGNET-2048" and ":" not in extractor:
+            raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
+                                     f"weights=), not {extractor}", param_hint="--weights")
         kwargs["weights"] = str(weights.resolve())
     factory = ExtractorFactory.of(extractor, **kwargs)
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)

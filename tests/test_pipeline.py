@@ -202,3 +202,16 @@ def test_cli_extract_with_imagenet_xception(slide_path: Path, shared_data: Path,
     assert emb.shape[1] == 2048 and len(emb) > 0 and np.isfinite(emb).all()
     prov = provenance(store_path(out, extractor="IMGNET-2048", slide_id="synthetic"))
     assert prov["pipeline"]["extractor"]["weights_sha256"] == file_sha256(weights)
+
+
+def test_cli_extract_weights_only_for_imagenet(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from featx.cli import app
+
+    manifest, weights = tmp_path / "m.csv", tmp_path / "w.weights.h5"
+    manifest.write_text("path\nx.svs\n")
+    weights.write_bytes(b"w")
+    result = CliRunner().invoke(app, ["extract", str(manifest), "--out", str(tmp_path / "s"),
+                                      "--extractor", "COLORSTATS", "--weights", str(weights)])
+    assert result.exit_code == 2 and "IMGNET-2048" in result.output
