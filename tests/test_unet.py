@@ -128,7 +128,7 @@ def test_end_to_end_training_learns_the_extractor(update):
 
 
 _PROBE = textwrap.dedent("""
-    import json, resource
+    import json, resource, sys
     import numpy as np, pandas as pd, keras
     from featx.tilegrid import canvas_layouts
     from featx.unet import build_unet, end_to_end_step, full_backprop_gradients
@@ -156,44 +156,53 @@ _PROBE = textwrap.dedent("""
         keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(D)])
     unet = build_unet(canvas_shape=(CANVAS, CANVAS), n_features=D, base_filters=8, depth=2)
     opt_e, opt_u = keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-3)
-    out = {}
-    for name, side in (("small", 8), ("large", 32)):
-        layout, labels = slide(side)
+    mode, side = sys.argv[1], int(sys.argv[2])
+    # Warm up on a small slide first, so every process pays the same fixed costs.
+    layout, labels = slide(8)
+    for _ in range(2):
+        end_to_end_step(extractor, unet, tiles, layout, labels, batch_size=32,
+                        extractor_optimizer=opt_e, unet_optimizer=opt_u)
+    baseline = peak_mib()
+    layout, labels = slide(side)
+    if mode == "e2e":
         for _ in range(2):
             end_to_end_step(extractor, unet, tiles, layout, labels, batch_size=32,
                             extractor_optimizer=opt_e, unet_optimizer=opt_u)
-        out[name] = peak_mib()
-    layout, labels = slide(32)
-    full_backprop_gradients(extractor, unet, tiles(np.arange(32 * 32)), layout, labels)
-    out["full"] = peak_mib()
-    print(json.dumps(out))
+    else:
+        full_backprop_gradients(extractor, unet, tiles(np.arange(side * side)), layout, labels)
+    print(json.dumps({"growth": peak_mib() - baseline}))
 """)
 
 
-def test_end_to_end_memory_does_not_grow_with_tiles():
-    """Peak RSS of end-to-end steps on 64 vs 1,024 tiles, in a fresh process.
-
-    TensorFlow's CPU allocator reports no memory statistics, so the honest
-    measure is the process's peak resident set (``ru_maxrss``), which only
-    grows. The small slide runs first (warming up kernels and thread pools),
-    then the 16x larger one: the end-to-end step must add almost nothing, since
-    it holds one 32-tile mini-batch's activations plus the fixed 32x32x8 canvas
-    (32 KiB). Full backpropagation on the large slide, run last, must raise the
-    peak by far more, which shows the measure can see such growth at all.
-    """
-    result = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
-                                           "TF_CPP_MIN_LOG_LEVEL": "2",
-                                           "CUDA_VISIBLE_DEVICES": ""},
+def _peak_growth_mib(mode: str, side: int) -> float:
+    result = subprocess.run([sys.executable, "-c", _PROBE, mode, str(side)], capture_output=True,
+                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                                      "TF_CPP_MIN_LOG_LEVEL": "2",
+                                                      "CUDA_VISIBLE_DEVICES": ""},
                             timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    peaks = json.loads(result.stdout.strip().splitlines()[-1])
-    e2e_growth = peaks["large"] - peaks["small"]
-    full_growth = peaks["full"] - peaks["large"]
+    return json.loads(result.stdout.strip().splitlines()[-1])["growth"]
+
+
+def test_end_to_end_memory_does_not_grow_with_tiles():
+    """Peak RSS growth of end-to-end steps on 64 vs 1,024 tiles, each in a fresh process.
+
+    TensorFlow's CPU allocator reports no memory statistics, so the honest
+    measure is the process's peak resident set (``ru_maxrss``) above the peak
+    reached after a warm-up on a small slide. Each measurement runs in its own
+    process, since a peak left by one run would hide the next one's. The
+    end-to-end step holds one 32-tile mini-batch's activations plus the fixed
+    32x32x8 canvas (32 KiB), so 16 times more tiles must add almost nothing;
+    full backpropagation on the large slide must add far more, which shows the
+    measure can see such growth at all.
+    """
+    small, large = _peak_growth_mib("e2e", 8), _peak_growth_mib("e2e", 32)
+    full = _peak_growth_mib("full", 32)
+    peaks = {"e2e_64_tiles": small, "e2e_1024_tiles": large, "full_1024_tiles": full}
     # 1,024 tiles' activations in full backprop: 1024 x 32 x 32 x 16 floats = 64 MiB per layer.
-    assert full_growth > 100, peaks
-    assert e2e_growth < 16, peaks
-    assert e2e_growth < 0.1 * full_growth, peaks
+    assert full > 100, peaks
+    assert large - small < 16, peaks
+    assert large < 0.1 * full, peaks
 
 
 @pytest.fixture(scope="module")
