@@ -20,6 +20,7 @@ Macenko at about 120 tiles/s of 224 px, far below a GPU's Xception rate.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -124,8 +125,8 @@ def embed_slide(
     tissue: TissueMask | None = None,
     coords: pd.DataFrame | None = None,
     mpp: float | None = None,
-    num_workers: int = 4,
-    prefetch_batches: int = 4,
+    num_workers: int | None = None,
+    prefetch_batches: int | None = None,
     progress: bool = False,
 ) -> SlideEmbeddings:
     """Embed every tissue tile of a slide.
@@ -150,11 +151,15 @@ def embed_slide(
         Tiles to embed (a ``grid_coords`` table or a subset); overrides ``tissue``.
     mpp : float, optional
         Level-0 microns per pixel for slides whose metadata lacks it (paths only).
-    num_workers : int, default 4
+    num_workers : int, optional
         Producer threads; each reads, normalises and resizes one batch at a time.
-    prefetch_batches : int, default 4
+        Default: the CPU count, at most 8. They scale about linearly (measured: 100
+        tiles/s of 224 px with one thread, 183 with two on two cores), and a GPU
+        needs many to be kept busy.
+    prefetch_batches : int, optional
         Batches queued or in preparation ahead of the model (the memory bound);
-        0 runs the steps one after another in the calling thread.
+        default ``num_workers + 1``; 0 runs the steps one after another in the
+        calling thread.
     progress : bool, default False
         Show a progress bar.
 
@@ -171,7 +176,10 @@ def embed_slide(
             type(extractor).__name__,
         )
     batch_size = positive_int("batch_size", batch_size)
-    prefetch_batches = non_negative_int("prefetch_batches", prefetch_batches)
+    num_workers = min(8, os.cpu_count() or 1) if num_workers is None else positive_int(
+        "num_workers", num_workers)
+    prefetch_batches = num_workers + 1 if prefetch_batches is None else non_negative_int(
+        "prefetch_batches", prefetch_batches)
     if isinstance(slide_or_path, Slide):
         return _embed(slide_or_path, extractor, spec, normalizer, batch_size, tissue, coords,
                       num_workers, prefetch_batches, progress)
@@ -218,6 +226,7 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
         "featx_version": __version__, "extractor": extractor.config,
         "tile_spec": spec.to_dict(), "stain": stain_config, "slide": slide.info.to_dict(),
         "n_tiles": n, "batch_size": batch_size, "prefetch_batches": prefetch_batches,
+        "num_workers": num_workers,
         "seconds": {"total": round(total_s, 3), "model": round(model_s, 3)},
     }
     return SlideEmbeddings(table, features, provenance)
