@@ -62,6 +62,8 @@ STATUS_EVERY_S = 2.0
 #: Extractors known by name; any other "package.module:Callable" path also works.
 KNOWN_EXTRACTORS = {
     "COLORSTATS": "featx.extractors.colorstats:ColorStatsExtractor",
+    "IMGNET-2048": "featx.extractors.xception:ImagenetXception",
+    "FTX-2048": "featx.extractors.finetuned:FineTunedXception",
 }
 
 

@@ -53,6 +53,75 @@ def _root(
     """featx command-line tool."""
 
 
+def _macenko_from_image(target: Path) -> object:
+    """A Macenko normaliser fitted to one target image (featx.stain), as a batch callable."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        from featx.stain import MacenkoNormalizer
+    except ImportError as error:  # the stain module lands separately
+        raise FeatxError(f"--macenko-target needs featx.stain ({error})") from error
+    with Image.open(target) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return MacenkoNormalizer().fit(pixels).transform
+
+
+@app.command()
+def finetune(
+    tiles: Annotated[Path, typer.Argument(
+        help="Folder with one sub-folder of tiles (.tif/.png/.jpg) per class, the "
+        "NCT-CRC-HE-100K layout: TILES/ADI/*.tif, TILES/BACK/*.tif, ...")],
+    out_dir: Annotated[Path, typer.Argument(
+        help="Where checkpoints, ftx2048.keras and ftx2048.card.json go. Running again with "
+        "the same OUT_DIR resumes an interrupted run.")],
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="ImageNet Xception weights file (default: $FEATX_XCEPTION_WEIGHTS, "
+        "the featx data folder, then Keras's download cache).")] = None,
+    input_px: Annotated[int, typer.Option(
+        help="Tile side fed to Xception (224 as in the paper; 299 native; >= 71).")] = 224,
+    epochs_step1: Annotated[int, typer.Option(
+        help="Epochs of step 1: Xception frozen, head trained.")] = 10,
+    epochs_step2: Annotated[int, typer.Option(
+        help="Epochs of step 2: head frozen, Xception trained.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Batch size of both steps (paper: 128).")] = 128,
+    lr_step1: Annotated[float, typer.Option(help="Adam learning rate of step 1.")] = 4e-4,
+    lr_step2: Annotated[float, typer.Option(help="Adam learning rate of step 2.")] = 5e-5,
+    steps_per_epoch: Annotated[int | None, typer.Option(
+        help="Cap batches per epoch (quick trial runs).")] = None,
+    val_fraction: Annotated[float, typer.Option(
+        help="Stratified share of tiles held out for validation accuracy.")] = 0.1,
+    augment: Annotated[bool, typer.Option(
+        help="Rotations, flips, colour jitter and blur on training batches.")] = True,
+    macenko_target: Annotated[Path | None, typer.Option(
+        help="Macenko-normalise every tile to this target H&E image.")] = None,
+    cached_step1: Annotated[bool, typer.Option(
+        help="Train step 1 on backbone features computed once (fast; no augmentation in "
+        "step 1).")] = False,
+    max_per_class: Annotated[int | None, typer.Option(
+        help="Use at most this many tiles per class.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split, head and augmentations.")] = 0,
+) -> None:
+    """Fine-tune ImageNet Xception into FTX-2048 (two steps, as in the paper).
+
+    Step 1 trains the head (Dense(2048)+ReLU, softmax) on the frozen Xception with Adam
+    4e-4; step 2 trains Xception under the frozen head with Adam 5e-5. Then extract with
+    the saved model: `FineTunedXception(OUT_DIR)`.
+    """
+    from featx.finetune import XceptionFineTuner
+
+    normalizer = _macenko_from_image(macenko_target) if macenko_target is not None else None
+    tuner = XceptionFineTuner(
+        out_dir=out_dir, base_weights=weights, input_px=input_px, epochs_step1=epochs_step1,
+        epochs_step2=epochs_step2, batch_size=batch_size, lr_step1=lr_step1, lr_step2=lr_step2,
+        steps_per_epoch=steps_per_epoch, val_fraction=val_fraction, augment=augment,
+        normalizer=normalizer, step1_cached_features=cached_step1, max_per_class=max_per_class,
+        seed=seed, progress=True,
+    ).fit(tiles)
+    accuracy = ", ".join(f"{k} {v:.3f}" for k, v in tuner.card_["validation_accuracy"].items())
+    typer.echo(f"model: {tuner.model_path_}\nvalidation accuracy: {accuracy}")
+
+
 @app.command()
 def info(
     slide: Annotated[Path, typer.Argument(help="Slide file (any format OpenSlide reads).")],
@@ -331,8 +400,13 @@ def extract(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
         "gdc-client writes them); paths in the manifest are relative to it.")] = None,
     extractor: Annotated[str, typer.Option(
-        help="Extractor name (COLORSTATS) or import path `package.module:Callable`.")
+        help="Extractor name (COLORSTATS, IMGNET-2048, FTX-2048 with `--extractor-arg "
+        "model_path=OUT_DIR` of `featx finetune`) or import path `package.module:Callable`.")
     ] = "COLORSTATS",
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "
+        "$FEATX_XCEPTION_WEIGHTS, the featx data folder, then Keras's download cache).",
+        exists=True, dir_okay=False)] = None,
     extractor_arg: Annotated[list[str] | None, typer.Option(
         "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
         "Repeatable.")] = None,
@@ -376,7 +450,13 @@ def extract(
     from featx.batch import ExtractorFactory, run_batch
     from featx.tiling import TileSpec
 
-    factory = ExtractorFactory.of(extractor, **_parse_kv(extractor_arg))
+    kwargs = _parse_kv(extractor_arg)
+    if weights is not None:
+        if extractor != "IMGNET-2048" and ":" not in extractor:
+            raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
+                                     f"weights=), not {extractor}", param_hint="--weights")
+        kwargs["weights"] = str(weights.resolve())
+    factory = ExtractorFactory.of(extractor, **kwargs)
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
     if stain_fit is not None:
