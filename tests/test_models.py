@@ -76,6 +76,10 @@ def test_expression_scores_match_naive_loop_and_find_signal():
             r, p = pearson_columns(y, pred)
             assert np.allclose(rows.query("metric == 'pearson_r'")["value"], r, atol=1e-9)
             assert np.allclose(rows.query("metric == 'pearson_p'")["value"], p, rtol=1e-6)
+            if rep == 0:  # the first repetition's predictions are kept, in long form
+                kept = res.predictions.query("extractor == @name").pivot(
+                    index="sample", columns="target", values="predicted")
+                assert np.allclose(kept.loc[list(IDS), ["g1", "g2", "g3"]], pred, atol=1e-9)
     pooled = scores.query("fold == -1 and metric == 'pearson_r'")
     means = pooled.groupby("extractor")["value"].mean()
     assert means["SIG"] > 0.5 > abs(means["NOISE"])
