@@ -253,7 +253,14 @@ def evaluate(
     import pandas as pd
 
     from featx._validate import one_of
-    from featx.datasets import embedding_sources, mean_by_patient, read_embeddings
+    from featx.atomic import atomic_path
+    from featx.datasets import (
+        embedding_sources,
+        mean_by_patient,
+        read_embeddings,
+        source_provenance,
+    )
+    from featx.extractors.weights import file_sha256
     from featx.models import EXPERIMENTS
     from featx.models import evaluate as run_experiment
     from featx.stats import compare_extractors
@@ -277,7 +284,8 @@ def evaluate(
                          f"{list(target_table.columns)[:10]})")
     target_table = target_table[wanted]
     features = {}
-    for name, path in embedding_sources(embeddings).items():
+    sources = embedding_sources(embeddings)
+    for name, path in sources.items():
         table = read_embeddings(path, id_column=id_column)
         if pool and experiment != "tissue":
             table = mean_by_patient(table, id_mode=id_mode)
@@ -292,14 +300,20 @@ def evaluate(
     if experiment == "tissue":
         options.update(n_jobs=jobs, groups=groups)
     result = run_experiment(experiment, features, target_table, **options)
-    written = result.save(out, fmt=table_format)
+    provenance = {
+        "extractors": {name: source_provenance(path) for name, path in sources.items()},
+        "targets": {"path": str(targets), "sha256": file_sha256(targets), "columns": wanted},
+        "options": {k: v for k, v in options.items() if k not in ("progress", "groups")},
+    }
+    written = result.save(out, fmt=table_format, provenance=provenance)
     names = list(features)
     metric = {"tissue": "accuracy", "expression": "pearson_r", "mutation": "roc_auc"}[experiment]
     if len(names) > 1:
         table = pd.concat([compare_extractors(result.scores, names[0], other, metric=metric)
                            for other in names[1:]], ignore_index=True)
         path = Path(out) / f"{experiment}_comparison.csv"
-        table.to_csv(path, index=False)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
         written.append(path)
         for other in names[1:]:
             rows = table[table["b"] == other]

@@ -53,6 +53,7 @@ transformed scale, for observed-vs-predicted plots.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR, LinearSVC
 from tqdm.auto import tqdm
 
+from featx import __version__
 from featx._validate import one_of, positive_float, positive_int
 from featx.atomic import atomic_path
 from featx.datasets import align, check_binary, check_continuous
@@ -121,8 +123,15 @@ class ExperimentResult:
     ids: pd.Index | None = None
     predictions: pd.DataFrame | None = None
 
-    def save(self, directory: str | Path, *, fmt: str = "parquet") -> list[Path]:
-        """Write ``<experiment>_scores`` (and ``_confusion``) as Parquet or CSV; return paths."""
+    def save(self, directory: str | Path, *, fmt: str = "parquet",
+             provenance: Mapping[str, object] | None = None) -> list[Path]:
+        """Write ``<experiment>_scores`` (``_confusion``, ``_predictions``) and
+        ``<experiment>_provenance.json``; return the paths.
+
+        The provenance file records the folds (splits, repeats, seed, splitter) and
+        whatever the caller adds (extractors and their weights hashes, stain fit,
+        targets), so that a report built from these tables can say how to reproduce them.
+        """
         one_of("fmt", fmt, ("parquet", "csv"))
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -138,6 +147,13 @@ class ExperimentResult:
                 else:
                     table.to_csv(tmp, index=False)
             written.append(path)
+        path = directory / f"{self.experiment}_provenance.json"
+        record = {"featx_version": __version__, "experiment": self.experiment,
+                  "folds": {target: folds.describe() for target, folds in self.folds.items()},
+                  "n_rows": None if self.ids is None else len(self.ids), **(provenance or {})}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=2, default=str))
+        written.append(path)
         return written
 
 
