@@ -19,6 +19,7 @@ Macenko at about 120 tiles/s of 224 px, far below a GPU's Xception rate.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -42,6 +43,8 @@ from featx.tissue import TissueMask
 
 #: ``stain_status`` of tiles when no normaliser ran.
 NOT_NORMALIZED = "not_normalized"
+#: Tiles, spread over the slide, that a per-slide stain normaliser is fitted on.
+SOURCE_SAMPLE_TILES = 32
 #: Name prefix of the threads that read and normalise batches.
 PRODUCER_THREAD = "featx-tile-producer"
 
@@ -113,6 +116,25 @@ def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarra
             type(normalizer).__name__,
         )
     return (lambda t: (np.asarray(transform(t), np.uint8), np.full(len(t), "ok"))), config
+
+
+def _fit_to_slide(normalizer: Any, slide: Slide, coords: pd.DataFrame) -> Any:
+    """A per-slide normaliser fitted to this slide's stains, on tiles spread over it.
+
+    The caller's normaliser is shared by every slide, so a copy is fitted. A sample
+    without usable tissue falls back to per-tile fitting, recorded in the copy's config.
+    """
+    if getattr(normalizer, "mode", None) != "per_slide" or not len(coords):
+        return normalizer
+    from featx.errors import EmptyTissueError
+
+    picks = np.unique(np.linspace(0, len(coords) - 1, min(SOURCE_SAMPLE_TILES, len(coords))
+                                  ).round().astype(int))
+    fitted = copy.deepcopy(normalizer)
+    try:
+        return fitted.fit_source(read_tiles(slide, coords.iloc[picks]))
+    except EmptyTissueError:
+        return fitted.set_params(mode="per_tile")
 
 
 def embed_slide(
@@ -195,7 +217,7 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
     if coords is None:
         coords = grid_coords(slide, spec, tissue=tissue)
     coords = coords.reset_index(drop=True)
-    stain, stain_config = _stain_step(normalizer)
+    stain, stain_config = _stain_step(_fit_to_slide(normalizer, slide, coords))
     prepare = getattr(extractor, "prepare", None)  # resize early, in the producer
 
     def work(tiles: np.ndarray) -> tuple[Any, np.ndarray]:
