@@ -22,7 +22,6 @@ classes / 0-1 mutations   given                         ``StratifiedGroupKFold``
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 

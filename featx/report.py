@@ -45,7 +45,8 @@ pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size:.8em}
 _SCRIPT = """
 window.addEventListener('load',function(){var i=Array.from(document.images);
 document.documentElement.dataset.figuresTotal=i.length;
-document.documentElement.dataset.figuresRendered=i.filter(function(x){return x.complete&&x.naturalWidth>0}).length;});
+document.documentElement.dataset.figuresRendered=
+  i.filter(function(x){return x.complete&&x.naturalWidth>0}).length;});
 """
 
 
