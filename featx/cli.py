@@ -632,17 +632,8 @@ def slidescore(
     import numpy as np
     import pandas as pd
 
-    from featx.atomic import atomic_path
     from featx.errors import DataNotFoundError, InvalidParameterError
-    from featx.heatmap import heatmaps_from_table, save_heatmap_png
-    from featx.slidescore import (
-        HeatmapForestScorer,
-        evaluate_slide_scores,
-        heatmap_feature_table,
-        plot_roc_curves,
-        plot_score_violins,
-        topk_score,
-    )
+    from featx.slidescore_job import score_slides
 
     def read(path: Path) -> pd.DataFrame:
         if path.is_dir() or path.suffix == ".parquet":
@@ -669,49 +660,22 @@ def slidescore(
             embeddings = tiles[[c for c in tiles.columns if c not in meta]].to_numpy(float)
         prob_column = "prob"
         tiles = tiles.assign(prob=embedding_probabilities(joblib.load(classifier), embeddings))
-    heatmaps = heatmaps_from_table(tiles, prob_column=prob_column)
-    ids = list(heatmaps)
-    scores = pd.DataFrame({"slide_id": ids, "n_tiles": [int(np.sum(~np.isnan(h)))
-                                                        for h in heatmaps.values()]})
-    scores["topk_score"] = [topk_score(h, k=k, unit=unit, pixels_per_tile=pixels_per_tile)
-                            for h in heatmaps.values()]
-    features = heatmap_feature_table(heatmaps)
-    out.mkdir(parents=True, exist_ok=True)
-    for slide_id, grid in heatmaps.items():
-        save_heatmap_png(grid, out / "heatmaps" / f"{slide_id}.png")
-    with atomic_path(out / "heatmaps.npz") as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **heatmaps)
-    with atomic_path(out / "heatmap_features.csv") as tmp:
-        features.to_csv(tmp)
+    truth = None
     if labels is not None:
         truth = read(labels)
         if not {"slide_id", "label"} <= set(truth.columns):
             raise InvalidParameterError("--labels", "a table with slide_id and label columns",
                                         list(truth.columns))
-        truth = truth.assign(slide_id=truth["slide_id"].astype(str)).set_index("slide_id")
-        unlabelled = [s for s in ids if s not in truth.index]
-        if unlabelled:
-            raise InvalidParameterError("--labels", "a label for every slide in the table",
-                                        f"none for {unlabelled[:5]}")
-        y = truth.loc[ids, "label"].to_numpy()
-        scores["label"] = y
-        methods = {"topk": scores["topk_score"].to_numpy()}
-        if forest:
-            scorer = HeatmapForestScorer(cv=cv).fit(features, y)
-            scores["forest_score"] = methods["forest"] = scorer.oof_scores_
-        metrics = pd.DataFrame({name: evaluate_slide_scores(y, s, min_sensitivity=min_sensitivity)
-                                for name, s in methods.items()}).T.rename_axis("score")
-        with atomic_path(out / "metrics.csv") as tmp:
-            metrics.to_csv(tmp)
-        plot_roc_curves(y, methods, out / "roc.png")
-        for name, s in methods.items():
-            plot_score_violins(y, s, out / f"violin_{name}.png", title=f"{name} slide scores")
-        for name, row in metrics.iterrows():
+        truth = truth.assign(slide_id=truth["slide_id"].astype(str)).set_index("slide_id")["label"]
+    done = score_slides(tiles, out, labels=truth, prob_column=prob_column, k=k, unit=unit,
+                        pixels_per_tile=pixels_per_tile, forest=forest, cv=cv,
+                        min_sensitivity=min_sensitivity)
+    if done.metrics is not None:
+        for name, row in done.metrics.iterrows():
             typer.echo(f"{name}: ROC AUC {row['roc_auc']:.3f}, PR-AUC {row['pr_auc']:.3f}, "
                        f"sensitivity/specificity at 0.5 {row['sensitivity_at_0.5']:.2f}/"
                        f"{row['specificity_at_0.5']:.2f}")
-    with atomic_path(out / "slide_scores.csv") as tmp:
-        scores.to_csv(tmp, index=False)
+    ids = done.scores["slide_id"]
     typer.echo(f"{len(ids)} slides scored -> {out.resolve()}")
 
 
