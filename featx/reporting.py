@@ -183,8 +183,7 @@ def _expression(section: Section, folder: Path, scores: pd.DataFrame,
     predictions = _read(folder, "expression_predictions")
     if predictions is not None and len(predictions):
         pooled = _summary_table(scores, "pearson_r")
-        best = (pooled[pooled["extractor"] == names[0]].nlargest(3, "mean_pearson_r")["target"]
-                .tolist())
+        best = pooled.groupby("target")["mean_pearson_r"].max().nlargest(3).index.tolist()
         fig, axes = plt.subplots(1, len(best), figsize=(4.2 * len(best), 4), squeeze=False)
         for ax, target in zip(axes[0], best):
             for name in names:
@@ -373,6 +372,18 @@ def _tile_rows(group: pd.DataFrame, slide: Any) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------- whole report
+
+
+#: File suffixes taken for slides when a folder is searched.
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms")
+
+
+def find_slides(folder: str | Path) -> dict[str, Path]:
+    """Slide files below ``folder``, keyed by slide id (file name without extension)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataNotFoundError(f"slide folder {folder}", "Pass the folder holding the slides.")
+    return {p.stem: p for p in sorted(folder.rglob("*")) if p.suffix.lower() in SLIDE_SUFFIXES}
 
 
 def collect_provenance(*folders: str | Path | None) -> dict[str, Any]:
