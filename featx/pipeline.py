@@ -24,7 +24,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,18 +87,35 @@ def describe_normalizer(normalizer: Any) -> dict[str, Any] | None:
     """A JSON description of a stain normaliser, stable across runs.
 
     Its ``config`` (property or method) when it has one (``MacenkoNormalizer`` does,
-    also through a bound ``.transform``), else its qualified name: never a ``repr``
-    holding a memory address, so a resumed run recognises the same normaliser.
+    also through a bound ``.transform``); else, for an estimator, its class,
+    parameters and fitted attributes (trailing underscore); else its qualified
+    name. Never a ``repr`` holding a memory address, so a resumed run recognises
+    the same normaliser.
     """
     if normalizer is None:
         return None
     owner = getattr(normalizer, "__self__", normalizer)
     config = getattr(owner, "config", None)
     config = config() if callable(config) else config
-    if isinstance(config, dict):
-        return json.loads(json.dumps(config, default=str))
+    if isinstance(config, Mapping):
+        return to_json_value(dict(config))
+    if hasattr(owner, "get_params"):
+        return to_json_value({
+            "class": type(owner).__qualname__, "params": owner.get_params(),
+            "fit": {k: v for k, v in vars(owner).items() if k.endswith("_") and not k.startswith("_")},
+        })
     kind = owner if hasattr(owner, "__qualname__") else type(owner)  # function/class vs instance
     return {"normalizer": f"{kind.__module__}.{kind.__qualname__}"}
+
+
+def to_json_value(value: Any) -> Any:
+    """``value`` after a JSON round trip; arrays become lists, other objects strings."""
+    def default(item: Any) -> Any:
+        if hasattr(item, "tolist"):
+            return item.tolist()
+        return item.to_dict() if hasattr(item, "to_dict") else str(item)
+
+    return json.loads(json.dumps(value, default=default))
 
 
 def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
