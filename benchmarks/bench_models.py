@@ -28,10 +28,11 @@ Last run on the 2-core development machine (shared with other jobs; ``--jobs 2
   repetition of all 907 targets x 2 extractors; predictions equal to 1e-14.
   PROJECTED paper protocol: featx 11.0 CPU-min (7.9 min wall with 2 threads),
   naive 8.7 CPU-hours (~48x).
-* LinearSVC, MEASURED: 1,436 tiles 3.7 s CPU per fit, identical accuracy;
-  one paper-size fit (5,744 x 2,048, 9 classes) 395 s CPU (liblinear's primal
-  solver stops at max_iter=1000 without converging). PROJECTED paper protocol:
-  ~55 CPU-hours for naive and featx alike: the 20-minute target is NOT met.
+* LinearSVC (naive liblinear; run before featx had its own solver): 1,436 tiles
+  3.7 s CPU per fit; one paper-size fit (5,744 x 2,048, 9 classes) 395 s CPU
+  (liblinear's primal solver stops at max_iter=1000 without converging),
+  ~55 CPU-hours PROJECTED for the paper protocol. featx now solves the same problem
+  by exact Newton (featx.linear_svm): see benchmarks/bench_linear_svm.py.
 """
 
 from __future__ import annotations
@@ -191,15 +192,17 @@ def bench_linear_svc(args) -> None:
     per_fit = naive.cpu / 5
     print(f"MEASURED  reduced scale: {n} tiles x 2048 x 9 classes x 5 folds x 1 rep x 1 extractor")
     print(f"MEASURED    naive  {naive}  ({per_fit:.2f} s CPU per fit)")
-    print(f"MEASURED    featx  {featx}  (n_jobs={args.jobs}) -> "
-          f"{naive.wall / featx.wall:.2f}x wall; the same liblinear fits, folds in threads")
-    print(f"MEASURED    identical results: accuracy naive {acc_naive:.4f}, featx {acc_featx:.4f}")
+    print(f"MEASURED    featx  {featx}  (n_jobs={args.jobs}; exact Newton, "
+          f"featx.linear_svm) -> {naive.wall / featx.wall:.2f}x wall, "
+          f"{naive.cpu / featx.cpu:.2f}x CPU")
+    print(f"MEASURED    same problem, both solved to liblinear's tolerance: accuracy naive "
+          f"{acc_naive:.4f}, featx {acc_featx:.4f}")
     fits = 5 * PAPER_SVC["repeats"] * PAPER_SVC["extractors"]
     scale = PAPER_SVC["tiles"] / n
-    print(f"PROJECTED paper protocol ({fits} fits; per-fit time x {scale:.1f} for the tile count, "
-          f"a LOWER bound: at 7,180 tiles n_train > n_features and liblinear switches to the "
-          f"primal solver): {fits * per_fit * scale / 3600:.1f} CPU-hours for naive and featx "
-          f"alike (target < 20 min: NOT met)")
+    print(f"PROJECTED naive paper protocol ({fits} fits; per-fit time x {scale:.1f} for the tile "
+          f"count, a LOWER bound: at 7,180 tiles n_train > n_features and liblinear switches to "
+          f"the primal solver): {fits * per_fit * scale / 3600:.1f} CPU-hours. Paper-size "
+          f"featx timings: benchmarks/bench_linear_svm.py")
     if args.full_linearsvc_fit:
         big, big_labels = tissue_data(PAPER_SVC["tiles"])
         xb, yb = big["FTX"].to_numpy(), big_labels.to_numpy()

@@ -208,6 +208,16 @@ def test_tissue_matches_naive_linear_svc_and_tables_add_up():
     assert table["better"].item() == "SIG" and table["p_corrected"].item() < 0.01
 
 
+def test_tissue_newton_and_liblinear_solvers_agree():
+    feats, labels = _tissue(4)
+    fast = classify_tissue(feats, labels, n_splits=5, n_repeats=2, seed=1)
+    naive = classify_tissue(feats, labels, n_splits=5, n_repeats=2, seed=1, solver="liblinear")
+    pd.testing.assert_frame_equal(fast.scores, naive.scores)
+    pd.testing.assert_frame_equal(fast.confusion, naive.confusion)
+    with pytest.raises(InvalidParameterError, match="solver"):
+        classify_tissue(feats, labels, n_repeats=1, solver="sgd")
+
+
 def test_tissue_grouped_by_patient_and_class_size_error():
     feats, labels = _tissue(1)
     patients = pd.Series(np.tile(np.arange(15), 6), index=labels.index)
