@@ -19,11 +19,12 @@ Macenko at about 120 tiles/s of 224 px, far below a GPU's Xception rate.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ from featx.tissue import TissueMask
 
 #: ``stain_status`` of tiles when no normaliser ran.
 NOT_NORMALIZED = "not_normalized"
+#: Tiles, spread over the slide, that a per-slide stain normaliser is fitted on.
+SOURCE_SAMPLE_TILES = 32
 #: Name prefix of the threads that read and normalise batches.
 PRODUCER_THREAD = "featx-tile-producer"
 
@@ -84,18 +87,35 @@ def describe_normalizer(normalizer: Any) -> dict[str, Any] | None:
     """A JSON description of a stain normaliser, stable across runs.
 
     Its ``config`` (property or method) when it has one (``MacenkoNormalizer`` does,
-    also through a bound ``.transform``), else its qualified name: never a ``repr``
-    holding a memory address, so a resumed run recognises the same normaliser.
+    also through a bound ``.transform``); else, for an estimator, its class,
+    parameters and fitted attributes (trailing underscore); else its qualified
+    name. Never a ``repr`` holding a memory address, so a resumed run recognises
+    the same normaliser.
     """
     if normalizer is None:
         return None
     owner = getattr(normalizer, "__self__", normalizer)
     config = getattr(owner, "config", None)
     config = config() if callable(config) else config
-    if isinstance(config, dict):
-        return json.loads(json.dumps(config, default=str))
+    if isinstance(config, Mapping):
+        return to_json_value(dict(config))
+    if hasattr(owner, "get_params"):
+        return to_json_value({
+            "class": type(owner).__qualname__, "params": owner.get_params(),
+            "fit": {k: v for k, v in vars(owner).items() if k.endswith("_") and not k.startswith("_")},
+        })
     kind = owner if hasattr(owner, "__qualname__") else type(owner)  # function/class vs instance
     return {"normalizer": f"{kind.__module__}.{kind.__qualname__}"}
+
+
+def to_json_value(value: Any) -> Any:
+    """``value`` after a JSON round trip; arrays become lists, other objects strings."""
+    def default(item: Any) -> Any:
+        if hasattr(item, "tolist"):
+            return item.tolist()
+        return item.to_dict() if hasattr(item, "to_dict") else str(item)
+
+    return json.loads(json.dumps(value, default=default))
 
 
 def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
@@ -113,6 +133,25 @@ def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarra
             type(normalizer).__name__,
         )
     return (lambda t: (np.asarray(transform(t), np.uint8), np.full(len(t), "ok"))), config
+
+
+def _fit_to_slide(normalizer: Any, slide: Slide, coords: pd.DataFrame) -> Any:
+    """A per-slide normaliser fitted to this slide's stains, on tiles spread over it.
+
+    The caller's normaliser is shared by every slide, so a copy is fitted. A sample
+    without usable tissue falls back to per-tile fitting, recorded in the copy's config.
+    """
+    if getattr(normalizer, "mode", None) != "per_slide" or not len(coords):
+        return normalizer
+    from featx.errors import EmptyTissueError
+
+    picks = np.unique(np.linspace(0, len(coords) - 1, min(SOURCE_SAMPLE_TILES, len(coords))
+                                  ).round().astype(int))
+    fitted = copy.deepcopy(normalizer)
+    try:
+        return fitted.fit_source(read_tiles(slide, coords.iloc[picks]))
+    except EmptyTissueError:
+        return fitted.set_params(mode="per_tile")
 
 
 def embed_slide(
@@ -195,7 +234,7 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
     if coords is None:
         coords = grid_coords(slide, spec, tissue=tissue)
     coords = coords.reset_index(drop=True)
-    stain, stain_config = _stain_step(normalizer)
+    stain, stain_config = _stain_step(_fit_to_slide(normalizer, slide, coords))
     prepare = getattr(extractor, "prepare", None)  # resize early, in the producer
 
     def work(tiles: np.ndarray) -> tuple[Any, np.ndarray]:

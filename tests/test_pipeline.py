@@ -162,7 +162,8 @@ def test_xception_through_the_pipeline(slide_path: Path, reference: tuple) -> No
 
 
 def test_real_macenko_normaliser_sets_stain_status(slide_path: Path, reference: tuple) -> None:
-    stain = pytest.importorskip("featx.stain", reason="featx.stain not merged on this branch")
+    from featx import stain
+
     coords, tiles = reference
     normalizer = stain.MacenkoNormalizer().fit(tiles[:4])
     ext = ColorStatsExtractor()
@@ -172,6 +173,22 @@ def test_real_macenko_normaliser_sets_stain_status(slide_path: Path, reference: 
     assert list(result.coords["stain_status"]) == list(status)
     assert (result.coords["stain_status"] == "ok").mean() > 0.9  # tissue tiles
     assert result.provenance["stain"] == json.loads(json.dumps(normalizer.config))
+
+
+def test_per_slide_normaliser_is_fitted_to_each_slide(slide_path: Path, reference: tuple) -> None:
+    from featx.pipeline import SOURCE_SAMPLE_TILES
+    from featx.stain import MacenkoNormalizer
+
+    coords, tiles = reference
+    shared = MacenkoNormalizer(mode="per_slide").fit(tiles[:4])
+    result = embed_slide(slide_path, ColorStatsExtractor(), spec=SPEC, normalizer=shared,
+                         batch_size=8)
+    assert not hasattr(shared, "stain_matrix_source_")  # the caller's copy stays slide-free
+    picks = np.unique(np.linspace(0, len(tiles) - 1, min(SOURCE_SAMPLE_TILES, len(tiles))
+                                  ).round().astype(int))
+    expected = MacenkoNormalizer(mode="per_slide").fit(tiles[:4]).fit_source(tiles[picks])
+    np.testing.assert_array_equal(result.features, ColorStatsExtractor()(expected.transform(tiles)))
+    assert result.provenance["stain"]["stain_matrix_source"] == expected.config["stain_matrix_source"]
 
 
 @pytest.mark.tensorflow

@@ -19,7 +19,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from featx.annotations import tile_labels_from_mask  # noqa: E402
-from featx.errors import InvalidParameterError  # noqa: E402
+from featx.errors import DataNotFoundError, InvalidParameterError  # noqa: E402
 from featx.extractors import ColorStatsExtractor  # noqa: E402
 from featx.slide import open_slide  # noqa: E402
 from featx.synthetic import Region, write_synthetic_slide  # noqa: E402
@@ -238,7 +238,7 @@ def generated_features(tmp_path_factory):
     return slides
 
 
-def test_separate_learning_segments_a_held_out_slide(generated_features):
+def test_separate_learning_segments_a_held_out_slide(generated_features, tmp_path):
     from sklearn.metrics import roc_auc_score
 
     train, test = generated_features[:4], generated_features[4]
@@ -254,6 +254,12 @@ def test_separate_learning_segments_a_held_out_slide(generated_features):
     assert roc_auc_score(labels[known], probs[known]) >= 0.95
     (heatmap,) = model.predict_heatmaps([(coords, feats)])
     assert np.isnan(heatmap).sum() == heatmap.size - len(coords)
+    # Saved and loaded, it predicts the same.
+    folder = model.save(tmp_path / "unet")
+    (again,) = FeatureMapUNet.load(folder).predict_tiles([(coords, feats)])
+    np.testing.assert_allclose(again, probs, rtol=1e-6)
+    with pytest.raises(DataNotFoundError, match="unet.keras"):
+        FeatureMapUNet.load(tmp_path)
 
 
 def test_unet_rejects_bad_input(generated_features):
