@@ -2,7 +2,7 @@
 
 Each measurement runs in a fresh process: build a small conv extractor and a
 U-Net on a fixed 32x32 canvas, warm up with one end-to-end step on a 2x2-tile
-slide, note the peak resident set (ru_maxrss), then train one step on an
+slide, note the peak resident set (VmHWM), then train one step on an
 N x N-tile slide either end to end (featx.unet.end_to_end_step: mini-batches
 of 32 tiles, only the feature map kept) or by full backpropagation through
 every tile, and print how far the peak rose. TensorFlow's CPU allocator keeps
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     import numpy as np, pandas as pd, keras
     from featx.tilegrid import canvas_layouts
     from featx.unet import build_unet, end_to_end_step, full_backprop_gradients
@@ -32,7 +32,9 @@ PROBE = textwrap.dedent("""
     TILE_PX, CANVAS, D = 32, 32, 8
 
     def peak_mib():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
+        status = open('/proc/self/status').read()
+        return int(status.split('VmHWM:')[1].split()[0]) / 1024
 
     def slide(n):
         r, c = np.divmod(np.arange(n * n), n)

@@ -49,6 +49,7 @@ import pandas as pd
 
 from featx._validate import non_negative_int, one_of, positive_float, positive_int
 from featx.errors import FeatxError, InvalidParameterError
+from featx.pipeline import describe_normalizer, to_json_value
 from featx.store import _safe_name, is_done, provenance, slide_path, write_slide_embeddings
 
 #: Statuses a slide can have in the status table.
@@ -62,6 +63,8 @@ STATUS_EVERY_S = 2.0
 #: Extractors known by name; any other "package.module:Callable" path also works.
 KNOWN_EXTRACTORS = {
     "COLORSTATS": "featx.extractors.colorstats:ColorStatsExtractor",
+    "IMGNET-2048": "featx.extractors.xception:ImagenetXception",
+    "FTX-2048": "featx.extractors.finetuned:FineTunedXception",
 }
 
 
@@ -165,31 +168,6 @@ def file_fingerprint(path: str | Path, *, full: bool = False) -> dict[str, Any]:
             handle.seek(offset)
             digest.update(handle.read(_CHUNK))
     return {"size": size, "partial_sha256": digest.hexdigest()}
-
-
-def describe_normalizer(normalizer: Any) -> dict[str, Any] | None:
-    """Return a JSON-able identity of a stain normaliser: its config or params and fit."""
-    if normalizer is None:
-        return None
-    config = getattr(normalizer, "config", None)
-    config = config() if callable(config) else config
-    if isinstance(config, Mapping):
-        return json.loads(json.dumps(dict(config), default=_jsonable))
-    out: dict[str, Any] = {"class": type(normalizer).__qualname__}
-    if hasattr(normalizer, "get_params"):
-        out["params"] = normalizer.get_params()
-    # Fitted attributes (scikit-learn convention: trailing underscore) are the stain fit.
-    out["fit"] = {k: v for k, v in vars(normalizer).items()
-                  if k.endswith("_") and not k.startswith("_")}
-    return json.loads(json.dumps(out, default=_jsonable))
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return str(value)
 
 
 # --------------------------------------------------------------------------- locks
@@ -412,8 +390,7 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
                 task.root, result.coords, result.features, extractor=task.extractor_name,
                 slide_id=task.slide_id, patient_id=task.patient_id, dtype=task.dtype,
                 provenance={**task.expected, **task.extra_provenance,
-                            "pipeline": json.loads(json.dumps(dict(result.provenance or {}),
-                                                              default=_jsonable))})
+                            "pipeline": to_json_value(dict(result.provenance or {}))})
         except Exception as error:  # noqa: BLE001 - recorded per slide, the cohort goes on
             return _record(task, "failed", error=f"{type(error).__name__}: {error}",
                            started=started, seconds=time.perf_counter() - t0)
@@ -477,7 +454,7 @@ def _default_spec() -> Any:
 
 def _spec_dict(spec: Any) -> dict[str, Any]:
     if hasattr(spec, "to_dict"):
-        return json.loads(json.dumps(spec.to_dict(), default=_jsonable))
+        return to_json_value(spec.to_dict())
     raise InvalidParameterError("spec", "a TileSpec (an object with .to_dict())", spec)
 
 
@@ -619,7 +596,7 @@ def run_batch(
 
 
 def _extractor_config(factory: ExtractorFactory) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(get_extractor(factory).config), default=_jsonable))
+    return to_json_value(dict(get_extractor(factory).config))
 
 
 def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFactory,
@@ -709,5 +686,5 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
 
 
 __all__ = ["ExtractorFactory", "LockTimeoutError", "SlideLock", "SlideTask", "STATUSES",
-           "default_n_workers", "describe_normalizer", "extractor_builds", "file_fingerprint",
+           "default_n_workers", "extractor_builds", "file_fingerprint",
            "get_extractor", "process_slide", "read_status", "run_batch", "status_path"]

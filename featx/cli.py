@@ -7,6 +7,7 @@ model runs) and prints where its output went.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,9 @@ import typer
 
 from featx import __version__
 from featx.errors import FeatxError
+
+# TensorFlow's C++ start-up chatter is noise on a terminal; warnings and errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(
     name="featx",
@@ -51,6 +55,75 @@ def _root(
     ] = False,
 ) -> None:
     """featx command-line tool."""
+
+
+def _macenko_from_image(target: Path) -> object:
+    """A Macenko normaliser fitted to one target image (featx.stain), as a batch callable."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        from featx.stain import MacenkoNormalizer
+    except ImportError as error:  # the stain module lands separately
+        raise FeatxError(f"--macenko-target needs featx.stain ({error})") from error
+    with Image.open(target) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return MacenkoNormalizer().fit(pixels).transform
+
+
+@app.command()
+def finetune(
+    tiles: Annotated[Path, typer.Argument(
+        help="Folder with one sub-folder of tiles (.tif/.png/.jpg) per class, the "
+        "NCT-CRC-HE-100K layout: TILES/ADI/*.tif, TILES/BACK/*.tif, ...")],
+    out_dir: Annotated[Path, typer.Argument(
+        help="Where checkpoints, ftx2048.keras and ftx2048.card.json go. Running again with "
+        "the same OUT_DIR resumes an interrupted run.")],
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="ImageNet Xception weights file (default: $FEATX_XCEPTION_WEIGHTS, "
+        "the featx data folder, then Keras's download cache).")] = None,
+    input_px: Annotated[int, typer.Option(
+        help="Tile side fed to Xception (224 as in the paper; 299 native; >= 71).")] = 224,
+    epochs_step1: Annotated[int, typer.Option(
+        help="Epochs of step 1: Xception frozen, head trained.")] = 10,
+    epochs_step2: Annotated[int, typer.Option(
+        help="Epochs of step 2: head frozen, Xception trained.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Batch size of both steps (paper: 128).")] = 128,
+    lr_step1: Annotated[float, typer.Option(help="Adam learning rate of step 1.")] = 4e-4,
+    lr_step2: Annotated[float, typer.Option(help="Adam learning rate of step 2.")] = 5e-5,
+    steps_per_epoch: Annotated[int | None, typer.Option(
+        help="Cap batches per epoch (quick trial runs).")] = None,
+    val_fraction: Annotated[float, typer.Option(
+        help="Stratified share of tiles held out for validation accuracy.")] = 0.1,
+    augment: Annotated[bool, typer.Option(
+        help="Rotations, flips, colour jitter and blur on training batches.")] = True,
+    macenko_target: Annotated[Path | None, typer.Option(
+        help="Macenko-normalise every tile to this target H&E image.")] = None,
+    cached_step1: Annotated[bool, typer.Option(
+        help="Train step 1 on backbone features computed once (fast; no augmentation in "
+        "step 1).")] = False,
+    max_per_class: Annotated[int | None, typer.Option(
+        help="Use at most this many tiles per class.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split, head and augmentations.")] = 0,
+) -> None:
+    """Fine-tune ImageNet Xception into FTX-2048 (two steps, as in the paper).
+
+    Step 1 trains the head (Dense(2048)+ReLU, softmax) on the frozen Xception with Adam
+    4e-4; step 2 trains Xception under the frozen head with Adam 5e-5. Then extract with
+    the saved model: `FineTunedXception(OUT_DIR)`.
+    """
+    from featx.finetune import XceptionFineTuner
+
+    normalizer = _macenko_from_image(macenko_target) if macenko_target is not None else None
+    tuner = XceptionFineTuner(
+        out_dir=out_dir, base_weights=weights, input_px=input_px, epochs_step1=epochs_step1,
+        epochs_step2=epochs_step2, batch_size=batch_size, lr_step1=lr_step1, lr_step2=lr_step2,
+        steps_per_epoch=steps_per_epoch, val_fraction=val_fraction, augment=augment,
+        normalizer=normalizer, step1_cached_features=cached_step1, max_per_class=max_per_class,
+        seed=seed, progress=True,
+    ).fit(tiles)
+    accuracy = ", ".join(f"{k} {v:.3f}" for k, v in tuner.card_["validation_accuracy"].items())
+    typer.echo(f"model: {tuner.model_path_}\nvalidation accuracy: {accuracy}")
 
 
 @app.command()
@@ -117,16 +190,23 @@ def tile(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/demo"),
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Fewer slides, repetitions and epochs (about a minute, for tests).")
+    ] = False,
 ) -> None:
-    """Run featx end to end on built-in data and print where the results are.
+    """Run the whole pipeline on built-in data and print where the report is.
 
-    Uses generated slides with known tissue, plus OpenSlide's CMU-1-Small-Region test
-    slide when the public data folder (`$FEATX_DATA_DIR`) has it.
+    Generated slides with known tumour plus OpenSlide's CMU-1-Small-Region -> tissue ->
+    tiles -> Macenko -> IMGNET-2048 and a small fine-tuned FTX-2048 -> Parquet store ->
+    tissue classification on identical folds with paired tests -> slide scores -> an HTML
+    report. Uses the public data folder (`$FEATX_DATA_DIR`) when present and downloads
+    what it can otherwise; a rerun reuses what is done.
     """
-    from featx.demo import run_demo
+    from featx.demo import FULL, QUICK, run_demo
 
-    result = run_demo(out)
-    typer.echo(f"demo finished: {len(result.slides)} slides; results in {result.out_dir.resolve()}")
+    result = run_demo(out, size=QUICK if quick else FULL, log=typer.echo)
+    typer.echo(f"demo finished in {sum(result.seconds.values()):.0f} s; report: "
+               f"{result.report.resolve()}")
 
 
 @app.command()
@@ -184,7 +264,14 @@ def evaluate(
     import pandas as pd
 
     from featx._validate import one_of
-    from featx.datasets import embedding_sources, mean_by_patient, read_embeddings
+    from featx.atomic import atomic_path
+    from featx.datasets import (
+        embedding_sources,
+        mean_by_patient,
+        read_embeddings,
+        source_provenance,
+    )
+    from featx.extractors.weights import file_sha256
     from featx.models import EXPERIMENTS
     from featx.models import evaluate as run_experiment
     from featx.stats import compare_extractors
@@ -208,7 +295,8 @@ def evaluate(
                          f"{list(target_table.columns)[:10]})")
     target_table = target_table[wanted]
     features = {}
-    for name, path in embedding_sources(embeddings).items():
+    sources = embedding_sources(embeddings)
+    for name, path in sources.items():
         table = read_embeddings(path, id_column=id_column)
         if pool and experiment != "tissue":
             table = mean_by_patient(table, id_mode=id_mode)
@@ -223,14 +311,20 @@ def evaluate(
     if experiment == "tissue":
         options.update(n_jobs=jobs, groups=groups)
     result = run_experiment(experiment, features, target_table, **options)
-    written = result.save(out, fmt=table_format)
+    provenance = {
+        "extractors": {name: source_provenance(path) for name, path in sources.items()},
+        "targets": {"path": str(targets), "sha256": file_sha256(targets), "columns": wanted},
+        "options": {k: v for k, v in options.items() if k not in ("progress", "groups")},
+    }
+    written = result.save(out, fmt=table_format, provenance=provenance)
     names = list(features)
     metric = {"tissue": "accuracy", "expression": "pearson_r", "mutation": "roc_auc"}[experiment]
     if len(names) > 1:
         table = pd.concat([compare_extractors(result.scores, names[0], other, metric=metric)
                            for other in names[1:]], ignore_index=True)
         path = Path(out) / f"{experiment}_comparison.csv"
-        table.to_csv(path, index=False)
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
         written.append(path)
         for other in names[1:]:
             rows = table[table["b"] == other]
@@ -331,8 +425,13 @@ def extract(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
         "gdc-client writes them); paths in the manifest are relative to it.")] = None,
     extractor: Annotated[str, typer.Option(
-        help="Extractor name (COLORSTATS) or import path `package.module:Callable`.")
+        help="Extractor name (COLORSTATS, IMGNET-2048, FTX-2048 with `--extractor-arg "
+        "model_path=OUT_DIR` of `featx finetune`) or import path `package.module:Callable`.")
     ] = "COLORSTATS",
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "
+        "$FEATX_XCEPTION_WEIGHTS, the featx data folder, then Keras's download cache).",
+        exists=True, dir_okay=False)] = None,
     extractor_arg: Annotated[list[str] | None, typer.Option(
         "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
         "Repeatable.")] = None,
@@ -376,7 +475,13 @@ def extract(
     from featx.batch import ExtractorFactory, run_batch
     from featx.tiling import TileSpec
 
-    factory = ExtractorFactory.of(extractor, **_parse_kv(extractor_arg))
+    kwargs = _parse_kv(extractor_arg)
+    if weights is not None:
+        if extractor != "IMGNET-2048" and ":" not in extractor:
+            raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
+                                     f"weights=), not {extractor}", param_hint="--weights")
+        kwargs["weights"] = str(weights.resolve())
+    factory = ExtractorFactory.of(extractor, **kwargs)
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
     if stain_fit is not None:
@@ -538,17 +643,8 @@ def slidescore(
     import numpy as np
     import pandas as pd
 
-    from featx.atomic import atomic_path
     from featx.errors import DataNotFoundError, InvalidParameterError
-    from featx.heatmap import heatmaps_from_table, save_heatmap_png
-    from featx.slidescore import (
-        HeatmapForestScorer,
-        evaluate_slide_scores,
-        heatmap_feature_table,
-        plot_roc_curves,
-        plot_score_violins,
-        topk_score,
-    )
+    from featx.slidescore_job import score_slides
 
     def read(path: Path) -> pd.DataFrame:
         if path.is_dir() or path.suffix == ".parquet":
@@ -575,50 +671,65 @@ def slidescore(
             embeddings = tiles[[c for c in tiles.columns if c not in meta]].to_numpy(float)
         prob_column = "prob"
         tiles = tiles.assign(prob=embedding_probabilities(joblib.load(classifier), embeddings))
-    heatmaps = heatmaps_from_table(tiles, prob_column=prob_column)
-    ids = list(heatmaps)
-    scores = pd.DataFrame({"slide_id": ids, "n_tiles": [int(np.sum(~np.isnan(h)))
-                                                        for h in heatmaps.values()]})
-    scores["topk_score"] = [topk_score(h, k=k, unit=unit, pixels_per_tile=pixels_per_tile)
-                            for h in heatmaps.values()]
-    features = heatmap_feature_table(heatmaps)
-    out.mkdir(parents=True, exist_ok=True)
-    for slide_id, grid in heatmaps.items():
-        save_heatmap_png(grid, out / "heatmaps" / f"{slide_id}.png")
-    with atomic_path(out / "heatmaps.npz") as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **heatmaps)
-    with atomic_path(out / "heatmap_features.csv") as tmp:
-        features.to_csv(tmp)
+    truth = None
     if labels is not None:
         truth = read(labels)
         if not {"slide_id", "label"} <= set(truth.columns):
             raise InvalidParameterError("--labels", "a table with slide_id and label columns",
                                         list(truth.columns))
-        truth = truth.assign(slide_id=truth["slide_id"].astype(str)).set_index("slide_id")
-        unlabelled = [s for s in ids if s not in truth.index]
-        if unlabelled:
-            raise InvalidParameterError("--labels", "a label for every slide in the table",
-                                        f"none for {unlabelled[:5]}")
-        y = truth.loc[ids, "label"].to_numpy()
-        scores["label"] = y
-        methods = {"topk": scores["topk_score"].to_numpy()}
-        if forest:
-            scorer = HeatmapForestScorer(cv=cv).fit(features, y)
-            scores["forest_score"] = methods["forest"] = scorer.oof_scores_
-        metrics = pd.DataFrame({name: evaluate_slide_scores(y, s, min_sensitivity=min_sensitivity)
-                                for name, s in methods.items()}).T.rename_axis("score")
-        with atomic_path(out / "metrics.csv") as tmp:
-            metrics.to_csv(tmp)
-        plot_roc_curves(y, methods, out / "roc.png")
-        for name, s in methods.items():
-            plot_score_violins(y, s, out / f"violin_{name}.png", title=f"{name} slide scores")
-        for name, row in metrics.iterrows():
+        truth = truth.assign(slide_id=truth["slide_id"].astype(str)).set_index("slide_id")["label"]
+    done = score_slides(tiles, out, labels=truth, prob_column=prob_column, k=k, unit=unit,
+                        pixels_per_tile=pixels_per_tile, forest=forest, cv=cv,
+                        min_sensitivity=min_sensitivity)
+    if done.metrics is not None:
+        for name, row in done.metrics.iterrows():
             typer.echo(f"{name}: ROC AUC {row['roc_auc']:.3f}, PR-AUC {row['pr_auc']:.3f}, "
                        f"sensitivity/specificity at 0.5 {row['sensitivity_at_0.5']:.2f}/"
                        f"{row['specificity_at_0.5']:.2f}")
-    with atomic_path(out / "slide_scores.csv") as tmp:
-        scores.to_csv(tmp, index=False)
+    ids = done.scores["slide_id"]
     typer.echo(f"{len(ids)} slides scored -> {out.resolve()}")
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="Report name: the folder reports/<name>/.")],
+    results: Annotated[Path | None, typer.Option(
+        help="Folder of `featx evaluate` outputs (tissue, expression, mutation tables).")] = None,
+    slidescores: Annotated[Path | None, typer.Option(
+        help="Folder of `featx slidescore` outputs.")] = None,
+    store: Annotated[Path | None, typer.Option(
+        help="Embedding store, for the tiles nearest each patient's mean (needs --slides).")
+    ] = None,
+    extractor: Annotated[str | None, typer.Option(
+        help="Whose embeddings to use for the nearest tiles (default: the store's first).")
+    ] = None,
+    slides: Annotated[Path | None, typer.Option(
+        help="Folder of the slide files (searched recursively), for tiles and heatmap overlays.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title (default: the name).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parent folder of the report.")] = Path(
+        "reports"),
+) -> None:
+    """Write a self-contained HTML report (plus Markdown and CSV) from stored results.
+
+    Nothing is recomputed: figures and tables come from the tables `featx evaluate`
+    and `featx slidescore` wrote, and the provenance they recorded (extractors and
+    weights hashes, stain fit, folds and seeds, featx version) is reproduced.
+
+    Example: `featx report luad --results results/ --slidescores scores/ --store store/
+    --slides slides/` writes `reports/luad/report.html`.
+    """
+    from featx.report import write_report
+    from featx.reporting import build_report, find_slides
+
+    if results is None and slidescores is None:
+        raise typer.BadParameter("give --results and/or --slidescores")
+    slide_files = find_slides(slides) if slides is not None else None
+    built = build_report(title or name, results=results, slidescores=slidescores, store=store,
+                         nearest_extractor=extractor, slides=slide_files)
+    files = write_report(built, out / name)
+    typer.echo(f"report: {files.html.resolve()} ({len(files.figures)} figures, "
+               f"{len(files.tables)} tables)")
+
 
 
 def main() -> None:

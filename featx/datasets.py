@@ -288,3 +288,20 @@ def embedding_sources(paths: list[str | Path]) -> dict[str, Path]:
         raise DataError("embeddings", f"no Parquet tables in {paths}",
                         "Pass Parquet files, a folder of them, or a featx store")
     return sources
+
+
+def source_provenance(path: str | Path) -> dict[str, object]:
+    """What produced an embedding source: the featx store's provenance of its first file
+    (extractor, weights sha256, stain fit, tile spec), or just the path for other tables."""
+    from featx.store import StoreError, provenance
+
+    path = Path(path)
+    first = next(iter(sorted(path.rglob("*.parquet"))), None) if path.is_dir() else path
+    record: dict[str, object] = {"path": str(path)}
+    if first is not None and first.is_file():
+        try:
+            stored = provenance(first)
+        except StoreError:
+            return record
+        record.update({key: stored.get(key) for key in ("extractor", "stain", "tile_spec")})
+    return record

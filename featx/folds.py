@@ -21,6 +21,7 @@ classes / 0-1 mutations   given                         ``StratifiedGroupKFold``
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -70,6 +71,12 @@ class RepeatedFolds:
         ids = self.fold_ids[repetition]
         for fold in range(self.n_splits):
             yield np.flatnonzero(ids != fold), np.flatnonzero(ids == fold)
+
+    def describe(self) -> dict[str, int | str]:
+        """JSON-serialisable summary, with a hash of every fold assignment (for provenance)."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.fold_ids, dtype=np.int64)).hexdigest()
+        return {"n_splits": self.n_splits, "n_repeats": self.n_repeats, "seed": self.seed,
+                "n_samples": self.n_samples, "fold_ids_sha256": digest}
 
     def to_frame(self, sample_ids: pd.Index | None = None) -> pd.DataFrame:
         """Return a tidy table: repetition, sample, fold (one row per sample and repetition)."""

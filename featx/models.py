@@ -46,10 +46,15 @@ predicted_label, count: out-of-fold predictions of each repetition.
 ``predictions`` (mutation only): experiment, extractor, target, repetition, sample,
 label (0/1), score (out-of-fold decision value), for DeLong's test
 (:func:`featx.stats.delong_from_predictions`).
+
+``predictions`` (expression): experiment, extractor, target, repetition (always 0),
+sample, observed, predicted: the first repetition's out-of-fold predictions on the
+transformed scale, for observed-vs-predicted plots.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +72,7 @@ from sklearn.svm import SVR, LinearSVC
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from featx import __version__
 from featx._validate import one_of, positive_float, positive_int
 from featx.atomic import atomic_path
 from featx.datasets import align, check_binary, check_continuous
@@ -81,6 +87,9 @@ CONFUSION_COLUMNS = ["experiment", "extractor", "repetition", "true_label",
                      "predicted_label", "count"]
 PREDICTION_COLUMNS = ["experiment", "extractor", "target", "repetition", "sample", "label",
                       "score"]
+#: Columns of expression predictions (repetition 0 only).
+EXPRESSION_PREDICTION_COLUMNS = ["experiment", "extractor", "target", "repetition", "sample",
+                                 "observed", "predicted"]
 #: Target transforms for expression: name -> function (applied before modelling).
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "none": lambda x: x,
@@ -107,7 +116,8 @@ class ExperimentResult:
     ids : pandas.Index
         Rows used, in fold order.
     predictions : pandas.DataFrame or None
-        Mutation only; columns :data:`PREDICTION_COLUMNS`.
+        Mutation: columns :data:`PREDICTION_COLUMNS`; expression: the first repetition,
+        columns :data:`EXPRESSION_PREDICTION_COLUMNS`.
     """
 
     experiment: str
@@ -117,8 +127,15 @@ class ExperimentResult:
     ids: pd.Index | None = None
     predictions: pd.DataFrame | None = None
 
-    def save(self, directory: str | Path, *, fmt: str = "parquet") -> list[Path]:
-        """Write ``<experiment>_scores`` (and ``_confusion``) as Parquet or CSV; return paths."""
+    def save(self, directory: str | Path, *, fmt: str = "parquet",
+             provenance: Mapping[str, object] | None = None) -> list[Path]:
+        """Write ``<experiment>_scores`` (``_confusion``, ``_predictions``) and
+        ``<experiment>_provenance.json``; return the paths.
+
+        The provenance file records the folds (splits, repeats, seed, splitter) and
+        whatever the caller adds (extractors and their weights hashes, stain fit,
+        targets), so that a report built from these tables can say how to reproduce them.
+        """
         one_of("fmt", fmt, ("parquet", "csv"))
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -134,6 +151,13 @@ class ExperimentResult:
                 else:
                     table.to_csv(tmp, index=False)
             written.append(path)
+        path = directory / f"{self.experiment}_provenance.json"
+        record = {"featx_version": __version__, "experiment": self.experiment,
+                  "folds": {target: folds.describe() for target, folds in self.folds.items()},
+                  "n_rows": None if self.ids is None else len(self.ids), **(provenance or {})}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=2, default=str))
+        written.append(path)
         return written
 
 
@@ -317,6 +341,7 @@ def regress_expression(
     names = np.asarray(data.targets.columns, dtype=str)
     folds = make_folds(len(y), n_splits=n_splits, n_repeats=n_repeats, seed=seed)
     frames: list[pd.DataFrame] = []
+    first_predictions: list[pd.DataFrame] = []
     undefined = 0
     with ThreadPoolExecutor(n_jobs) as pool:
         for rep in tqdm(range(folds.n_repeats), disable=not progress, desc="expression"):
@@ -330,6 +355,9 @@ def regress_expression(
                     r, _ = pearson_columns(y[test], predictions[test])
                     frames.append(_rows("expression", name, names, rep, fold, "pearson_r", r,
                                         len(train), len(test), n_splits))
+                if rep == 0:  # kept for observed-vs-predicted plots; one repetition is enough
+                    first_predictions.append(_expression_predictions(name, names, data.ids,
+                                                                     y, predictions))
                 r, p = pearson_columns(y, predictions)
                 undefined += int(np.isnan(r).sum())
                 n_train = _mean_train(splits)
@@ -341,7 +369,19 @@ def regress_expression(
         warnings.warn(f"{undefined} out-of-fold Pearson correlations are NaN because the SVR "
                       "predicted a constant (all targets inside the epsilon tube); lower "
                       "epsilon or rescale those targets", RuntimeWarning, stacklevel=2)
-    return ExperimentResult("expression", _concat(frames), None, {"all": folds}, data.ids)
+    return ExperimentResult("expression", _concat(frames), None, {"all": folds}, data.ids,
+                            pd.concat(first_predictions, ignore_index=True))
+
+
+def _expression_predictions(extractor: str, targets: np.ndarray, ids: pd.Index,
+                            observed: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """Long table of one repetition's out-of-fold predictions (:data:`EXPRESSION_PREDICTION_COLUMNS`)."""
+    n, k = observed.shape
+    return pd.DataFrame({
+        "experiment": "expression", "extractor": extractor, "target": np.tile(targets, n),
+        "repetition": 0, "sample": np.repeat(np.asarray(ids, dtype=str), k),
+        "observed": observed.ravel(), "predicted": predicted.ravel(),
+    })
 
 
 def fold_kernels(x: np.ndarray, train: np.ndarray, test: np.ndarray, *,

@@ -36,7 +36,7 @@ padding:0 1em;color:#1b1b1b;line-height:1.45}
 h1{border-bottom:2px solid #2a5db0}h2{margin-top:2em;color:#2a5db0}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#555}
-table{border-collapse:collapse;font-size:.85em;margin:1em 0}
+table{border-collapse:collapse;font-size:.85em;margin:1em 0}.scroll{overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#eef2fa}
 td:first-child,th:first-child{text-align:left}
 pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size:.8em}
@@ -45,7 +45,8 @@ pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size:.8em}
 _SCRIPT = """
 window.addEventListener('load',function(){var i=Array.from(document.images);
 document.documentElement.dataset.figuresTotal=i.length;
-document.documentElement.dataset.figuresRendered=i.filter(function(x){return x.complete&&x.naturalWidth>0}).length;});
+document.documentElement.dataset.figuresRendered=
+  i.filter(function(x){return x.complete&&x.naturalWidth>0}).length;});
 """
 
 
@@ -172,7 +173,8 @@ def _html(report: Report, provenance: dict[str, Any]) -> str:
             more = len(table.frame) - len(shown)
             note = f" (first {len(shown)} of {len(table.frame)} rows; all in tables/)" if more > 0 else ""
             parts.append(f"<p><b>{html.escape(table.caption or table.name)}</b>{note}</p>")
-            parts.append(shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
+            parts.append("<div class='scroll'>" + shown.to_html(
+                index=False, float_format=lambda v: f"{v:.4g}", border=0) + "</div>")
     parts.append("<h2>Provenance</h2><pre>" + html.escape(json.dumps(provenance, indent=2, default=str))
                  + "</pre></body></html>")
     return "\n".join(parts)

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ _BACKENDS = ("numpy", "staintools")
 _BACKGROUND = ("unchanged", "normalize")
 _FORMAT = "featx.stain.macenko/1"
 _FILLED = 1 << 24  # colour-table flag: the entry holds a mapped colour
+_COLOUR_TABLE_LOCK = threading.Lock()  # pipelines transform from several threads
 _BLAS_ROWS = 1 << 15  # row block for tall-skinny matrix products, see _matmul_rows
 _CHUNK_PX = 1 << 18  # pixels transformed at once (about five 224 px tiles)
 _PARALLEL_COS = float(np.cos(np.radians(1.0)))  # stain vectors closer than 1 degree: degenerate
@@ -642,13 +644,19 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
         packed[..., :3] = tiles
         keys = packed.view("<u4")[..., 0]  # r | g << 8 | b << 16 on every platform
         table = self.__dict__.get("_colour_table")
-        if table is None:
-            table = self._colour_table = np.zeros(1 << 24, dtype="<u4")
-        values = table[keys]
-        missing = values < _FILLED
-        if missing.any():
-            self._fill_colour_table(table, _distinct_unfilled(table, keys[missing]))
-            values = table[keys]
+        values = None if table is None else table[keys]
+        if values is None or (values < _FILLED).any():
+            # Filling marks slots in place (see _distinct_unfilled): one writer at a time.
+            # Readers need no lock: a slot >= _FILLED always holds its final colour.
+            with _COLOUR_TABLE_LOCK:
+                table = self.__dict__.get("_colour_table")
+                if table is None:
+                    table = self._colour_table = np.zeros(1 << 24, dtype="<u4")
+                values = table[keys]
+                missing = values < _FILLED
+                if missing.any():
+                    self._fill_colour_table(table, _distinct_unfilled(table, keys[missing]))
+                    values = table[keys]
         frac = ((values >> 25) & 1).reshape(n, -1).mean(axis=1)
         status = np.full(n, STATUS_OK, dtype="<U10")
         status[frac < self.min_tissue_fraction] = STATUS_FAINT

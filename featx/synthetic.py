@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from featx._validate import one_of, positive_float, positive_int
+from featx.atomic import atomic_path
 from featx.errors import InvalidParameterError
 
 
@@ -266,7 +267,9 @@ def write_synthetic_slide(
     slide = SyntheticSlide(Path(path), width_px, height_px, mpp, regions, fmt, seed)
     levels = [d for d in downsamples if d == 1 or min(width_px, height_px) / d >= tile_px]
 
-    with tifffile.TiffWriter(slide.path, bigtiff=width_px * height_px > 2**31) as tif:
+    # Atomically, so an interrupted run never leaves a half-written slide behind.
+    with atomic_path(slide.path) as tmp, tifffile.TiffWriter(
+            tmp, bigtiff=width_px * height_px > 2**31) as tif:
         for ds in levels:
             w, h = math.ceil(width_px / ds), math.ceil(height_px / ds)
             tif.write(

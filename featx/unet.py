@@ -26,7 +26,10 @@ This module imports TensorFlow; nothing else in featx does at import time.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -34,10 +37,15 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.base import BaseEstimator
 
+from featx import __version__
 from featx._validate import one_of, positive_float, positive_int
-from featx.errors import InvalidParameterError
+from featx.atomic import atomic_path
+from featx.errors import DataNotFoundError, InvalidParameterError
 from featx.heatmap import tile_heatmap
 from featx.tilegrid import CanvasLayout, canvas_layouts, grid_indices
+
+#: Files written by :meth:`FeatureMapUNet.save`.
+UNET_MODEL, UNET_STATE = "unet.keras", "unet.json"
 
 #: A slide's tiles: a uint8 array (n_tiles, px, px, 3), or a function giving the
 #: tiles at given positions of the slide's tile table (so tiles can be read lazily).
@@ -506,12 +514,51 @@ class FeatureMapUNet(BaseEstimator):
             self.history_.append(float(np.mean(losses)))
         return self
 
-    def predict_tiles(self, X: Sequence[tuple[pd.DataFrame, np.ndarray]]) -> list[np.ndarray]:
-        """Tumour probability of every tile of every slide (a list of (n_tiles,) arrays)."""
+    def save(self, folder: str | Path) -> Path:
+        """Write ``unet.keras`` and ``unet.json`` (parameters, feature scaling, history).
+
+        Both are written under temporary names and renamed, so an interrupted save
+        never leaves a model that loads with the wrong scaling.
+        """
+        self._require_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {"params": self.get_params(), "n_features": int(self.n_features_),
+                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+                 "history": list(self.history_), "featx_version": __version__}
+        tmp_model = folder / f".unet.{os.getpid()}.keras"
+        self.model_.save(tmp_model)
+        with atomic_path(folder / UNET_STATE) as tmp:
+            tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp_model, folder / UNET_MODEL)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> FeatureMapUNet:
+        """Load a U-Net written by :meth:`save`."""
+        folder = Path(folder)
+        if not (folder / UNET_MODEL).is_file() or not (folder / UNET_STATE).is_file():
+            raise DataNotFoundError(f"U-Net in {folder}",
+                                    f"Expected {UNET_MODEL} and {UNET_STATE} from FeatureMapUNet.save")
+        state = json.loads((folder / UNET_STATE).read_text())
+        params = dict(state["params"], canvas_shape=tuple(state["params"]["canvas_shape"]))
+        model = cls(**params)
+        model.model_ = keras.models.load_model(folder / UNET_MODEL, compile=False)
+        model.n_features_ = state["n_features"]
+        model.mean_ = np.asarray(state["mean"], np.float32)
+        model.scale_ = np.asarray(state["scale"], np.float32)
+        model.history_ = state["history"]
+        return model
+
+    def _require_fitted(self) -> None:
         if not hasattr(self, "model_"):
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError("FeatureMapUNet is not fitted; call fit(X, y) first")
+
+    def predict_tiles(self, X: Sequence[tuple[pd.DataFrame, np.ndarray]]) -> list[np.ndarray]:
+        """Tumour probability of every tile of every slide (a list of (n_tiles,) arrays)."""
+        self._require_fitted()
         if _check_slides(X) != self.n_features_:
             raise InvalidParameterError("X", f"features of width {self.n_features_}",
                                         "another width")

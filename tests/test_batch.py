@@ -418,7 +418,7 @@ class _FittedNormalizer:
 
 
 def test_normalizer_identity_is_part_of_done(tmp_path):
-    from featx.batch import describe_normalizer
+    from featx.pipeline import describe_normalizer
 
     class WithConfig:
         def config(self):
@@ -455,8 +455,8 @@ def test_cli_extract_with_a_saved_stain_fit(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     import featx.batch
-    from featx.batch import describe_normalizer
     from featx.cli import app
+    from featx.pipeline import describe_normalizer
     from featx.slide import open_slide
     from featx.stain import MacenkoNormalizer
 

@@ -56,10 +56,3 @@ def test_missing_mpp_is_one_clear_line(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "featx", "info", str(path), "--mpp", "0.5"],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "override" in ok.stdout
-
-
-def test_demo_runs(tmp_path):
-    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
-    summary = pd.read_csv(tmp_path / "demo" / "summary.csv")
-    assert (summary["tiles"] > 0).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -56,6 +58,9 @@ def test_evaluate_mutation_writes_scores_and_comparison(tmp_path):
     kras = comparison.set_index("target").loc["KRAS"]
     assert kras["better"] == "SIG" and kras["a"] == "SIG" and kras["b"] == "noise"
     assert "SIG vs noise" in result.output and "40 rows used" in result.output
+    record = json.loads((out / "mutation_provenance.json").read_text())
+    assert set(record["extractors"]) == {"SIG", "noise"}
+    assert record["options"]["seed"] == 0 and len(record["targets"]["sha256"]) == 64
 
 
 def test_evaluate_expression_on_a_folder_as_csv(tmp_path):

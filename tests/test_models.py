@@ -3,6 +3,7 @@ extractor, signal found where it is, tidy tables, clear errors; real data when p
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,10 @@ def test_expression_scores_match_naive_loop_and_find_signal():
             r, p = pearson_columns(y, pred)
             assert np.allclose(rows.query("metric == 'pearson_r'")["value"], r, atol=1e-9)
             assert np.allclose(rows.query("metric == 'pearson_p'")["value"], p, rtol=1e-6)
+            if rep == 0:  # the first repetition's predictions are kept, in long form
+                kept = res.predictions.query("extractor == @name").pivot(
+                    index="sample", columns="target", values="predicted")
+                assert np.allclose(kept.loc[list(IDS), ["g1", "g2", "g3"]], pred, atol=1e-9)
     pooled = scores.query("fold == -1 and metric == 'pearson_r'")
     means = pooled.groupby("extractor")["value"].mean()
     assert means["SIG"] > 0.5 > abs(means["NOISE"])
@@ -243,7 +248,10 @@ def test_results_save_as_parquet_and_csv(tmp_path: Path):
     res = evaluate("tissue", feats, labels.to_frame("label"), n_splits=3, n_repeats=1)
     paths = res.save(tmp_path) + res.save(tmp_path, fmt="csv")
     assert sorted(p.name for p in paths) == ["tissue_confusion.csv", "tissue_confusion.parquet",
+                                             "tissue_provenance.json", "tissue_provenance.json",
                                              "tissue_scores.csv", "tissue_scores.parquet"]
+    record = json.loads((tmp_path / "tissue_provenance.json").read_text())
+    assert record["folds"]["all"]["n_splits"] == 3 and len(record["folds"]["all"]["fold_ids_sha256"]) == 64
     back = pd.read_parquet(tmp_path / "tissue_scores.parquet")
     pd.testing.assert_frame_equal(back, res.scores)
     with pytest.raises(InvalidParameterError, match="experiment"):

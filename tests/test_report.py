@@ -42,3 +42,46 @@ def test_chromium_renders_good_figures_and_flags_broken_ones(tmp_path, artifacts
     rendered, total = render(files.html, artifacts_dir / "report-writer.png")
     assert (rendered, total) == (1, 2)
     assert (artifacts_dir / "report-writer.png").stat().st_size > 5000
+
+
+def test_cli_report_from_stored_results(tmp_path):
+    """`featx report` builds a comparison from evaluate's tables alone."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from featx.cli import app
+    from featx.models import classify_tissue, predict_mutations, regress_expression
+    from featx.stats import compare_extractors
+
+    rng = np.random.default_rng(0)
+    ids = [f"TCGA-AA-{i:04d}" for i in range(40)]
+    signal = rng.normal(size=(40, 3))
+    feats = {"SIG": pd.DataFrame(np.c_[signal, rng.normal(size=(40, 5))], index=ids),
+             "NOISE": pd.DataFrame(rng.normal(size=(40, 8)), index=ids)}
+    results = tmp_path / "results"
+    labels = pd.Series(np.where(signal[:, 0] > 0, "tumour", "stroma"), index=ids, name="label")
+    expression = pd.DataFrame(np.exp(signal + 0.3 * rng.normal(size=(40, 3))), index=ids,
+                              columns=["CD8A", "GZMB", "PRF1"])
+    mutations = pd.DataFrame((signal[:, :2] > 0.3).astype(int), index=ids, columns=["TP53", "KRAS"])
+    for name, result in (
+        ("tissue", classify_tissue(feats, labels, n_splits=4, n_repeats=3)),
+        ("expression", regress_expression(feats, expression, n_splits=4, n_repeats=3)),
+        ("mutation", predict_mutations(feats, mutations, n_splits=4, n_repeats=3)),
+    ):
+        result.save(results)
+        metric = {"tissue": "accuracy", "expression": "pearson_r", "mutation": "roc_auc"}[name]
+        compare_extractors(result.scores, "SIG", "NOISE", metric=metric).to_csv(
+            results / f"{name}_comparison.csv", index=False)
+    done = CliRunner().invoke(app, ["report", "cmp", "--results", str(results), "-o",
+                                    str(tmp_path / "reports")])
+    assert done.exit_code == 0, done.output
+    page = (tmp_path / "reports" / "cmp" / "report.html").read_text()
+    for text in ("Tissue classification", "Expression regression", "Mutation prediction",
+                 "observed", "DeLong", "fold_ids_sha256"):
+        assert text in page
+    figures = sorted(p.name for p in (tmp_path / "reports" / "cmp" / "figures").iterdir())
+    assert figures == ["expression-differences.png", "expression-observed-predicted.png",
+                       "mutation-auc.png", "tissue-accuracy.png", "tissue-class-accuracy.png",
+                       "tissue-confusion.png"]
+    missing = CliRunner().invoke(app, ["report", "x", "--results", str(tmp_path / "none")])
+    assert missing.exit_code != 0

@@ -305,6 +305,21 @@ def test_per_slide_recovers_the_slide_stains(target: np.ndarray) -> None:
     assert not np.array_equal(norm.transform(other[None]), first)
 
 
+def test_per_slide_colour_map_is_safe_under_threads(target: np.ndarray) -> None:
+    # Pipelines transform batches from several threads at once; the shared colour map
+    # must give every thread the same pixels as one thread working alone.
+    from concurrent.futures import ThreadPoolExecutor
+
+    image, _ = he_image(TUMOUR_STAIN_MATRIX, size=256, seed=11)
+    tiles = image.reshape(8, 32, 8, 32, 3).transpose(0, 2, 1, 3, 4).reshape(64, 32, 32, 3)
+    alone = MacenkoNormalizer(mode="per_slide").fit(target).fit_source(tiles).transform(tiles)
+    for _ in range(5):  # a race shows only sometimes: try a few fresh colour maps
+        shared = MacenkoNormalizer(mode="per_slide").fit(target).fit_source(tiles)
+        with ThreadPoolExecutor(8) as pool:
+            parts = list(pool.map(shared.transform, np.split(tiles, 16)))
+        np.testing.assert_array_equal(np.concatenate(parts), alone)
+
+
 def test_per_slide_needs_fit_source(target: np.ndarray) -> None:
     norm = MacenkoNormalizer(mode="per_slide").fit(target)
     with pytest.raises(NotFittedError, match="fit_source"):

@@ -1,0 +1,167 @@
+"""Any Keras model as a featx extractor, and the batch engine the Xception extractors share.
+
+:class:`KerasExtractor` wraps a user's Keras model (in memory or a saved ``.keras``
+file) and one of its layers, so it plugs into the pipeline, the store and the
+statistics like the built-in extractors::
+
+    ext = KerasExtractor("my_model.keras", layer="embedding", preprocess="unit")
+    features = ext(tiles)            # uint8 (N, H, W, 3) -> float32 (N, n_features)
+
+Batches run through one ``tf.function`` whose input shape is fixed at
+``(batch_size, input_px, input_px, 3)``: short batches are zero-padded and the
+padding rows dropped, so the graph is traced once whatever the batch sizes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featx._validate import one_of, positive_int, rgb_batch
+from featx.errors import DataNotFoundError, InvalidParameterError
+
+#: Input scalings: "xception"/"tf" map [0, 255] to [-1, 1]; "unit" to [0, 1]; "none" keeps 0..255.
+PREPROCESS = ("xception", "unit", "none")
+
+
+def _scale(x: Any, preprocess: str) -> Any:
+    if preprocess == "xception":  # keras.applications.xception.preprocess_input ("tf" mode)
+        return x / 127.5 - 1.0
+    if preprocess == "unit":
+        return x / 255.0
+    return x
+
+
+class KerasExtractor:
+    """Embed tiles with a layer of a Keras model.
+
+    Parameters
+    ----------
+    model : keras.Model or str or Path
+        The model, or a saved ``.keras`` file.
+    layer : str, optional
+        Name of the layer whose output is the embedding; default the model's output.
+        A 4-D (spatial) output is averaged over height and width.
+    name : str, optional
+        Identifier written into outputs; default ``"KERAS-<model name>-<layer>"``.
+    input_px : int, optional
+        Tile side fed to the model; default the model's fixed input size. Tiles of
+        another size are resized (bilinear, antialiased).
+    preprocess : {"xception", "unit", "none"}, default "xception"
+        How uint8 pixels are scaled before the model.
+    batch_size : int, default 32
+        Fixed inference batch; larger inputs are split, shorter ones padded.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        layer: str | None = None,
+        name: str | None = None,
+        input_px: int | None = None,
+        preprocess: str = "xception",
+        batch_size: int = 32,
+    ) -> None:
+        import keras
+
+        self.preprocess = str(one_of("preprocess", preprocess, PREPROCESS))
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.layer = layer
+        self.model_sha256: str | None = None
+        if isinstance(model, (str, Path)):
+            path = Path(model)
+            if not path.is_file():
+                raise DataNotFoundError(
+                    f"Keras model file {path}",
+                    "pass an existing .keras file saved with model.save(path), or a keras.Model.",
+                )
+            from featx.extractors.weights import file_sha256
+
+            self.model_sha256 = file_sha256(path)
+            model = keras.models.load_model(path, compile=False)
+        if not isinstance(model, keras.Model):
+            raise InvalidParameterError("model", "a keras.Model or a .keras file path", type(model))
+        self._model = self._feature_model(model, layer)
+        fixed = self._model.input_shape[1]
+        if input_px is None and fixed is None:
+            raise InvalidParameterError(
+                "input_px", "a positive int (the model's input size is not fixed)", None
+            )
+        self.input_px = positive_int("input_px", input_px if input_px is not None else fixed)
+        out = self._model.output_shape
+        self.n_features = int(out[-1])
+        self.name = name or f"KERAS-{model.name}-{layer or 'output'}"
+        self._forward = self._compile()
+
+    @staticmethod
+    def _feature_model(model: Any, layer: str | None) -> Any:
+        import keras
+
+        if layer is None:
+            output = model.outputs[0]
+        else:
+            names = [lay.name for lay in model.layers]
+            if layer not in names:
+                raise InvalidParameterError("layer", f"one of the model's layers {names}", layer)
+            output = model.get_layer(layer).output
+        if len(output.shape) == 4:  # spatial map: average-pool like pooling="avg"
+            output = keras.layers.GlobalAveragePooling2D(name="featx_avg_pool")(output)
+        if len(output.shape) != 2:
+            raise InvalidParameterError(
+                "layer", "a layer with a 2-D (N, features) or 4-D (N, H, W, C) output",
+                tuple(output.shape),
+            )
+        if len(model.inputs) != 1:
+            raise InvalidParameterError("model", "a model with one image input",
+                                        f"{len(model.inputs)} inputs")
+        return keras.Model(model.inputs[0], output, name=f"{model.name}_features")
+
+    def _compile(self) -> Any:
+        import tensorflow as tf
+
+        shape = (self.batch_size, self.input_px, self.input_px, 3)
+        model, preprocess = self._model, self.preprocess
+
+        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)], reduce_retracing=True)
+        def forward(x: Any) -> Any:
+            return tf.cast(model(_scale(x, preprocess), training=False), tf.float32)
+
+        @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
+        def resize(x: Any) -> Any:
+            return tf.image.resize(tf.cast(x, tf.float32), (self.input_px, self.input_px),
+                                   antialias=True)
+
+        self._resize = resize
+        return forward
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable identity of this extractor."""
+        return {"name": self.name, "n_features": self.n_features, "input_px": self.input_px,
+                "preprocess": self.preprocess, "layer": self.layer,
+                "weights_sha256": self.model_sha256, "resize": "bilinear-antialias"}
+
+    def prepare(self, tiles: np.ndarray) -> np.ndarray:
+        """Return tiles as float32 at ``input_px`` (the step a producer thread may run early)."""
+        tiles = rgb_batch("tiles", tiles)
+        if tiles.shape[1:3] == (self.input_px, self.input_px):
+            return tiles.astype(np.float32)
+        return self._resize(tiles).numpy()
+
+    def __call__(self, tiles: np.ndarray) -> np.ndarray:
+        """Embed a uint8 batch (N, H, W, 3), or a prepared float32 one, into (N, n_features)."""
+        if not (isinstance(tiles, np.ndarray) and tiles.dtype == np.float32
+                and tiles.shape[1:] == (self.input_px, self.input_px, 3)):
+            tiles = self.prepare(tiles)
+        n, size = len(tiles), self.batch_size
+        out = np.empty((n, self.n_features), np.float32)
+        for start in range(0, n, size):
+            chunk = tiles[start:start + size]
+            if len(chunk) < size:  # pad so the traced graph always sees one shape
+                pad = np.zeros((size - len(chunk), *chunk.shape[1:]), np.float32)
+                chunk = np.concatenate([chunk, pad])
+            out[start:start + size] = self._forward(chunk).numpy()[: min(size, n - start)]
+        return out
