@@ -38,7 +38,7 @@ from featx._validate import non_negative_int, positive_int
 from featx.errors import FeatxError, InvalidParameterError
 from featx.extractors.base import Extractor
 from featx.slide import Slide, open_slide
-from featx.tiling import TileSpec, grid_coords, read_tiles
+from featx.tiling import TileSpec, grid_coords, read_tiles, spread_indices
 from featx.tissue import TissueMask
 
 #: ``stain_status`` of tiles when no normaliser ran.
@@ -145,8 +145,7 @@ def _fit_to_slide(normalizer: Any, slide: Slide, coords: pd.DataFrame) -> Any:
         return normalizer
     from featx.errors import EmptyTissueError
 
-    picks = np.unique(np.linspace(0, len(coords) - 1, min(SOURCE_SAMPLE_TILES, len(coords))
-                                  ).round().astype(int))
+    picks = spread_indices(len(coords), SOURCE_SAMPLE_TILES)
     fitted = copy.deepcopy(normalizer)
     try:
         return fitted.fit_source(read_tiles(slide, coords.iloc[picks]))

@@ -19,6 +19,7 @@ from featx._validate import positive_int
 from featx.atomic import atomic_path
 from featx.errors import DataNotFoundError
 from featx.stain import STATUS_OK, MacenkoNormalizer
+from featx.tiling import spread_indices
 
 #: Tile files a folder may hold.
 TILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -80,11 +81,6 @@ def _batches_of_paths(paths: Sequence[Path], batch_size: int) -> Iterator[tuple[
         yield idx, np.stack(images)
 
 
-def _spread(n: int, k: int) -> np.ndarray:
-    """``min(n, k)`` indices spread evenly over ``range(n)``."""
-    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int)) if n else np.zeros(0, int)
-
-
 def normalize_folder(
     folder: str | Path,
     normalizer: MacenkoNormalizer,
@@ -128,10 +124,11 @@ def normalize_folder(
     root, out = Path(folder), Path(out_dir)
     paths = list_tiles(root)
     if normalizer.mode == "per_slide":
-        sample = [read_rgb(paths[i]) for i in _spread(len(paths), positive_int("sample_tiles", sample_tiles))]
+        picks = spread_indices(len(paths), positive_int("sample_tiles", sample_tiles))
+        sample = [read_rgb(paths[i]) for i in picks]
         shape = sample[0].shape
         normalizer.fit_source(np.stack([s for s in sample if s.shape == shape]))
-    shown = set(_spread(len(paths), montage_tiles).tolist())
+    shown = set(spread_indices(len(paths), montage_tiles).tolist())
     before: dict[int, np.ndarray] = {}
     after: dict[int, np.ndarray] = {}
     status = np.empty(len(paths), dtype=object)
@@ -202,9 +199,9 @@ def normalize_slide(
             "Lower --min-tissue, or check the slide with `featx tile` (it draws the tissue mask).",
         )
     if normalizer.mode == "per_slide":
-        rows = coords.iloc[_spread(len(coords), positive_int("sample_tiles", sample_tiles))]
+        rows = coords.iloc[spread_indices(len(coords), positive_int("sample_tiles", sample_tiles))]
         normalizer.fit_source(read_tiles(slide, rows))  # type: ignore[arg-type]
-    shown = set(_spread(len(coords), montage_tiles).tolist())
+    shown = set(spread_indices(len(coords), montage_tiles).tolist())
     before: dict[int, np.ndarray] = {}
     after: dict[int, np.ndarray] = {}
     status = np.empty(len(coords), dtype=object)

@@ -134,6 +134,16 @@ def grid_coords(slide: Slide, spec: TileSpec, *, tissue: TissueMask | None = Non
     return table.astype(COLUMNS) if len(table) else empty_table()
 
 
+def spread_indices(n: int, k: int) -> np.ndarray:
+    """Indices of at most ``k`` of ``n`` items spread evenly over them (all when n <= k).
+
+    Used to sample tiles across a whole slide, e.g. to fit its stains.
+    """
+    if n <= 0:
+        return np.zeros(0, dtype=int)
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
+
+
 def _count(extent: int, tile: float, stride: float) -> int:
     """How many whole tiles fit along an axis."""
     return 0 if extent < tile else math.floor((extent - tile) / stride + 1e-9) + 1

@@ -110,3 +110,11 @@ def test_cmu1_tiles_at_half_micron_cover_the_tissue(shared_data):
         assert 0.4 < tile_area / tissue_area <= 1.0
         _, tiles = next(iter_tile_batches(slide, coords, batch_size=4))
         assert tiles.shape == (4, 224, 224, 3) and tiles.mean() < 220
+
+
+def test_spread_indices_cover_the_range_evenly():
+    from featx.tiling import spread_indices
+
+    assert spread_indices(10, 4).tolist() == [0, 3, 6, 9]
+    assert spread_indices(3, 32).tolist() == [0, 1, 2]
+    assert spread_indices(0, 5).size == 0
