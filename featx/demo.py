@@ -168,7 +168,7 @@ def finetune(out: Path, tiles: Path, weights: str, normalize: Callable[[np.ndarr
     """A small FTX-2048 (the paper's recipe, few epochs) on real or slide-cut tiles."""
     from featx.finetune import XceptionFineTuner
 
-    tuner = XceptionFineTuner(out_dir=out, base_weights=None if weights == "random" else weights,
+    tuner = XceptionFineTuner(out_dir=out, base_weights=weights,
                               input_px=SPEC.tile_px, epochs_step1=epochs[0],
                               epochs_step2=epochs[1], batch_size=16, val_fraction=0.25,
                               normalizer=normalize, step1_cached_features=True, seed=0)
@@ -263,7 +263,7 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
     log : callable
         Receives one line per finished stage.
     """
-    from featx.batch import ExtractorFactory
+    from featx.batch import ExtractorFactory, get_extractor
     from featx.report import write_report
     from featx.reporting import build_report
     from featx.stain import MacenkoNormalizer
@@ -287,12 +287,13 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
     per_slide.save(out / "stain_fit.json")
     weights = imagenet_weights(result.notes)
     store = out / "store"
-    extract(manifest, store, ExtractorFactory.of("IMGNET-2048", weights=weights), per_slide,
-            progress)
+    imgnet_factory = ExtractorFactory.of("IMGNET-2048", weights=weights)
+    extract(manifest, store, imgnet_factory, per_slide, progress)
+    imgnet = get_extractor(imgnet_factory)  # built once, cached; "RANDOM-..." without weights
     clock.lap("imagenet", "IMGNET-2048 embeddings in the store")
 
     tiles_for_ftx = data_file("tiles", "kather2016_samples") or slide_tiles_folder(
-        store, "IMGNET-2048", slides, out / "finetune_tiles", 12)
+        store, imgnet.name, slides, out / "finetune_tiles", 12)
     model = finetune(out / "ftx", tiles_for_ftx, weights, per_tile.transform,
                      size.finetune_epochs)
     clock.lap("finetune", f"FTX-2048 fine-tuned on {tiles_for_ftx}")
@@ -301,13 +302,11 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
     clock.lap("ftx", "FTX-2048 embeddings in the store")
 
     lc25000 = data_file("tiles", "lc25000_lung_224px")
-    classify_dir = lc25000 or slide_tiles_folder(store, "IMGNET-2048", slides,
+    classify_dir = lc25000 or slide_tiles_folder(store, imgnet.name, slides,
                                                  out / "classify_tiles", size.tiles_per_class)
     from featx.extractors.finetuned import FineTunedXception
-    from featx.extractors.xception import ImagenetXception
 
-    extractors = {"FTX-2048": FineTunedXception(model),
-                  "IMGNET-2048": ImagenetXception(weights=weights)}
+    extractors = {"FTX-2048": FineTunedXception(model), imgnet.name: imgnet}
     features, labels = tissue_features(extractors, classify_dir, size.tiles_per_class,
                                        per_tile.transform)
     provenance = {"extractors": {n: e.config for n, e in extractors.items()},
@@ -315,8 +314,8 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
                   "tiles": str(classify_dir), "tile_spec": SPEC.to_dict()}
     comparison = compare_tissue(features, labels, out / "results", size.cv_repeats, provenance)
     row = comparison.iloc[0]
-    clock.lap("compare", f"tissue accuracy {row['mean_a']:.3f} (FTX) vs {row['mean_b']:.3f} "
-                         f"(IMGNET), corrected p={row['p_corrected']:.2g}")
+    clock.lap("compare", f"tissue accuracy {row['mean_a']:.3f} ({row['a']}) vs "
+                         f"{row['mean_b']:.3f} ({row['b']}), corrected p={row['p_corrected']:.2g}")
 
     scores = slide_scores(store, "FTX-2048", slides, out / "slidescores")
     clock.lap("slidescores", f"{len(scores)} slides scored")
@@ -333,7 +332,7 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
         *result.notes,
     ]
     report = build_report(
-        "featx demo: FTX-2048 vs IMGNET-2048", results=out / "results",
+        f"featx demo: FTX-2048 vs {imgnet.name}", results=out / "results",
         slidescores=out / "slidescores", store=store, nearest_extractor="FTX-2048",
         slides=result.slides, intro=intro,
         provenance={"demo": {"size": size.__dict__, "seconds": result.seconds,
