@@ -51,7 +51,7 @@ import scipy.linalg as sla
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from featx._validate import positive_float, positive_int
 from featx.errors import InvalidParameterError
@@ -169,6 +169,7 @@ def _ridge_solutions(a, y, active, todo, refine, two_c, kernel) -> np.ndarray:
     coefs = np.zeros((dim, len(columns)))
     dual = np.zeros((a.shape[0], len(columns)))  # sample-space solutions, scattered
     factors: dict[bytes, tuple] = {}
+    primal: dict[bytes, list] = {}  # feature-space classes by active set: one product each
     to_refine = []
     for j, k in enumerate(columns):
         idx = np.flatnonzero(active[:, k])
@@ -181,17 +182,21 @@ def _ridge_solutions(a, y, active, todo, refine, two_c, kernel) -> np.ndarray:
                 m[np.diag_indices_from(m)] += 1.0 / two_c
                 factors[key] = ("dual", _cholesky(m))
             else:  # feature space: (I + 2C A_act^T A_act) w = 2C A_act^T y_act
-                rows = a[idx]
+                rows = a if idx.size == a.shape[0] else a[idx]  # no copy when all are active
                 h = two_c * (rows.T @ rows)
                 h[np.diag_indices_from(h)] += 1.0
                 factors[key] = ("primal", _cholesky(h))
+                primal[key] = [idx, rows, []]
         kind, factor = factors[key]
         if kind == "dual":
             dual[idx, j] = _solve(factor, y[idx, k])
             if refine[k]:
                 to_refine.append((j, k, idx, factor))
         else:
-            coefs[:, j] = _solve(factor, two_c * (a[idx].T @ y[idx, k]))
+            primal[key][2].append((j, k))
+    for key, (idx, rows, jk) in primal.items():
+        js, ks = (list(c) for c in zip(*jk))
+        coefs[:, js] = _solve(factors[key][1], two_c * (rows.T @ y[idx][:, ks]))
     for _ in range(REFINE_ROUNDS if to_refine else 0):
         cols = [j for j, *_ in to_refine]
         fitted = a @ (a.T @ dual[:, cols])  # float64 A_act A_act^T beta
@@ -208,8 +213,19 @@ def _solve(factor, rhs: np.ndarray) -> np.ndarray:
 def _cholesky(m: np.ndarray):
     # OpenBLAS's threaded Cholesky ran 10-25x slower than one thread on the shared 2-core
     # machine (its threads spin-wait for busy cores); one thread is fast at these sizes.
-    with threadpool_limits(1, user_api="blas"):
+    # A cached controller: ``threadpool_limits`` rescans the loaded libraries on every call
+    # (~5 ms, ~0.9 s of a paper-size fit's ~170 factorisations).
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return sla.cho_factor(m, lower=True, check_finite=False, overwrite_a=True)
+
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    if not _CONTROLLER:  # created on first use, once NumPy's and SciPy's BLAS are loaded
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def _line_search(w, step, out, delta, y, two_c, todo, *, max_steps=100) -> np.ndarray:
