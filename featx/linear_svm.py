@@ -21,6 +21,10 @@ active set has more rows than features. An exact line search (the objective is p
 quadratic along a line) between the current and the ridge solution keeps every step a
 descent; the method ends when the active set stops changing. All K classes step together;
 the products with the data (outputs, gradients) are dense matrix products with K columns.
+Each iteration passes over ``a`` twice: the ridge systems depend only on the active sets,
+so they are solved before the gradient check and one product ``a^T [residuals, dual]``
+gives both the gradient and the sample-space solutions' coefficients; the other product
+gives the step's outputs.
 
 liblinear's primal solver instead runs a trust-region Newton method whose every system is
 solved by unpreconditioned conjugate gradients; on the strongly correlated features of CNN
