@@ -18,19 +18,25 @@ time multiplied out to the 500 fits):
 2. ``featx.models.classify_tissue`` (Newton solver) for one repetition of both extractors
    (10 fits) with ``n_jobs=2``, and the full protocol projected from it.
 
-Last run on the 2-core development machine, 2026-11-23, shared with another job using
-~1.5 cores throughout (so wall times are pessimistic; CPU times are the fair measure):
+Last run on the 2-core development machine, 2026-11-23, shared with another job (so wall
+times are pessimistic; CPU times are the fair measure). The liblinear numbers are from the
+previous full run (liblinear is unchanged); the Newton numbers were re-measured after the
+solver's per-fit overheads were cut (cached BLAS thread control, one product with the
+design per iteration for gradient and ridge coefficients), with the previous solver run
+back to back under the same load for comparison:
 
-* MEASURED one fold: BatchedLinearSVC 4.8 s wall / 8.7 s CPU (23 Newton iterations,
-  converged); liblinear 388 s wall / 375 s CPU (met its own stopping rule on this fold,
-  no ConvergenceWarning): 43x CPU, 81x wall. Test accuracy 0.9791 vs 0.9812; predictions
+* MEASURED one fold: BatchedLinearSVC 3.9 s wall / 7.2 s CPU (23 Newton iterations,
+  converged; previous solver 4.9 s wall / 8.8 s CPU in the same session; with one BLAS
+  thread 4.3 s vs 5.4 s CPU); liblinear 388 s wall / 375 s CPU (met its own stopping rule
+  on this fold, no ConvergenceWarning). Test accuracy 0.9791 vs 0.9812; predictions
   agree on 99.72% of 1,436 test tiles; our objective is lower for every class by 0.010
   to 0.021 (of 0.60 to 1.09): both meet the same gradient rule, Newton's last step
   lands closer to the unique minimum.
-* MEASURED classify_tissue, 10 fits, n_jobs=2: 58.7 s wall, 61.4 s CPU (6.1 s CPU per
-  fit). PROJECTED 500 fits: 51 CPU-min, ~26 min on 2 free cores, 49 min at that run's
-  (contended) wall speed. Target < 20 min: NOT met (about 1.3x short on free cores);
-  liblinear PROJECTED 52 CPU-hours.
+* MEASURED classify_tissue, 10 fits, n_jobs=2: 28.3 s wall, 49.9 s CPU (5.0 s CPU,
+  2.8 s wall per fit; previous solver in the same session 51.3 s wall, 62.4 s CPU).
+  PROJECTED 500 fits: 41.6 CPU-min, ~20.8 min on 2 free cores (previously 26.0), 23.6
+  min at that run's (contended) wall speed (previously 42.7). Target < 20 min: NOT met
+  (about 1.04x short on free cores); liblinear PROJECTED 52 CPU-hours.
 
 Data: the same synthetic embeddings as ``bench_models.py`` (ReLU of a 40-factor
 class-dependent signal plus noise); solver times depend on the data, so real embeddings

@@ -21,6 +21,10 @@ active set has more rows than features. An exact line search (the objective is p
 quadratic along a line) between the current and the ridge solution keeps every step a
 descent; the method ends when the active set stops changing. All K classes step together;
 the products with the data (outputs, gradients) are dense matrix products with K columns.
+Each iteration passes over ``a`` twice: the ridge systems depend only on the active sets,
+so they are solved before the gradient check and one product ``a^T [residuals, dual]``
+gives both the gradient and the sample-space solutions' coefficients; the other product
+gives the step's outputs.
 
 liblinear's primal solver instead runs a trust-region Newton method whose every system is
 solved by unpreconditioned conjugate gradients; on the strongly correlated features of CNN
@@ -51,7 +55,7 @@ import scipy.linalg as sla
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from featx._validate import positive_float, positive_int
 from featx.errors import InvalidParameterError
@@ -118,25 +122,39 @@ def solve_squared_hinge(a: np.ndarray, y: np.ndarray, C: float, *, tol: float = 
     n_pos = (y > 0).sum(axis=0)
     scale = np.maximum(np.minimum(n_pos, n - n_pos), 1) / n
     g_stop = tol * scale * np.linalg.norm(two_c * (a.T @ y), axis=0)  # ||grad f_k(0)||
-    out = a @ w
+    out = a @ w if w0 is not None else np.zeros_like(y, dtype=np.float64)
     kernel = _Kernel(a)
     previous = np.zeros_like(out, dtype=bool)
+    # Classes that may still need a step: a class that met the stopping rule takes no step,
+    # so its gradient stays the same and it stays converged.
+    candidates = np.ones(y.shape[1], dtype=bool)
     for it in range(max_iter + 1):
         xi = 1.0 - y * out
         active = xi > 0
         settled = (active == previous).all(axis=0)
         previous = active
-        grad = w - two_c * (a.T @ np.where(active, y * xi, 0.0))
+        if it == max_iter:
+            candidates[:] = False
+        # The ridge systems depend only on the active sets, so they are solved before the
+        # gradient is known, and one product with ``a`` serves both the gradient and the
+        # conversion of sample-space solutions into coefficients.
+        coefs, dual, solved = _ridge_solutions(a, y, active, candidates, two_c, kernel)
+        cand = np.flatnonzero(candidates)
+        prod = a.T @ np.hstack([np.where(active, y * xi, 0.0), dual[:, cand]])
+        grad = w - two_c * prod[:, :y.shape[1]]
         todo = np.linalg.norm(grad, axis=0) > g_stop
         if not todo.any() or it == max_iter:
             return w, SolveInfo(it, not todo.any())
+        back = np.zeros((dim, y.shape[1]))
+        back[:, cand] = prod[:, y.shape[1]:]  # a^T dual
+        _refine(a, y, dual, back, [s for s in solved if todo[s[0]] and settled[s[0]]], two_c)
         step = np.zeros_like(w)
-        ridge = _ridge_solutions(a, y, active, todo, settled, two_c, kernel)
-        step[:, todo] = ridge - w[:, todo]
+        step[:, todo] = coefs[:, todo] + back[:, todo] - w[:, todo]
         delta = a @ step
         t = _line_search(w, step, out, delta, y, two_c, todo)
         w += step * t
         out += delta * t
+        candidates = todo
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -156,21 +174,22 @@ class _Kernel:
         return self._full[np.ix_(idx, idx)]
 
 
-def _ridge_solutions(a, y, active, todo, refine, two_c, kernel) -> np.ndarray:
+def _ridge_solutions(a, y, active, todo, two_c, kernel):
     """Minimiser of ``1/2 ||w||^2 + C ||y_act - A_act w||^2`` for each class in ``todo``.
 
     Classes with the same active set share one factorisation (at ``w = 0`` all are active).
-    Sample-space systems are factorised in float32 (half the memory traffic and time);
-    classes in ``refine`` (active set settled, so this step should land on the solution)
-    get float64 iterative refinement, residuals computed from ``a`` itself.
+    Sample-space systems are factorised in float32 (half the memory traffic and time).
+    Returns ``coefs`` (D, K) for feature-space classes and ``dual`` (n, K), the scattered
+    sample-space solutions (their coefficients are ``a.T @ dual``, left to the caller), and
+    ``(k, idx, factor)`` for each sample-space class, for :func:`_refine`.
     """
-    dim = a.shape[1]
-    columns = np.flatnonzero(todo)
-    coefs = np.zeros((dim, len(columns)))
-    dual = np.zeros((a.shape[0], len(columns)))  # sample-space solutions, scattered
+    dim, n_classes = a.shape[1], y.shape[1]
+    coefs = np.zeros((dim, n_classes))
+    dual = np.zeros((a.shape[0], n_classes))
     factors: dict[bytes, tuple] = {}
-    to_refine = []
-    for j, k in enumerate(columns):
+    primal: dict[bytes, list] = {}  # feature-space classes by active set: one product each
+    solved = []
+    for k in np.flatnonzero(todo):
         idx = np.flatnonzero(active[:, k])
         if idx.size == 0:  # nothing active: the ridge solution is w = 0
             continue
@@ -181,24 +200,40 @@ def _ridge_solutions(a, y, active, todo, refine, two_c, kernel) -> np.ndarray:
                 m[np.diag_indices_from(m)] += 1.0 / two_c
                 factors[key] = ("dual", _cholesky(m))
             else:  # feature space: (I + 2C A_act^T A_act) w = 2C A_act^T y_act
-                rows = a[idx]
+                rows = a if idx.size == a.shape[0] else a[idx]  # no copy when all are active
                 h = two_c * (rows.T @ rows)
                 h[np.diag_indices_from(h)] += 1.0
                 factors[key] = ("primal", _cholesky(h))
+                primal[key] = [idx, rows, []]
         kind, factor = factors[key]
         if kind == "dual":
-            dual[idx, j] = _solve(factor, y[idx, k])
-            if refine[k]:
-                to_refine.append((j, k, idx, factor))
+            dual[idx, k] = _solve(factor, y[idx, k])
+            solved.append((k, idx, factor))
         else:
-            coefs[:, j] = _solve(factor, two_c * (a[idx].T @ y[idx, k]))
-    for _ in range(REFINE_ROUNDS if to_refine else 0):
-        cols = [j for j, *_ in to_refine]
-        fitted = a @ (a.T @ dual[:, cols])  # float64 A_act A_act^T beta
-        for c, (j, k, idx, factor) in enumerate(to_refine):
-            residual = y[idx, k] - fitted[idx, c] - dual[idx, j] / two_c
-            dual[idx, j] += _solve(factor, residual)
-    return coefs + a.T @ dual  # one product turns every sample-space solution into w
+            primal[key][2].append(k)
+    for key, (idx, rows, ks) in primal.items():
+        coefs[:, ks] = _solve(factors[key][1], two_c * (rows.T @ y[idx][:, ks]))
+    return coefs, dual, solved
+
+
+def _refine(a, y, dual, back, to_refine, two_c) -> None:
+    """float64 iterative refinement of float32 sample-space solutions, in place.
+
+    For classes whose active set settled (this step should land on the solution);
+    residuals are computed from ``a`` itself, and ``back`` (= ``a.T @ dual``) is kept up
+    to date with each correction.
+    """
+    if not to_refine:
+        return
+    cols = [k for k, *_ in to_refine]
+    for _ in range(REFINE_ROUNDS):
+        fitted = a @ back[:, cols]  # float64 A_act A_act^T beta
+        correction = np.zeros((a.shape[0], len(cols)))
+        for c, (k, idx, factor) in enumerate(to_refine):
+            residual = y[idx, k] - fitted[idx, c] - dual[idx, k] / two_c
+            correction[idx, c] = _solve(factor, residual)
+        dual[:, cols] += correction
+        back[:, cols] += a.T @ correction
 
 
 def _solve(factor, rhs: np.ndarray) -> np.ndarray:
@@ -208,8 +243,19 @@ def _solve(factor, rhs: np.ndarray) -> np.ndarray:
 def _cholesky(m: np.ndarray):
     # OpenBLAS's threaded Cholesky ran 10-25x slower than one thread on the shared 2-core
     # machine (its threads spin-wait for busy cores); one thread is fast at these sizes.
-    with threadpool_limits(1, user_api="blas"):
+    # A cached controller: ``threadpool_limits`` rescans the loaded libraries on every call
+    # (~5 ms, ~0.9 s of a paper-size fit's ~170 factorisations).
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return sla.cho_factor(m, lower=True, check_finite=False, overwrite_a=True)
+
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    if not _CONTROLLER:  # created on first use, once NumPy's and SciPy's BLAS are loaded
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 def _line_search(w, step, out, delta, y, two_c, todo, *, max_steps=100) -> np.ndarray:
