@@ -334,20 +334,24 @@ def evaluate(
     typer.echo(f"{len(result.ids)} rows used; wrote " + ", ".join(str(p) for p in written))
 
 
-def _read_table(path: Path, id_column: str | None):  # -> pandas.DataFrame
-    """Read a TSV/CSV/Parquet target table indexed by its ID column."""
+def _read_any(path: Path):  # -> pandas.DataFrame
+    """A Parquet file or folder, or a CSV/TSV table, or a clear error naming the path."""
     import pandas as pd
 
     from featx.errors import DataNotFoundError
 
     if not path.exists():
-        raise DataNotFoundError(f"target table {path}", "Pass --targets a TSV, CSV or Parquet file")
-    if path.suffix == ".parquet":
-        table = pd.read_parquet(path)
-        if id_column is None and table.index.name is not None:
-            table = table.reset_index()
-    else:
-        table = pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+        raise DataNotFoundError(f"table {path}", "Check the path: Parquet, CSV or TSV expected.")
+    if path.is_dir() or path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+
+
+def _read_table(path: Path, id_column: str | None):  # -> pandas.DataFrame
+    """Read a TSV/CSV/Parquet target table indexed by its ID column."""
+    table = _read_any(path)
+    if path.suffix == ".parquet" and id_column is None and table.index.name is not None:
+        table = table.reset_index()
     id_column = id_column or str(table.columns[0])
     if id_column not in table.columns:
         raise FeatxError(f"--target-id-column: {id_column!r} not in {path}")
@@ -641,21 +645,11 @@ def slidescore(
     `featx slidescore store/extractor=FTX-2048/ --classifier tumour_lr.joblib -o scores/`
     """
     import numpy as np
-    import pandas as pd
 
     from featx.errors import DataNotFoundError, InvalidParameterError
     from featx.slidescore_job import score_slides
 
-    def read(path: Path) -> pd.DataFrame:
-        if path.is_dir() or path.suffix == ".parquet":
-            if not path.exists():
-                raise DataNotFoundError(f"table {path}", "Check the path.")
-            return pd.read_parquet(path)
-        if not path.is_file():
-            raise DataNotFoundError(f"table {path}", "Check the path.")
-        return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
-
-    tiles = read(table)
+    tiles = _read_any(table)
     if classifier is not None:
         import joblib
 
@@ -673,7 +667,7 @@ def slidescore(
         tiles = tiles.assign(prob=embedding_probabilities(joblib.load(classifier), embeddings))
     truth = None
     if labels is not None:
-        truth = read(labels)
+        truth = _read_any(labels)
         if not {"slide_id", "label"} <= set(truth.columns):
             raise InvalidParameterError("--labels", "a table with slide_id and label columns",
                                         list(truth.columns))
