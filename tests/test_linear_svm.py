@@ -10,6 +10,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import check_estimator
 
 from featx.errors import InvalidParameterError
+from featx import linear_svm
 from featx.linear_svm import BatchedLinearSVC, design, solve_squared_hinge
 
 
@@ -127,3 +128,80 @@ def test_bad_parameters_name_the_argument(params, name):
 def test_one_class_is_refused_with_a_clear_message():
     with pytest.raises(InvalidParameterError, match="at least 2 classes"):
         BatchedLinearSVC().fit(np.ones((5, 2)), ["a"] * 5)
+
+
+# ------------------------------------------------------ the sample-space factor's updates
+
+
+def _factor(seed: int = 11, n: int = 240, p: int = 80, ridge: float = 0.5):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, 6)) @ rng.normal(size=(6, p)) + rng.normal(size=(n, p))
+    return a, linear_svm._DualFactor(linear_svm._Kernel(a), ridge)
+
+
+def _direct(a: np.ndarray, idx: np.ndarray, ridge: float, rhs: np.ndarray) -> np.ndarray:
+    return np.linalg.solve(a[idx] @ a[idx].T + ridge * np.eye(len(idx)), rhs)
+
+
+def test_factor_updates_solve_each_active_sets_system(monkeypatch):
+    # gathering made dear: every step after the first is served by an update
+    monkeypatch.setattr(linear_svm, "GATHER_FLOPS", 1e12)
+    a, factor = _factor()
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(240, 40, replace=False))
+    history = []
+    for step in range(8):  # rows join (bordering), leave (constrained), and come back
+        factor.update(idx)
+        fresh = linear_svm._DualFactor(factor.kernel, 0.5)
+        fresh.update(idx)
+        rhs = rng.normal(size=len(idx))
+        expected = _direct(a, idx, 0.5, rhs)
+        error = np.abs(factor.solve(rhs) - expected).max() / np.abs(expected).max()
+        fresh_error = np.abs(fresh.solve(rhs) - expected).max() / np.abs(expected).max()
+        # as accurate as factorising that system afresh in float32 (both ~1e-5..3e-4 here)
+        assert error <= 4 * fresh_error + 1e-6 and error < 1e-3, (step, error, fresh_error)
+        history.append(idx)
+        outside = np.setdiff1d(np.arange(240), idx)
+        joining = rng.choice(outside, 12, replace=False)
+        leaving = rng.choice(idx, 6 if step % 3 else 0, replace=False)
+        returning = history[0][:3] if step == 4 else np.empty(0, dtype=int)
+        idx = np.union1d(np.setdiff1d(np.union1d(idx, joining), leaving), returning)
+    assert factor.n_factorised == 1 and factor.n_updated == 7
+    assert len(factor.leaving) > 0  # rows that left stayed in the factor
+
+
+def test_factor_refactorises_when_that_is_cheaper():
+    a, factor = _factor()
+    factor.update(np.arange(0, 60))
+    factor.update(np.arange(0, 62))  # two rows join a 60-row factor: bordering
+    factor.update(np.arange(100, 160))  # an unrelated set: start afresh
+    assert (factor.n_factorised, factor.n_updated) == (2, 1)
+    rhs = np.ones(60)
+    np.testing.assert_allclose(factor.solve(rhs), _direct(a, np.arange(100, 160), 0.5, rhs),
+                               rtol=1e-3)
+
+
+def test_factor_falls_back_to_float64_when_float32_is_not_positive_definite():
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(30, 200)) * 100.0
+    a = np.vstack([base, base + 1e-3 * rng.normal(size=base.shape)])  # near-duplicate rows
+    factor = linear_svm._DualFactor(linear_svm._Kernel(a), 1e-9)
+    idx = np.arange(60)
+    factor.update(idx)
+    assert factor.dtype == np.float64
+    rhs = rng.normal(size=60)
+    g = a @ a.T + 1e-9 * np.eye(60)
+    u = factor.solve(rhs)  # backward stable in float64
+    assert np.linalg.norm(g @ u - rhs) <= 1e-12 * np.linalg.norm(g) * np.linalg.norm(u)
+
+
+def test_solver_through_factor_updates_matches_liblinear(monkeypatch):
+    monkeypatch.setattr(linear_svm, "GATHER_FLOPS", 1e12)
+    x, y = _problem(12, 400, 120, 4)
+    ref = _converged_liblinear(x, y, C=1.0)
+    a = design(x, fit_intercept=True, intercept_scaling=1.0)
+    labels = np.where(ref.classes_[None, :] == y[:, None], 1.0, -1.0)
+    w, info = solve_squared_hinge(a, labels, 1.0, tol=1e-10)
+    assert info.converged and info.n_updated > info.n_factorised
+    np.testing.assert_allclose(w[:-1].T, ref.coef_, rtol=1e-4, atol=1e-6 * np.abs(
+        ref.coef_).max())

@@ -18,6 +18,7 @@ from sklearn.svm import SVR, LinearSVC
 from featx.errors import DataError, InvalidParameterError
 from featx.models import (
     SCORE_COLUMNS,
+    _standardise,
     classify_tissue,
     evaluate,
     fold_kernels,
@@ -40,6 +41,18 @@ def _features(seed: int, n: int = 60, p: int = 12) -> tuple[np.ndarray, dict[str
 
 
 # ------------------------------------------------------------------ expression
+
+
+def test_standardise_is_the_training_rows_standard_scaler():
+    rng = np.random.default_rng(5)
+    x = np.maximum(rng.normal(size=(300, 20)) * rng.gamma(2.0, size=20) + 2.0, 0.0)
+    x[:, 3] = 7.0  # constant: scale 1, as StandardScaler keeps it
+    x[:, 5] = 1e6 + rng.normal(size=300)  # large mean, unit spread
+    train, test = np.arange(0, 300, 3), np.setdiff1d(np.arange(300), np.arange(0, 300, 3))
+    scaler = StandardScaler().fit(x[train])
+    z_train, z_test = _standardise(x, train, test)
+    np.testing.assert_allclose(z_train, scaler.transform(x[train]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z_test, scaler.transform(x[test]), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "linear"])
