@@ -8,7 +8,7 @@ LinearSVC for tissue). featx = :func:`featx.models.regress_expression` /
 Run::
 
     python benchmarks/bench_models.py            # a few minutes on 2 cores
-    python benchmarks/bench_models.py --jobs 2   # featx threads (libsvm/liblinear release the GIL)
+    python benchmarks/bench_models.py --jobs 2   # featx workers (SVR threads, LinearSVC processes)
     python benchmarks/bench_models.py --full-linearsvc-fit   # + one paper-size LinearSVC fit
 
 Every number printed is labelled MEASURED (timed in this run) or PROJECTED
@@ -215,7 +215,7 @@ def bench_linear_svc(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=1, help="featx threads")
+    parser.add_argument("--jobs", type=int, default=1, help="featx workers (n_jobs)")
     parser.add_argument("--naive-targets", type=int, default=20,
                         help="targets fitted the naive way (reduced scale)")
     parser.add_argument("--tiles", type=int, default=1436,

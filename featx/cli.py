@@ -246,7 +246,9 @@ def evaluate(
         help="Expression targets: `log2p1` = log2(x + 1), `log1p` = ln(x + 1) or `none`.")
     ] = "log2p1",
     kernel: Annotated[str, typer.Option(help="Expression SVR kernel: `rbf` or `linear`.")] = "rbf",
-    jobs: Annotated[int, typer.Option(help="Threads (results do not depend on it).", min=1)] = 1,
+    jobs: Annotated[int, typer.Option(
+        help="Parallel workers: threads for expression, processes for tissue (results do "
+        "not depend on it).", min=1)] = 1,
     table_format: Annotated[str, typer.Option("--format", help="`parquet` or `csv`.")] = "parquet",
 ) -> None:
     """Cross-validate every extractor on the same folds and write tidy score tables.

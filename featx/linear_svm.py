@@ -14,33 +14,42 @@ is unique and a converged solution here equals a converged liblinear solution.
 
 Solver: the finite Newton method of Keerthi & DeCoste (JMLR 2005). At ``w`` the samples
 with ``y_ik a_i . w < 1`` are active, and on a fixed active set ``f_k`` is a ridge
-regression whose minimiser is solved exactly with one Cholesky factorisation: in sample
-space, ``w = A_act^T (A_act A_act^T + I / 2C)^{-1} y_act`` (a gather from the kernel matrix
-``A A^T``, computed once per fit with one BLAS-3 product), or in feature space when the
-active set has more rows than features. An exact line search (the objective is piecewise
-quadratic along a line) between the current and the ridge solution keeps every step a
-descent; the method ends when the active set stops changing. All K classes step together;
-the products with the data (outputs, gradients) are dense matrix products with K columns.
-Each iteration passes over ``a`` twice: the ridge systems depend only on the active sets,
-so they are solved before the gradient check and one product ``a^T [residuals, dual]``
-gives both the gradient and the sample-space solutions' coefficients; the other product
-gives the step's outputs.
+regression whose minimiser is solved exactly with a Cholesky factorisation: in sample
+space, ``w = A_act^T (A_act A_act^T + I / 2C)^{-1} y_act`` (blocks gathered from the
+kernel matrix ``A A^T``, computed once per fit with one BLAS-3 product), or in feature
+space when the active set has more rows than features. An exact line search (the
+objective is piecewise quadratic along a line) between the current and the ridge
+solution keeps every step a descent; the method ends when the active set stops
+changing. All K classes step together; the products with the data (outputs, gradients)
+are dense matrix products with K columns. Each iteration passes over ``a`` twice: the
+ridge systems depend only on the active sets, so they are solved before the gradient
+check and one product ``a^T [residuals, dual]`` gives both the gradient and the
+sample-space solutions' coefficients; the other product gives the step's outputs.
 
 liblinear's primal solver instead runs a trust-region Newton method whose every system is
 solved by unpreconditioned conjugate gradients; on the strongly correlated features of CNN
 embeddings those need thousands of steps, and it stops at ``max_iter`` unconverged.
 
 Measured at paper size (5,744 x 2,048, 9 classes; ``benchmarks/bench_linear_svm.py``):
-about 25 Newton iterations from ``w = 0``. The first step (everything active) is one
-shared ridge regression; the active sets then settle at about a fifth of the samples, so
-the sample-space systems are ~1,200-1,700 wide. Sample-space systems are factorised in
-float32 from a float32 kernel (half the time and memory traffic); once a class's active
-set stops changing, float64 iterative refinement (residuals from ``a``) makes the final
-step exact, and the stopping rule is always checked on float64 gradients. Two things the
-cross-validation setting seems to offer did not help: warm-starting a fold from a
-neighbouring fold's solution took more iterations than a cold start (its active sets start
-large and must shrink), and the kernel cannot be shared between folds because each fold
-standardises with its own training means and variances.
+about 22 Newton iterations from ``w = 0``. The first step (everything active) is one
+shared ridge regression, whose line search overshoots (t ~ 3) so that only ~1% of the
+samples stay active; the active sets then grow by ~10% a step for about ten steps, and
+settle at about a fifth of the samples (~1,200-1,400 rows), trading a few dozen rows a
+step. Each class therefore keeps its sample-space factor from step to step
+(:class:`_DualFactor`): rows that join are appended by bordering, rows that leave are
+constrained out of the solution, and it refactorises only when that is estimated
+cheaper (13 factorisations and 164 updates in a paper-size fit, against 180
+factorisations before). Solves are float32 (half the time and memory traffic); once a
+class's active set stops changing, float64 iterative refinement (residuals from ``a``)
+makes the final step exact, and the stopping rule is always checked on float64
+gradients. The first, all-active step is only a direction for the line search, so its
+feature-space system is float32 too (float64 for a feature-space set that settled).
+
+What did not help: capping the first step at t = 1 (44 iterations instead of 22: the
+active sets then start large and must shrink); warm-starting a fold from a neighbouring
+fold's solution (more iterations than a cold start, for the same reason); sharing the
+kernel between folds, which is not exact, because each fold standardises with its own
+training means and variances.
 
 Stopping rule: liblinear's, ``||grad f_k|| <= tol * max(min(n_pos, n_neg), 1) / n *
 ||grad f_k(0)||`` for every class, with the same default ``tol = 1e-4``.
@@ -245,9 +254,11 @@ class _DualFactor:
         member[pos[pos >= 0]] = True
         leaving = np.flatnonzero(~member)
         size = len(self.order) + len(joining)
-        update_cost = ((len(joining) + COPY_FLOPS) * size ** 2 + GATHER_FLOPS * len(joining)
-                       * size + len(np.setdiff1d(leaving, self.leaving)) * size ** 2
-                       + 2 * len(leaving) ** 2 * size)
+        newly_leaving = len(np.setdiff1d(leaving, self.leaving))
+        # bordering's triangular solve, a solve per newly leaving row, copying the factor;
+        # gathering the new kernel rows and updating V^T V
+        update_cost = (size ** 2 * (len(joining) + newly_leaving + COPY_FLOPS)
+                       + size * (GATHER_FLOPS * len(joining) + 2 * len(leaving) ** 2))
         fresh_cost = len(idx) ** 3 / 3 + GATHER_FLOPS * len(idx) ** 2
         with _single_blas_thread():
             try:
@@ -426,7 +437,7 @@ def _single_blas_thread():
     # OpenBLAS's threaded Cholesky ran 10-25x slower than one thread on the shared 2-core
     # machine (its threads spin-wait for busy cores); one thread is fast at these sizes.
     # A cached controller: ``threadpool_limits`` rescans the loaded libraries on every call
-    # (~5 ms, ~0.9 s of a paper-size fit's ~170 factorisations).
+    # (~5 ms; a paper-size fit makes ~400 such calls).
     if not _CONTROLLER:  # created on first use, once NumPy's and SciPy's BLAS are loaded
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
@@ -505,6 +516,8 @@ class BatchedLinearSVC(ClassifierMixin, BaseEstimator):
         Newton iterations of the last fit.
     converged_ : bool
         Whether the last fit met the stopping rule.
+    solve_info_ : SolveInfo
+        The last fit's :class:`SolveInfo` (iterations, factorisations and updates).
     n_features_in_ : int
     """
 
@@ -545,7 +558,7 @@ class BatchedLinearSVC(ClassifierMixin, BaseEstimator):
         else:
             self.coef_ = np.ascontiguousarray(w.T)
             self.intercept_ = np.zeros(w.shape[1])
-        self.n_iter_, self.converged_ = info.n_iter, info.converged
+        self.n_iter_, self.converged_, self.solve_info_ = info.n_iter, info.converged, info
         return self
 
     def _warm_coefficients(self, classes: np.ndarray, dim: int) -> np.ndarray | None:

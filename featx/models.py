@@ -67,7 +67,6 @@ import sklearn
 from scipy import stats as sstats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR, LinearSVC
 from tqdm.auto import tqdm
 

@@ -44,7 +44,13 @@ def shared_arrays(arrays: Mapping[str, np.ndarray], *, enabled: bool = True,
         shared = {}
         for i, (name, array) in enumerate(arrays.items()):
             path = Path(tmp) / f"{i}.npy"
-            np.save(path, np.ascontiguousarray(array))
+            try:
+                np.save(path, np.ascontiguousarray(array))
+            except OSError as exc:
+                raise OSError(
+                    f"could not write the worker processes' copy of {name!r} "
+                    f"({array.nbytes / 2**20:,.0f} MiB) to {tmp}: {exc.strerror or exc}. Free "
+                    "space there, set TMPDIR to a folder with room, or use n_jobs=1.") from exc
             shared[name] = np.load(path, mmap_mode="r")
         yield shared
 

@@ -9,8 +9,8 @@ from sklearn.base import clone
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import check_estimator
 
-from featx.errors import InvalidParameterError
 from featx import linear_svm
+from featx.errors import InvalidParameterError
 from featx.linear_svm import BatchedLinearSVC, design, solve_squared_hinge
 
 

@@ -43,3 +43,16 @@ def test_ordered_map_keeps_task_order(n_jobs: int):
     assert [s for s, _ in results] == [float(x[r].sum()) for r in range(10)]
     pids = {pid for _, pid in results}
     assert (pids == {os.getpid()}) if n_jobs == 1 else (os.getpid() not in pids)
+
+
+def test_shared_arrays_says_where_it_could_not_write(monkeypatch, tmp_path):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    monkeypatch.setattr(np, "save", full_disk)
+    with pytest.raises(OSError, match=r"'x' \(1 MiB\) to .*No space left.*TMPDIR.*n_jobs=1"):
+        with shared_arrays({"x": np.zeros(2**17)}):
+            pass
+    assert list(tmp_path.iterdir()) == []  # the temporary folder is gone
