@@ -36,15 +36,16 @@ Last run on the 2-core development machine, 2026-12-01, nothing else running
   included). Target < 20 min: met. (Before this round: 20.8 min projected on free cores
   with two threads; the 3-repetition projection of this run's code was 13.3 min.)
 
-Where the time went, per fit (one thread, profiled): 5.8 s before; then 3.9 s with
-factors updated rather than refactorised (factorisations 1.6 s -> 0.1 s, kernel gathers
-1.6 -> 0.3 s), ``a.T @ m`` computed as ``(m.T @ a).T`` (40 -> 15 ms a product) and the
-all-active first step in float32 (0.59 -> 0.32 s). Standardising the fold cost another
-0.43 s (sklearn's StandardScaler; 0.28 s with the same formulas in fewer passes). Two
-threads fitting folds side by side reached only 1.5x one thread (the solver's many small
-NumPy steps hold the GIL); two processes reach 2x. What is left: the kernel ``A A^T``
-(0.8 s, one float32 BLAS-3 product), ~0.8 s of products with the design (two per
-iteration), bordering (0.5 s), the line search (0.2 s).
+Where the time went, per fit (one thread, profiled): 5.8 s before; then 3.2-3.9 s with
+factors updated rather than refactorised (Cholesky factorisations 1.6 -> 0.05 s, kernel
+block gathers ~0.8 -> 0.07 s, for 0.5 s of bordering and 0.2 s of constraint updates),
+``a.T @ m`` computed as ``(m.T @ a).T`` (40 -> 15 ms a product) and the all-active first
+step in float32 (0.59 -> 0.32 s). Standardising the fold cost another 0.43 s (sklearn's
+StandardScaler; 0.28 s with the same formulas in fewer passes). Two threads fitting
+folds side by side reached only 1.5x one thread (the solver's many small NumPy steps
+hold the GIL); two processes reach 2x. What is left: the kernel ``A A^T`` (0.8 s, one
+float32 BLAS-3 product), ~0.8 s of products with the design (two per iteration),
+bordering (0.5 s), the line search (0.2 s).
 
 Data: the same synthetic embeddings as ``bench_models.py`` (ReLU of a 40-factor
 class-dependent signal plus noise); solver times depend on the data, so real embeddings
