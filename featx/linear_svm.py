@@ -78,7 +78,6 @@ REFINE_ROUNDS = 3
 COPY_FLOPS, GATHER_FLOPS = 100, 250
 
 
-
 @dataclass(frozen=True)
 class SolveInfo:
     """How a solve went.

@@ -575,9 +575,9 @@ def _standardise(x: np.ndarray, train: np.ndarray, test: np.ndarray) -> tuple[np
 
     StandardScaler's formulas (mean; variance from the centred rows with its correction
     term; a feature whose variance is within rounding of zero keeps scale 1) in four passes
-    over the training rows instead of about ten (425 -> 150 ms at 5,744 x 2,048).
+    over the training rows instead of about ten (425 -> 280 ms at 5,744 x 2,048).
     """
-    z_train = np.array(x[train], dtype=np.float64)
+    z_train = np.take(x, train, axis=0).astype(np.float64, copy=False)  # a new array
     n = len(train)
     mean = z_train.sum(axis=0) / n
     z_train -= mean
