@@ -243,6 +243,7 @@ class _DualFactor:
         self.position = np.full(kernel.a.shape[0], -1, dtype=np.intp)  # its inverse
         self.chol: np.ndarray | None = None  # lower, Fortran order
         self.leaving = np.empty(0, dtype=np.intp)  # factor rows constrained out
+        self.rows = np.empty(0, dtype=np.intp)  # factor rows of the current active set
         self.n_factorised = self.n_updated = 0
 
     def update(self, idx: np.ndarray) -> None:
@@ -253,10 +254,10 @@ class _DualFactor:
         member[pos[pos >= 0]] = True
         leaving = np.flatnonzero(~member)
         size = len(self.order) + len(joining)
-        newly_leaving = len(np.setdiff1d(leaving, self.leaving))
+        newly_leaving = np.setdiff1d(leaving, self.leaving)
         # bordering's triangular solve, a solve per newly leaving row, copying the factor;
         # gathering the new kernel rows and updating V^T V
-        update_cost = (size ** 2 * (len(joining) + newly_leaving + COPY_FLOPS)
+        update_cost = (size ** 2 * (len(joining) + len(newly_leaving) + COPY_FLOPS)
                        + size * (GATHER_FLOPS * len(joining) + 2 * len(leaving) ** 2))
         fresh_cost = len(idx) ** 3 / 3 + GATHER_FLOPS * len(idx) ** 2
         with _single_blas_thread():
@@ -265,7 +266,7 @@ class _DualFactor:
                     self._factorise(idx)
                 else:
                     self._border(joining)
-                    self._constrain(leaving)
+                    self._constrain(leaving, newly_leaving)
                     self.n_updated += 1
             except np.linalg.LinAlgError:
                 if self.dtype == np.float64:
@@ -322,9 +323,9 @@ class _DualFactor:
         self.basis = np.asfortranarray(np.vstack([self.basis, extra]))
         self.gram = self.gram + extra.T.astype(np.float64) @ extra
 
-    def _constrain(self, leaving: np.ndarray) -> None:
+    def _constrain(self, leaving: np.ndarray, new: np.ndarray) -> None:
+        """Constrain out the rows ``leaving`` (``new``: those not constrained out before)."""
         keep = np.isin(self.leaving, leaving)
-        new = np.setdiff1d(leaving, self.leaving)
         basis = self.basis[:, keep]
         gram = self.gram[np.ix_(keep, keep)]
         if len(new):
@@ -395,21 +396,20 @@ def _ridge_solutions(a, y, active, todo, settled, two_c, kernel, factors):
 def _feature_space_solve(a, kernel, idx, rhs, two_c, *, exact: bool) -> np.ndarray:
     """``(I + 2C A_act^T A_act)^{-1} rhs``: float64 if ``exact``, else float32 when that
     factorises (the product with the design, the larger cost, is then half as long)."""
-    for dtype in ((np.float64,) if exact else (np.float32, np.float64)):
-        design_ = a if dtype == np.float64 else kernel.a32
+
+    def factor(design_: np.ndarray) -> np.ndarray:
         rows = design_ if idx.size == a.shape[0] else design_[idx]  # no copy when all active
         h = two_c * (rows.T @ rows)
         h[np.diag_indices_from(h)] += 1.0
-        with _single_blas_thread():
-            try:
-                chol = _potrf(h.T)  # symmetric: Fortran order, no copy
-            except np.linalg.LinAlgError:
-                if dtype == np.float64:
-                    raise
-                continue
-            v = _trtrs(chol, rhs.astype(dtype), trans=0)
-            return _trtrs(chol, v, trans=1).astype(np.float64)
-    raise AssertionError("unreachable")  # pragma: no cover
+        return _potrf(h.T)  # symmetric: Fortran order, no copy
+
+    with _single_blas_thread():
+        try:
+            chol = factor(a) if exact else factor(kernel.a32)
+        except np.linalg.LinAlgError:  # float32 could not: ill-conditioned, use float64
+            chol = factor(a)
+        v = _trtrs(chol, rhs.astype(chol.dtype), trans=0)
+        return _trtrs(chol, v, trans=1).astype(np.float64)
 
 
 def _refine(a, y, dual, back, to_refine, two_c) -> None:
@@ -549,7 +549,13 @@ class BatchedLinearSVC(ClassifierMixin, BaseEstimator):
         targets = np.where(codes[:, None] == np.asarray(columns)[None, :], 1.0, -1.0)
         a = design(X, fit_intercept=self.fit_intercept, intercept_scaling=scaling)
         w0 = self._warm_coefficients(classes, a.shape[1])
-        w, info = solve_squared_hinge(a, targets, C, tol=tol, max_iter=max_iter, w0=w0)
+        try:
+            w, info = solve_squared_hinge(a, targets, C, tol=tol, max_iter=max_iter, w0=w0)
+        except np.linalg.LinAlgError as exc:  # I / 2C too small to keep the systems definite
+            raise InvalidParameterError(
+                "C", "small enough that the regularised systems can be factorised even in "
+                "float64 (they failed: near-duplicate samples or collinear features with a very "
+                "large C); use a smaller C, or drop duplicated rows or features", C) from exc
         self.classes_ = classes
         if self.fit_intercept:
             self.coef_ = np.ascontiguousarray(w[:-1].T)

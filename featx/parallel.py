@@ -45,7 +45,7 @@ def shared_arrays(arrays: Mapping[str, np.ndarray], *, enabled: bool = True,
         for i, (name, array) in enumerate(arrays.items()):
             path = Path(tmp) / f"{i}.npy"
             try:
-                np.save(path, np.ascontiguousarray(array))
+                np.save(path, array)
             except OSError as exc:
                 raise OSError(
                     f"could not write the worker processes' copy of {name!r} "
@@ -60,7 +60,7 @@ def ordered_map(function: Callable[..., object], tasks: Iterable[tuple], *,
     """``function(*task)`` for each task, results yielded in task order.
 
     ``n_jobs=1`` runs in this process; more starts that many worker processes (reused
-    across calls), each with one BLAS thread per core it has. ``function`` must be
+    across calls), each limited to ``cores // n_jobs`` BLAS threads. ``function`` must be
     importable (a module-level function) and its arguments small or memory-mapped
     (:func:`shared_arrays`).
     """

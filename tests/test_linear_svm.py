@@ -205,3 +205,12 @@ def test_solver_through_factor_updates_matches_liblinear(monkeypatch):
     assert info.converged and info.n_updated > info.n_factorised
     np.testing.assert_allclose(w[:-1].T, ref.coef_, rtol=1e-4, atol=1e-6 * np.abs(
         ref.coef_).max())
+
+
+def test_unfactorisable_problem_names_C_and_the_fix():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(15, 40))
+    x, y = np.vstack([x, x]), np.tile(np.array(["a", "b", "c"])[np.arange(15) % 3], 2)
+    with pytest.raises(InvalidParameterError, match="C must be small enough.*use a smaller C"):
+        BatchedLinearSVC(C=1e30).fit(x, y)
+    assert BatchedLinearSVC(C=1.0).fit(x, y).converged_  # the same data, a sane C
