@@ -3,7 +3,7 @@
 Each measurement runs in a fresh process: build a small conv extractor and a
 U-Net on a fixed 32x32 canvas, warm up with one end-to-end step on a 2x2-tile
 slide, note the peak resident set (VmHWM), then train one step on an
-N x N-tile slide either end to end (featx.unet.end_to_end_step: mini-batches
+N x N-tile slide either end to end (featx.slidescore.unet.end_to_end_step: mini-batches
 of 32 tiles, only the feature map kept) or by full backpropagation through
 every tile, and print how far the peak rose. TensorFlow's CPU allocator keeps
 no statistics, so the process's peak RSS is the honest measure here.
@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = textwrap.dedent("""
     import json, sys, time
     import numpy as np, pandas as pd, keras
-    from featx.tilegrid import canvas_layouts
-    from featx.unet import build_unet, end_to_end_step, full_backprop_gradients
+    from featx.wsi.tile_grid import canvas_layouts
+    from featx.slidescore.end_to_end import end_to_end_step, full_backprop_gradients
+    from featx.slidescore.unet import build_unet
 
     side, method = int(sys.argv[1]), sys.argv[2]
     TILE_PX, CANVAS, D = 32, 32, 8

@@ -7,7 +7,7 @@
 Bare forward: the extractor's fixed-shape ``tf.function`` on tiles already in memory
 at its input size (no reading, no resizing, no stain step). Whole path:
 ``embed_slide`` on the same number of tiles: read from the slide at the target mpp,
-Macenko-normalised (``featx.stain.MacenkoNormalizer``, per tile), resized if needed,
+Macenko-normalised (``featx.stain.macenko.MacenkoNormalizer``, per tile), resized if needed,
 embedded; tissue detection and the grid are computed once beforehand and timed
 apart. The sequential path (``prefetch_batches=0``) shows what the producer thread
 buys. Measurements alternate (bare, overlapped, sequential) ``--repeats`` times and
@@ -51,18 +51,18 @@ from pathlib import Path
 
 import numpy as np
 
-from featx.pipeline import embed_slide
-from featx.slide import open_slide
-from featx.synthetic import write_synthetic_slide
-from featx.tiling import TileSpec, grid_coords, read_tiles
+from featx.embed.pipeline import embed_slide
+from featx.wsi.slide import open_slide
+from featx.wsi.synthetic import write_synthetic_slide
+from featx.wsi.tiling import TileSpec, grid_coords, read_tiles
 
 
 def macenko(slide_tiles: np.ndarray) -> object:
     """A per-tile Macenko normaliser fitted to the first tissue tiles."""
     try:
-        from featx.stain import MacenkoNormalizer
+        from featx.stain.macenko import MacenkoNormalizer
     except ImportError as error:
-        raise SystemExit(f"featx.stain is needed for the Macenko step ({error}); "
+        raise SystemExit(f"featx.stain.macenko is needed for the Macenko step ({error}); "
                          "pass --no-macenko to time the path without it") from error
     return MacenkoNormalizer().fit(slide_tiles[:8])
 

@@ -16,7 +16,7 @@ time multiplied out to the 500 fits):
    BatchedLinearSVC: CPU and wall time, test accuracy, agreement of predictions, and the
    objective value and gradient norm each reached (the problem is strictly convex, so the
    lower objective is the closer solution);
-2. ``featx.models.classify_tissue`` (Newton solver) for ``--repeats`` repetitions of both
+2. ``featx.evaluation.experiments.classify_tissue`` (Newton solver) for ``--repeats`` repetitions of both
    extractors with ``n_jobs=2`` (two worker processes), wall time (the workers' CPU time
    is not the main process's), and the full protocol projected from it or, with
    ``--repeats 50``, measured.
@@ -68,9 +68,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import PAPER_SVC, Clock, tissue_data  # noqa: E402
 
-from featx.folds import make_folds  # noqa: E402
-from featx.linear_svm import BatchedLinearSVC, design  # noqa: E402
-from featx.models import classify_tissue  # noqa: E402
+from featx.evaluation.folds import make_folds  # noqa: E402
+from featx.evaluation.linear_svm import BatchedLinearSVC, design  # noqa: E402
+from featx.evaluation.tissue import classify_tissue  # noqa: E402
 
 FITS = PAPER_SVC["folds"] * PAPER_SVC["repeats"] * PAPER_SVC["extractors"]
 TARGET_S = 20 * 60
@@ -129,7 +129,7 @@ def bench_one_fold(feats, labels, folds, skip_liblinear: bool) -> float:
 def bench_protocol(feats, labels, repeats: int) -> None:
     reps = PAPER_SVC["repeats"]
     full = repeats == reps
-    print(f"\n== featx.models.classify_tissue (Newton), {repeats} repetition(s) x 5 folds x 2 "
+    print(f"\n== featx.evaluation.classify_tissue (Newton), {repeats} repetition(s) x 5 folds x 2 "
           f"extractors, n_jobs=2 (worker processes) ==")
     with Clock() as run:
         res = classify_tissue(feats, labels, n_splits=5, n_repeats=repeats, seed=0, n_jobs=2,

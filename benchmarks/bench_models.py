@@ -2,13 +2,13 @@
 
 Naive = what one writes with scikit-learn alone: ``make_pipeline(StandardScaler(),
 SVR())`` fitted once per target, fold, repetition and extractor (and the same with
-LinearSVC for tissue). featx = :func:`featx.models.regress_expression` /
-:func:`featx.models.classify_tissue`.
+LinearSVC for tissue). featx = :func:`featx.evaluation.experiments.regress_expression` /
+:func:`featx.evaluation.experiments.classify_tissue`.
 
 Run::
 
     python benchmarks/bench_models.py            # a few minutes on 2 cores
-    python benchmarks/bench_models.py --jobs 2   # featx workers (SVR threads, LinearSVC processes)
+    python benchmarks/bench_models.py --jobs 2   # featx worker processes (n_jobs)
     python benchmarks/bench_models.py --full-linearsvc-fit   # + one paper-size LinearSVC fit
 
 Every number printed is labelled MEASURED (timed in this run) or PROJECTED
@@ -32,7 +32,7 @@ Last run on the 2-core development machine (shared with other jobs; ``--jobs 2
   3.7 s CPU per fit; one paper-size fit (5,744 x 2,048, 9 classes) 395 s CPU
   (liblinear's primal solver stops at max_iter=1000 without converging),
   ~55 CPU-hours PROJECTED for the paper protocol. featx now solves the same problem
-  by exact Newton (featx.linear_svm): see benchmarks/bench_linear_svm.py.
+  by exact Newton (featx.evaluation.linear_svm): see benchmarks/bench_linear_svm.py.
 """
 
 from __future__ import annotations
@@ -51,13 +51,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR, LinearSVC
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from featx.models import (  # noqa: E402
-    classify_tissue,
-    fold_kernels,
-    pearson_columns,
-    regress_expression,
-    svr_predict_all,
-)
+from featx.evaluation.expression import pearson_columns, regress_expression  # noqa: E402
+from featx.evaluation.svr import fold_kernels, svr_predict_all  # noqa: E402
+from featx.evaluation.tissue import classify_tissue  # noqa: E402
 
 
 class Clock:
@@ -195,7 +191,7 @@ def bench_linear_svc(args) -> None:
     # with n_jobs > 1 the fits run in worker processes, whose CPU time is not ours
     cpu = f", {naive.cpu / featx.cpu:.2f}x CPU" if args.jobs == 1 else ""
     print(f"MEASURED    featx  {featx}  (n_jobs={args.jobs}; exact Newton, "
-          f"featx.linear_svm) -> {naive.wall / featx.wall:.2f}x wall{cpu}")
+          f"featx.evaluation.linear_svm) -> {naive.wall / featx.wall:.2f}x wall{cpu}")
     print(f"MEASURED    same problem, both solved to liblinear's tolerance: accuracy naive "
           f"{acc_naive:.4f}, featx {acc_featx:.4f}")
     fits = 5 * PAPER_SVC["repeats"] * PAPER_SVC["extractors"]

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from featx.config import data_file  # noqa: E402
-from featx.stain import MacenkoNormalizer  # noqa: E402
+from featx.data_folder import data_file  # noqa: E402
+from featx.stain.macenko import MacenkoNormalizer  # noqa: E402
 
 TILE_PX = 224
 

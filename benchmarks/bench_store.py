@@ -6,7 +6,7 @@
 Part 1 writes a store of ``--rows`` tiles (``--rows-per-slide`` per slide file, random
 post-ReLU-like embeddings of ``--features`` values, ~70% zeros) as float32 and as
 float16, and reports write rate, size on disk and the time to read one slide: through
-``featx.store.read_slide`` (opens that slide's file only), through a pyarrow dataset
+``featx.embed.store.read_slide`` (opens that slide's file only), through a pyarrow dataset
 filter, and through DuckDB with a ``WHERE slide_id = ...`` over the whole store (both
 prune by file and row-group statistics but must open every footer).
 
@@ -31,12 +31,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from featx.batch import ExtractorFactory, get_extractor, run_batch
-from featx.slide import open_slide
-from featx.store import read_slide, write_slide_embeddings
-from featx.synthetic import write_synthetic_slide
-from featx.tiling import TileSpec, grid_coords, iter_tile_batches
-from featx.tissue import detect_tissue
+from featx.embed.batch import run_batch
+from featx.embed.store import read_slide, write_slide_embeddings
+from featx.extractors.registry import ExtractorFactory, get_extractor
+from featx.wsi.slide import open_slide
+from featx.wsi.synthetic import write_synthetic_slide
+from featx.wsi.tiling import TileSpec, grid_coords, iter_tile_batches
+from featx.wsi.tissue import detect_tissue
 
 
 def _du(path: Path) -> int:
@@ -102,7 +103,7 @@ def bench_store(root: Path, *, rows: int, features: int, per_slide: int) -> None
 
 def stand_in_embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
                    progress=False):
-    """featx.pipeline.embed_slide without stain normalisation, for when it is absent."""
+    """featx.embed.pipeline.embed_slide without stain normalisation, for when it is absent."""
     with open_slide(path) as slide:
         coords = grid_coords(slide, spec, tissue=tissue or detect_tissue(slide))
         feats = [extractor(t) for _, t in iter_tile_batches(slide, coords, batch_size=batch_size)]
@@ -113,11 +114,11 @@ def stand_in_embed(path, extractor, *, spec, normalizer=None, batch_size=64, tis
 
 def bench_extract(root: Path, *, n_slides: int, extractor: str, batch_size: int) -> None:
     try:
-        from featx.pipeline import embed_slide as embed
+        from featx.embed.pipeline import embed_slide as embed
 
-        label = "featx.pipeline.embed_slide"
+        label = "featx.embed.pipeline.embed_slide"
     except ImportError:
-        embed, label = stand_in_embed, "stand-in embed (featx.pipeline absent; no stain step)"
+        embed, label = stand_in_embed, "stand-in embed (featx.embed.pipeline absent; no stain step)"
     folder = root / "slides"
     folder.mkdir()
     paths = [write_synthetic_slide(folder / f"TCGA-BE-{i:04d}-01Z-00-DX1.tiff", width_px=3000,

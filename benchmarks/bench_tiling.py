@@ -18,10 +18,10 @@ from pathlib import Path
 
 import openslide
 
-from featx.config import data_file
-from featx.slide import open_slide
-from featx.synthetic import write_synthetic_slide
-from featx.tiling import TileSpec, grid_coords, iter_tile_batches
+from featx.data_folder import data_file
+from featx.wsi.slide import open_slide
+from featx.wsi.synthetic import write_synthetic_slide
+from featx.wsi.tiling import TileSpec, grid_coords, iter_tile_batches
 
 
 def bare_rate(path: Path, coords) -> float:

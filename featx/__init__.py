@@ -1,9 +1,15 @@
 """featx: whole-slide images to tile embeddings, and the statistics to compare them.
 
-The package is flat, one concept per module, and data flows one way through it::
+The subpackages follow the data, one way (see ``featx/ARCHITECTURE.md``)::
 
-    slide -> tissue -> tiling -> stain -> extractors -> store -> pooling
-          -> models/stats -> slidescore -> report
+    wsi -> stain -> extractors -> embed -> evaluation -> slidescore -> report -> cli
+
+``featx.wsi`` (slides, tissue, tiles), ``featx.stain`` (Macenko), ``featx.extractors``
+(Xception, FTX-2048, any Keras model), ``featx.embed`` (pipeline, Parquet store, batch
+runs, manifests, downloads, pooling), ``featx.evaluation`` (the three experiments on
+identical folds, paired tests), ``featx.slidescore`` (heatmaps, slide scores, U-Net),
+``featx.report`` (HTML reports) and ``featx.cli`` (the ``featx`` command). Every error
+featx raises derives from :class:`featx.errors.FeatxError`.
 
 Importing :mod:`featx` is light: TensorFlow is imported only by the modules that
 build or run a model.

@@ -1,31 +1,26 @@
-"""Tile feature extractors: a small protocol and its implementations.
+"""Tile feature extractors: a small protocol, the built-in ones, and the registry of names.
 
-Only the protocol and the TensorFlow-free :class:`ColorStatsExtractor` load with
-this package; the Keras extractors import TensorFlow, so they load on first use::
+An extractor maps a uint8 batch of tiles (N, H, W, 3) to float32 embeddings
+(N, n_features) and has a ``config`` (its JSON identity). Built in:
 
-    from featx.extractors import ImagenetXception   # imports TensorFlow now
+- :class:`ColorStatsExtractor` (``COLORSTATS``): colour statistics, no network;
+- :class:`ImagenetXception` (``IMGNET-2048``): the frozen ImageNet Xception;
+- :class:`FineTunedXception` (``FTX-2048``): a fine-tuned Xception's head
+  (train one with :class:`XceptionFineTuner`, in :mod:`featx.extractors.ftx`);
+- :class:`KerasExtractor`: any layer of any Keras model.
+
+Importing this package does not import TensorFlow: the Keras extractors load it
+when one is built.
 """
-
-from __future__ import annotations
-
-from typing import Any
 
 from featx.extractors.base import Extractor
 from featx.extractors.colorstats import ColorStatsExtractor
+from featx.extractors.ftx import FineTunedXception, XceptionFineTuner
+from featx.extractors.keras_model import KerasExtractor
+from featx.extractors.registry import KNOWN_EXTRACTORS, ExtractorFactory, get_extractor
+from featx.extractors.weights import resolve_xception_weights
+from featx.extractors.xception import ImagenetXception
 
-_LAZY = {
-    "ImagenetXception": "featx.extractors.xception",
-    "KerasExtractor": "featx.extractors.keras_model",
-    "FineTunedXception": "featx.extractors.finetuned",
-    "resolve_xception_weights": "featx.extractors.weights",
-}
-
-__all__ = ["ColorStatsExtractor", "Extractor", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'featx.extractors' has no attribute {name!r}")
+__all__ = ["KNOWN_EXTRACTORS", "ColorStatsExtractor", "Extractor", "ExtractorFactory",
+           "FineTunedXception", "ImagenetXception", "KerasExtractor", "XceptionFineTuner",
+           "get_extractor", "resolve_xception_weights"]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from featx._io import file_sha256
 from featx._validate import one_of, positive_int, rgb_batch
 from featx.errors import DataNotFoundError, InvalidParameterError
 
@@ -78,8 +79,6 @@ class KerasExtractor:
                     f"Keras model file {path}",
                     "pass an existing .keras file saved with model.save(path), or a keras.Model.",
                 )
-            from featx.extractors.weights import file_sha256
-
             self.model_sha256 = file_sha256(path)
             model = keras.models.load_model(path, compile=False)
         if not isinstance(model, keras.Model):

@@ -1,4 +1,4 @@
-"""Find the ImageNet Xception weights, and fingerprint weight files.
+"""Find the ImageNet Xception weights.
 
 The weights come, in this order, from:
 
@@ -11,18 +11,16 @@ The weights come, in this order, from:
 
 Offline with none of these, :func:`resolve_xception_weights` raises a
 :class:`~featx.errors.DataNotFoundError` that says how to provide a file.
-The file's sha256 is part of every extractor's identity; hashes are cached per
-(path, size, mtime) so an 80 MB file is read once per process.
+The file's sha256 (:func:`featx._io.file_sha256`, cached per process) is part of
+every extractor's identity.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 from pathlib import Path
 
-from featx.config import data_file
+from featx.data_folder import data_file
 from featx.errors import DataNotFoundError
 
 #: Environment variable naming a local Xception weights file.
@@ -48,39 +46,6 @@ _HINT = (
     f"{KERAS_WEIGHTS_NAME} or a Keras 3 /path/to/shared/data/models/"
     "xception_imagenet_notop.weights.h5."
 )
-
-_hash_cache: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
-
-
-def file_sha256(path: str | Path) -> str:
-    """Return the sha256 hex digest of a file, cached per (path, size, mtime).
-
-    Parameters
-    ----------
-    path : str or Path
-        The file.
-
-    Returns
-    -------
-    str
-        64 lowercase hex characters.
-    """
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    with _hash_lock:
-        if key in _hash_cache:
-            return _hash_cache[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    value = digest.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = value
-    return value
-
 
 def _existing(path: str | Path, source: str) -> Path:
     path = Path(path).expanduser()

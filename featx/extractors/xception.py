@@ -14,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from featx._io import file_sha256
 from featx._validate import non_negative_int, positive_int
 from featx.errors import InvalidParameterError
 from featx.extractors.keras_model import KerasExtractor
-from featx.extractors.weights import file_sha256, resolve_xception_weights
+from featx.extractors.weights import resolve_xception_weights
 
 #: Smallest input Xception accepts (its stride-32 trunk needs >= 71 px).
 MIN_INPUT_PX = 71

@@ -1,0 +1,118 @@
+"""``featx evaluate``: every extractor cross-validated on the same folds, and the paired tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from featx.cli._app import app
+
+
+@app.command()
+def evaluate(
+    embeddings: Annotated[list[str], typer.Argument(
+        help="Embedding tables, one per extractor: Parquet files (named by file stem), "
+        "`NAME=path`, a folder of Parquet files, or a featx store folder "
+        "(`extractor=NAME` sub-folders).")],
+    targets: Annotated[Path, typer.Option(
+        "--targets", "-t", help="Target table (TSV, CSV or Parquet), one row per patient "
+        "(expression, mutation) or tile (tissue); IDs in the first column or --target-id-column.")],
+    experiment: Annotated[str, typer.Option(
+        "--experiment", "-e", help="`tissue` (LinearSVC, accuracy), `expression` (SVR per "
+        "target, Pearson r) or `mutation` (LASSO logistic per gene, ROC AUC).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("results"),
+    columns: Annotated[str | None, typer.Option(
+        help="Comma-separated target columns to use (default: all but the ID; tissue: `label`).")
+    ] = None,
+    n_splits: Annotated[int, typer.Option("--folds", help="Folds per repetition.", min=2)] = 5,
+    n_repeats: Annotated[int, typer.Option("--repeats", help="Repetitions of the K-fold.", min=1)] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the folds (same for every extractor).", min=0)] = 0,
+    id_mode: Annotated[str, typer.Option(
+        help="`tcga`: match on the patient part of TCGA barcodes (first 12 characters); "
+        "`exact`: match IDs as they are (tissue always uses exact).")] = "tcga",
+    id_column: Annotated[str | None, typer.Option(
+        help="ID column of the embedding tables (default: patient_id, patient, slide_id, "
+        "sample, tile_id, file, else the index).")] = None,
+    target_id_column: Annotated[str | None, typer.Option(
+        help="ID column of the target table (default: its first column).")] = None,
+    group_column: Annotated[str | None, typer.Option(
+        help="Tissue only: column of the target table naming each tile's patient, so that "
+        "a patient's tiles stay in one fold (StratifiedGroupKFold).")] = None,
+    pool: Annotated[bool, typer.Option(
+        "--pool/--no-pool", help="Average each patient's rows (tiles, slides) into one "
+        "patient-mean embedding (expression and mutation only).")] = True,
+    transform: Annotated[str, typer.Option(
+        help="Expression targets: `log2p1` = log2(x + 1), `log1p` = ln(x + 1) or `none`.")
+    ] = "log2p1",
+    kernel: Annotated[str, typer.Option(help="Expression SVR kernel: `rbf` or `linear`.")] = "rbf",
+    jobs: Annotated[int, typer.Option(
+        help="Worker processes fitting folds side by side (results do not depend on it).",
+        min=1)] = 1,
+    table_format: Annotated[str, typer.Option("--format", help="`parquet` or `csv`.")] = "parquet",
+) -> None:
+    """Cross-validate every extractor on the same folds and write tidy score tables.
+
+    Writes `<experiment>_scores.<format>` (experiment, extractor, target, repetition,
+    fold, metric, value, n_train, n_test, n_splits; fold -1 = a whole repetition's
+    out-of-fold score), for tissue also `tissue_confusion`, and with two or more
+    extractors `<experiment>_comparison.csv`: per target, the first extractor against
+    each other one (Nadeau-Bengio corrected t-test, plain t-test, Wilcoxon, with
+    Benjamini-Hochberg q-values).
+
+    Example: `featx evaluate FTX=ftx.parquet IMGNET=imgnet.parquet -t mutations.tsv
+    -e mutation --folds 5 --repeats 50 -o results/`
+    """
+    from featx._validate import one_of
+    from featx.evaluation import mean_by_patient
+    from featx.evaluation.embedding_tables import (
+        embedding_sources,
+        read_embeddings,
+        source_provenance,
+    )
+    from featx.evaluation.experiments import (
+        read_targets,
+        run_evaluation,
+        select_targets,
+        targets_provenance,
+    )
+    from featx.evaluation.results import EXPERIMENTS
+
+    one_of("--experiment", experiment, EXPERIMENTS)
+    one_of("--format", table_format, ("parquet", "csv"))
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    target_table, groups = select_targets(read_targets(targets, id_column=target_id_column),
+                                          experiment, columns=wanted, group_column=group_column,
+                                          source=str(targets))
+    sources = embedding_sources(embeddings)
+    features = {}
+    for name, path in sources.items():
+        table = read_embeddings(path, id_column=id_column)
+        if pool and experiment != "tissue":
+            table = mean_by_patient(table, id_mode=id_mode)
+        features[name] = table
+        typer.echo(f"{name}: {table.shape[0]} rows x {table.shape[1]} features from {path}")
+    options: dict[str, object] = {"n_splits": n_splits, "n_repeats": n_repeats, "seed": seed,
+                                  "n_jobs": jobs, "progress": True}
+    if experiment == "tissue":
+        options["groups"] = groups
+    else:
+        options["id_mode"] = id_mode
+    if experiment == "expression":
+        options.update(transform=transform, kernel=kernel)
+    provenance = {
+        "extractors": {name: source_provenance(path) for name, path in sources.items()},
+        "targets": targets_provenance(targets, target_table.columns),
+        "options": {k: v for k, v in options.items() if k not in ("progress", "groups")},
+    }
+    done = run_evaluation(experiment, features, target_table, out, fmt=table_format,
+                          provenance=provenance, **options)
+    names = list(features)
+    if done.comparison is not None:
+        for other in names[1:]:
+            rows = done.comparison[done.comparison["b"] == other]
+            typer.echo(f"{names[0]} vs {other}: better in {int((rows['better'] == names[0]).sum())}"
+                       f" of {len(rows)} targets; q_corrected < 0.05 in "
+                       f"{int((rows['q_corrected'] < 0.05).sum())}")
+    typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))

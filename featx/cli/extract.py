@@ -1,0 +1,95 @@
+"""``featx extract``: resumable batch extraction of a manifest's slides into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from featx.cli._app import app, parse_kv
+
+
+@app.command()
+def extract(
+    manifest: Annotated[Path, typer.Argument(
+        help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
+        "column (optional `slide_id`, `patient_id`).", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
+    slides: Annotated[Path | None, typer.Option(
+        "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
+        "gdc-client writes them); paths in the manifest are relative to it.")] = None,
+    extractor: Annotated[str, typer.Option(
+        help="Extractor name (COLORSTATS, IMGNET-2048, FTX-2048 with `--extractor-arg "
+        "model_path=OUT_DIR` of `featx finetune`) or import path `package.module:Callable`.")
+    ] = "COLORSTATS",
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "
+        "$FEATX_XCEPTION_WEIGHTS, the featx data folder, then Keras's download cache).",
+        exists=True, dir_okay=False)] = None,
+    extractor_arg: Annotated[list[str] | None, typer.Option(
+        "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
+        "Repeatable.")] = None,
+    tile_px: Annotated[int, typer.Option(help="Tile side in pixels given to the model.",
+                                         min=1)] = 224,
+    tile_mpp: Annotated[float, typer.Option(help="Microns per pixel of the tiles.")] = 0.5,
+    min_tissue: Annotated[float, typer.Option(help="Least tissue fraction of a kept tile.",
+                                              min=0.0, max=1.0)] = 0.8,
+    dtype: Annotated[str, typer.Option(help="Embedding storage: float32, or float16 (half "
+                                       "the disk).")] = "float32",
+    batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.", min=1)] = 64,
+    workers: Annotated[int | None, typer.Option(
+        help="0: run here without Dask. N: a local Dask cluster of N worker processes. "
+        "Default: a local cluster sized to this machine.", min=0)] = None,
+    threads_per_worker: Annotated[int, typer.Option(help="Threads per local worker.",
+                                                    min=1)] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a running Dask scheduler (tcp://host:8786), e.g. from dask-jobqueue "
+        "(SLURM) or dask-kubernetes. Overrides --workers.")] = None,
+    stain_fit: Annotated[Path | None, typer.Option(
+        "--stain-fit", help="A Macenko fit saved by `featx normalize` (`stain_fit.json`) or "
+        "`MacenkoNormalizer.save`: tiles are normalised to it before the model. Default: "
+        "no normalisation.", exists=True, dir_okay=False)] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Process slides whose last status was failed again.")] = False,
+    full_hash: Annotated[bool, typer.Option(
+        "--full-hash", help="Fingerprint slides by a full sha256 (reads every byte) instead "
+        "of size + sha256 of the first, middle and last MiB.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
+) -> None:
+    """Extract tile embeddings of every slide in a manifest into a Parquet store.
+
+    Resumable: slides already in the store with the same extractor, tiling,
+    stain normaliser and slide fingerprint are skipped; killing the run at any
+    moment loses at most the slides in progress. The status of every slide
+    (done, no_tissue, failed with its error, missing) is in
+    `OUT/extractor=NAME/_status.csv`. Example:
+
+        featx extract gdc_manifest.txt --slides /data/luad --out store --workers 2
+    """
+    from featx.embed import run_batch
+    from featx.extractors import ExtractorFactory
+    from featx.wsi import TileSpec
+
+    kwargs = parse_kv(extractor_arg, option="--extractor-arg")
+    if weights is not None:
+        if extractor != "IMGNET-2048" and ":" not in extractor:
+            raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
+                                     f"weights=), not {extractor}", param_hint="--weights")
+        kwargs["weights"] = str(weights.resolve())
+    factory = ExtractorFactory.of(extractor, **kwargs)
+    spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
+    normalizer = None
+    if stain_fit is not None:
+        from featx.stain import MacenkoNormalizer
+
+        normalizer = MacenkoNormalizer.load(stain_fit)
+    status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
+                       normalizer=normalizer, dtype=dtype, batch_size=batch_size, workers=workers,
+                       threads_per_worker=threads_per_worker, scheduler=scheduler,
+                       retry_failed=retry_failed, full_hash=full_hash, progress=progress)
+    counts = status["status"].value_counts()
+    summary = ", ".join(f"{counts[k]} {k}" for k in counts.index)
+    typer.echo(f"{len(status)} slides: {summary}; {int(status['n_tiles'].sum())} tiles in {out}")
+    if (status["status"] == "failed").any():
+        raise typer.Exit(1)

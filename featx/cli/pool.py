@@ -1,0 +1,34 @@
+"""``featx pool``: patient- or slide-mean embeddings from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from featx.cli._app import app
+
+
+@app.command()
+def pool(
+    store: Annotated[Path, typer.Argument(help="The store's root folder (from `featx extract`).",
+                                          exists=True, file_okay=False)],
+    extractor: Annotated[str, typer.Option(help="Whose embeddings, e.g. IMGNET-2048.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.parquet or .csv).")],
+    level: Annotated[str, typer.Option(help="`patient`: mean of all a patient's tiles (as in "
+                                       "the papers); `slide`: mean per slide.")] = "patient",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar over slides.")] = True,
+) -> None:
+    """Mean embeddings per patient or per slide, one row each, from the store.
+
+    Reads one slide file at a time. Example:
+
+        featx pool store --extractor IMGNET-2048 --level patient -o patients.parquet
+    """
+    from featx._io import write_table
+    from featx.embed import pool_embeddings
+
+    table = pool_embeddings(store, extractor=extractor, level=level, progress=progress)
+    write_table(table, out)
+    typer.echo(f"{len(table)} {level}s x {table.shape[1] - 3} features -> {out}")

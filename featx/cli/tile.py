@@ -1,0 +1,46 @@
+"""``featx tile``: tissue mask and tile grid of slides, as tables and drawings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from featx.cli._app import MppOption, app
+
+
+@app.command()
+def tile(
+    slides: Annotated[list[Path], typer.Argument(help="One or more slide files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("tiles"),
+    tile_px: Annotated[int, typer.Option(help="Tile side in pixels.", min=1)] = 224,
+    target_mpp: Annotated[float, typer.Option(
+        help="Microns per pixel of the tiles: 0.5 for NCT-CRC-like tiles, 0.25 for TCGA work.",
+        )] = 0.5,
+    overlap_px: Annotated[int, typer.Option(help="Overlap between neighbouring tiles.", min=0)] = 0,
+    min_tissue: Annotated[float, typer.Option(
+        help="Keep tiles with at least this tissue fraction.", min=0.0, max=1.0)] = 0.8,
+    tissue_method: Annotated[str, typer.Option(
+        help="Tissue threshold: `otsu` or `otsu-equal-weights` (both class weights 0.5).")] = "otsu",
+    table_format: Annotated[str, typer.Option("--format", help="`parquet` or `csv`.")] = "parquet",
+    mpp: MppOption = None,
+) -> None:
+    """Find tissue and lay a tile grid at a physical resolution.
+
+    For each slide writes `<slide_id>.tiles.parquet` (one row per tile: grid position,
+    level-0 x and y, level, read size, tissue fraction) and `<slide_id>.tiles.png`
+    (thumbnail with tissue tinted and tiles outlined).
+
+    Example: `featx tile slide.svs --tile-px 224 --target-mpp 0.5 -o tiles/`
+    """
+    from tqdm.auto import tqdm
+
+    from featx.wsi import TileSpec, open_slide, tile_slide
+
+    spec = TileSpec(tile_px=tile_px, mpp=target_mpp, overlap_px=overlap_px, min_tissue=min_tissue)
+    for path in tqdm(slides, unit="slide", disable=len(slides) < 2):
+        with open_slide(path, mpp=mpp) as opened:
+            done = tile_slide(opened, spec, out_dir=out, tissue_method=tissue_method,
+                              table_format=table_format)
+        typer.echo(f"{done.slide_id}: {done.n_tiles} tiles -> {done.table_path}, {done.figure_path}")

@@ -1,0 +1,32 @@
+"""Slides to stored embeddings: the pipeline, the Parquet store, batch runs, manifests, downloads.
+
+::
+
+    slide --(pipeline: tiles -> stain -> extractor)--> SlideEmbeddings
+          --(store)--> <root>/extractor=<NAME>/<slide_id>.parquet
+          --(pooling)--> one mean embedding per patient or slide
+
+:func:`run_batch` runs the pipeline over a manifest's slides, resumably and on Dask
+if asked (``featx extract``); :func:`fetch` downloads what a manifest names,
+verified and resumable (``featx fetch``).
+"""
+
+from featx.embed.batch import read_status, run_batch
+from featx.embed.fetch import download, fetch
+from featx.embed.manifests import bundled_manifest, read_manifest, slide_table
+from featx.embed.pipeline import SlideEmbeddings, embed_slide
+from featx.embed.pooling import pool_embeddings, pooled_matrix
+from featx.embed.store import (
+    dataset,
+    list_extractors,
+    list_slides,
+    provenance,
+    read_slide,
+    read_store,
+    write_slide_embeddings,
+)
+
+__all__ = ["SlideEmbeddings", "bundled_manifest", "dataset", "download", "embed_slide", "fetch",
+           "list_extractors", "list_slides", "pool_embeddings", "pooled_matrix", "provenance",
+           "read_manifest", "read_slide", "read_status", "read_store", "run_batch",
+           "slide_table", "write_slide_embeddings"]

@@ -1,0 +1,423 @@
+"""Resumable batch extraction of a slide cohort into the store, locally or on Dask.
+
+A run takes a slide table (:func:`featx.embed.manifests.slide_table`) and writes one
+store file per slide (:mod:`featx.embed.store`). It never loses or duplicates work:
+
+- **Skip if done, by provenance.** A slide is done when its store file exists,
+  is complete, and its metadata matches this run's extractor config, tile spec,
+  stain normaliser, embedding dtype and the slide file's fingerprint (size plus a
+  sha256 over its first, middle and last MiB; see :func:`featx._io.file_fingerprint`).
+  Changing any of them re-extracts the slide.
+- **Crash safety.** Files are written atomically (temporary file, fsync, rename),
+  so after SIGKILL at any moment a rerun sees each slide either complete or
+  absent, and finishes with exactly the store an uninterrupted run makes.
+- **Status table.** ``<root>/extractor=<NAME>/_status.csv`` holds one row per
+  slide: done, no_tissue, failed (with the error), missing, locked; n_tiles,
+  seconds and timestamps. The client alone rewrites it, atomically, every
+  ``STATUS_EVERY_S`` seconds and at the end. The store files are the truth: a rerun rebuilds done rows from
+  them. Failed slides are retried only with ``retry_failed=True``.
+- **One slide, one worker.** The client submits each slide once (as one task);
+  Dask may still run a task twice (a worker lost mid-task is retried elsewhere,
+  and a worker wrongly presumed dead may still be running), and two runs may
+  share a store. So each slide is processed under its lock
+  (:class:`featx.embed.locks.SlideLock`). A second task for a locked slide waits,
+  then finds the slide done and skips it.
+- **The model loads once per worker.** Workers build the extractor through
+  :func:`featx.extractors.get_extractor`, a per-process cache keyed by the
+  :class:`~featx.extractors.ExtractorFactory` (import path and arguments).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from featx._io import atomic_path, file_fingerprint, read_table, remove_dead_temps
+from featx._provenance import config_of, json_value
+from featx._validate import file_name, non_negative_int, one_of, positive_int
+from featx.embed.locks import SlideLock, utc_now
+from featx.embed.store import (
+    STORE_FORMAT,
+    is_done,
+    provenance,
+    slide_path,
+    write_slide_embeddings,
+)
+from featx.errors import InvalidParameterError, LockTimeoutError
+from featx.extractors.registry import ExtractorFactory, get_extractor
+
+#: Statuses a slide can have in the status table.
+STATUSES = ("done", "no_tissue", "failed", "missing", "locked")
+STATUS_COLUMNS = ("slide_id", "patient_id", "path", "status", "error", "n_tiles", "seconds",
+                  "started_at", "finished_at", "worker")
+
+#: Least seconds between two rewrites of the status table during a run.
+STATUS_EVERY_S = 2.0
+
+# --------------------------------------------------------------------------- one slide
+
+@dataclass(frozen=True)
+class SlideTask:
+    """Everything a worker needs to process one slide (picklable)."""
+
+    slide_id: str
+    patient_id: str
+    path: str
+    root: str
+    extractor_name: str
+    factory: ExtractorFactory
+    expected: dict[str, Any]
+    spec: Any
+    normalizer: Any = None
+    embed: Callable[..., Any] | None = None
+    dtype: str = "float32"
+    batch_size: int = 64
+    stale_lock_s: float = 300.0
+    lock_wait_s: float = 3600.0
+    extra_provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_embed() -> Callable[..., Any]:
+    from featx.embed.pipeline import embed_slide
+
+    return embed_slide
+
+
+def _record(task: SlideTask, status: str, *, error: str = "", n_tiles: int = 0,
+            started: str = "", seconds: float = 0.0) -> dict[str, Any]:
+    return {"slide_id": task.slide_id, "patient_id": task.patient_id, "path": task.path,
+            "status": status, "error": error, "n_tiles": int(n_tiles),
+            "seconds": round(float(seconds), 3), "started_at": started or utc_now(),
+            "finished_at": utc_now(), "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def _done_record(task: SlideTask, path: Path, **kw: Any) -> dict[str, Any]:
+    n_tiles = int(provenance(path).get("n_tiles", 0))
+    return _record(task, "done" if n_tiles else "no_tissue", n_tiles=n_tiles, **kw)
+
+
+def _lock_path(store_file: Path) -> Path:
+    return store_file.parent / ".locks" / f"{store_file.stem}.lock"
+
+
+def _remove_temp_files(path: Path) -> None:
+    # What a writer killed mid-write left behind for this slide (we hold its lock).
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def process_slide(task: SlideTask) -> dict[str, Any]:
+    """Extract one slide into the store under its lock; return its status record.
+
+    Errors of the slide itself (unreadable file, stain failure...) are caught and
+    returned as a ``failed`` record, so one bad slide never stops a cohort.
+    """
+    started, t0 = utc_now(), time.perf_counter()
+    path = slide_path(task.root, extractor=task.extractor_name, slide_id=task.slide_id)
+    if is_done(path, task.expected):
+        return _done_record(task, path, started=started)
+    lock = SlideLock(_lock_path(path),
+                     stale_after_s=task.stale_lock_s, wait_s=task.lock_wait_s)
+    try:
+        lock.acquire()
+    except LockTimeoutError as error:
+        return _record(task, "locked", error=str(error), started=started)
+    try:
+        if is_done(path, task.expected):  # another worker finished it while we waited
+            return _done_record(task, path, started=started)
+        _remove_temp_files(path)
+        try:
+            extractor = get_extractor(task.factory)
+            embed = task.embed or _default_embed()
+            result = embed(task.path, extractor, spec=task.spec, normalizer=task.normalizer,
+                           batch_size=task.batch_size)
+            write_slide_embeddings(
+                task.root, result.coords, result.features, extractor=task.extractor_name,
+                slide_id=task.slide_id, patient_id=task.patient_id, dtype=task.dtype,
+                provenance={**task.expected, **task.extra_provenance,
+                            "pipeline": json_value(dict(result.provenance or {}))})
+        except Exception as error:  # noqa: BLE001 - recorded per slide, the cohort goes on
+            return _record(task, "failed", error=f"{type(error).__name__}: {error}",
+                           started=started, seconds=time.perf_counter() - t0)
+        n_tiles = len(result.coords)
+        return _record(task, "done" if n_tiles else "no_tissue", n_tiles=n_tiles,
+                       started=started, seconds=time.perf_counter() - t0)
+    finally:
+        lock.release()
+
+
+# --------------------------------------------------------------------------- status table
+
+def status_path(root: str | Path, *, extractor: str) -> Path:
+    """Return the status table of ``extractor``'s runs in the store at ``root``."""
+    return Path(root) / f"extractor={file_name('extractor', extractor)}" / "_status.csv"
+
+
+def read_status(root: str | Path, *, extractor: str) -> pd.DataFrame:
+    """Return the status table (empty with the right columns when there is none)."""
+    path = status_path(root, extractor=extractor)
+    if not path.is_file():
+        return pd.DataFrame(columns=list(STATUS_COLUMNS))
+    table = read_table(path, what="status table", dtype=str)
+    table["n_tiles"] = pd.to_numeric(table["n_tiles"]).astype(int)
+    table["seconds"] = pd.to_numeric(table["seconds"]).astype(float)
+    return table
+
+
+def _write_status(path: Path, rows: dict[str, dict[str, Any]], order: list[str]) -> None:
+    table = pd.DataFrame([rows[s] for s in order if s in rows], columns=list(STATUS_COLUMNS))
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+# --------------------------------------------------------------------------- the run
+
+def _default_spec() -> Any:
+    from featx.wsi.tiling import TileSpec
+
+    return TileSpec()
+
+
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    if isinstance(getattr(spec, "config", None), Mapping):
+        return json_value(dict(spec.config))
+    raise InvalidParameterError("spec", "a TileSpec (an object with a .config)", spec)
+
+
+def default_n_workers() -> int:
+    """Workers for a local cluster: one per 4 cores and per 4 GiB of memory, at least 1.
+
+    Each worker holds its own model and runs TensorFlow's own thread pool, so one
+    worker per core would oversubscribe the CPU and the memory.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        import psutil
+
+        mem_gib = psutil.virtual_memory().total / 2**30
+    except ImportError:  # pragma: no cover - psutil ships with distributed
+        mem_gib = 4.0 * cores
+    return max(1, min(cores // 4, int(mem_gib // 4)))
+
+
+def run_batch(
+    manifest: str | Path | pd.DataFrame,
+    root: str | Path,
+    *,
+    slide_dir: str | Path | None = None,
+    extractor: ExtractorFactory | str = "COLORSTATS",
+    spec: Any = None,
+    normalizer: Any = None,
+    embed: Callable[..., Any] | None = None,
+    dtype: str = "float32",
+    batch_size: int = 64,
+    workers: int | None = None,
+    threads_per_worker: int = 1,
+    scheduler: str | None = None,
+    retry_failed: bool = False,
+    retries: int = 2,
+    full_hash: bool = False,
+    stale_lock_s: float = 300.0,
+    lock_wait_s: float = 3600.0,
+    patients: Mapping[str, str] | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Extract every slide of a manifest into the store, resumably.
+
+    Parameters
+    ----------
+    manifest : path or DataFrame
+        A GDC manifest or a table with a ``path`` column (see
+        :func:`featx.embed.manifests.slide_table`).
+    root : path
+        The store's root folder.
+    slide_dir : path, optional
+        Folder holding the manifest's slides.
+    extractor : ExtractorFactory or str
+        The extractor recipe, a name in :data:`KNOWN_EXTRACTORS` or
+        ``"package.module:Callable"``.
+    spec : TileSpec, optional
+        Tiling; default ``featx.wsi.tiling.TileSpec()``.
+    normalizer : fitted stain normaliser, optional
+        Passed to the pipeline; its identity and fit are part of the provenance.
+    embed : callable, optional
+        ``embed(path, extractor, *, spec, normalizer, batch_size)`` returning an object
+        with ``coords``, ``features``, ``provenance``; default
+        :func:`featx.embed.pipeline.embed_slide`. Must be importable by workers.
+    dtype : {"float32", "float16"}
+        Storage type of the embeddings.
+    batch_size : int
+        Tiles per forward pass.
+    workers : int or None
+        ``0``: run in this process, no Dask. ``None`` (default): a Dask
+        LocalCluster with :func:`default_n_workers` worker processes. ``n > 0``: a
+        LocalCluster with ``n`` workers. Ignored when ``scheduler`` is given.
+    threads_per_worker : int
+        Threads per local Dask worker (each runs one slide at a time per thread).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``), e.g. one started
+        by dask-jobqueue on SLURM or by dask-kubernetes.
+    retry_failed : bool
+        Process slides whose last status was ``failed`` again.
+    retries : int
+        Dask retries of a task that raised outside the slide's own error
+        handling; a task whose worker died is rescheduled by Dask anyway.
+    full_hash : bool
+        Fingerprint slides by a full sha256 instead of size + partial hash.
+    stale_lock_s, lock_wait_s : float
+        Lock staleness and the longest wait for a slide another worker holds.
+    patients : mapping, optional
+        slide_id -> patient_id overrides.
+    progress : bool
+        Show a progress bar with slides and tiles per second.
+
+    Returns
+    -------
+    DataFrame
+        The status table, one row per manifest slide (also written to
+        :func:`status_path`).
+    """
+    from featx.embed.manifests import slide_table
+
+    one_of("dtype", dtype, ("float32", "float16"))
+    positive_int("batch_size", batch_size)
+    non_negative_int("retries", retries)
+    positive_int("threads_per_worker", threads_per_worker)
+    if workers is not None:
+        non_negative_int("workers", workers)
+    factory = extractor if isinstance(extractor, ExtractorFactory) else ExtractorFactory.of(
+        extractor)
+    spec = spec if spec is not None else _default_spec()
+    slides = slide_table(manifest, slide_dir, patients=patients)
+    root = Path(root)
+
+    client, cluster = None, None
+    if workers != 0 or scheduler is not None:
+        from distributed import Client, LocalCluster
+
+        if scheduler is not None:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=workers or default_n_workers(),
+                                   threads_per_worker=threads_per_worker, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+    try:
+        # The extractor's config (weights hash included) identifies its output. In Dask
+        # mode a worker computes it, so the client never loads the model.
+        if client is not None:
+            config = client.submit(_extractor_config, factory, pure=False).result()
+        else:
+            config = _extractor_config(factory)
+        name = file_name("extractor name", config.get("name", ""))
+        return _run(slides, root, client, factory=factory, name=name, config=config, spec=spec,
+                    normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
+                    retry_failed=retry_failed, retries=retries, full_hash=full_hash,
+                    stale_lock_s=stale_lock_s, lock_wait_s=lock_wait_s, progress=progress)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _extractor_config(factory: ExtractorFactory) -> dict[str, Any]:
+    return json_value(dict(get_extractor(factory).config))
+
+
+def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFactory,
+         name: str, config: dict[str, Any], spec: Any, normalizer: Any,
+         embed: Callable[..., Any] | None, dtype: str, batch_size: int, retry_failed: bool,
+         retries: int, full_hash: bool, stale_lock_s: float, lock_wait_s: float,
+         progress: bool) -> pd.DataFrame:
+    from tqdm.auto import tqdm
+
+    status_file = status_path(root, extractor=name)
+    remove_dead_temps(status_file)
+    previous = {r["slide_id"]: r for r in read_status(root, extractor=name).to_dict("records")}
+    order = slides["slide_id"].tolist()
+    rows: dict[str, dict[str, Any]] = {}
+    common = {"store_format": STORE_FORMAT, "extractor": config, "tile_spec": _spec_dict(spec),
+              "stain": config_of(normalizer), "embedding_dtype": dtype}
+    tasks: list[SlideTask] = []
+    for slide in slides.to_dict("records"):
+        base = SlideTask(slide["slide_id"], slide["patient_id"], slide["path"], str(root), name,
+                         factory, {}, spec)
+        if not slide["exists"]:
+            rows[slide["slide_id"]] = _record(base, "missing", error="slide file not found")
+            continue
+        expected = {**common, "slide": file_fingerprint(slide["path"], full=full_hash)}
+        path = slide_path(root, extractor=name, slide_id=slide["slide_id"])
+        old = previous.get(slide["slide_id"])
+        if is_done(path, expected):
+            # A run killed between writing a slide and unlocking it leaves its lock.
+            SlideLock(_lock_path(path), stale_after_s=stale_lock_s).clear_if_stale()
+            rows[slide["slide_id"]] = (
+                old if old is not None and old["status"] in ("done", "no_tissue")
+                else _done_record(base, path))
+            continue
+        if old is not None and old["status"] == "failed" and not retry_failed:
+            rows[slide["slide_id"]] = old
+            continue
+        extra = {"slide_md5_manifest": slide["md5"]} if slide["md5"] else {}
+        tasks.append(SlideTask(
+            slide["slide_id"], slide["patient_id"], slide["path"], str(root), name, factory,
+            expected, spec, normalizer, embed, dtype, batch_size, stale_lock_s, lock_wait_s,
+            extra))
+    _write_status(status_file, rows, order)
+
+    bar = tqdm(total=len(tasks), unit="slide", disable=not progress, desc=f"featx extract {name}")
+    t0, tiles, written = time.perf_counter(), 0, time.monotonic()
+
+    def finish(record: dict[str, Any]) -> None:
+        nonlocal tiles, written
+        rows[record["slide_id"]] = record
+        tiles += int(record["n_tiles"])
+        # Rewriting the table is O(slides): at most every STATUS_EVERY_S. A kill loses
+        # only the last rows, and a rerun rebuilds done ones from the store.
+        if time.monotonic() - written >= STATUS_EVERY_S:
+            _write_status(status_file, rows, order)
+            written = time.monotonic()
+        bar.update(1)
+        bar.set_postfix(tiles_per_s=f"{tiles / max(time.perf_counter() - t0, 1e-9):.1f}",
+                        failed=sum(r["status"] == "failed" for r in rows.values()))
+
+    try:
+        if client is None:
+            for task in tasks:
+                finish(process_slide(task))
+        else:
+            from distributed import as_completed
+
+            token = uuid.uuid4().hex[:8]
+            futures = {client.submit(process_slide, task, key=f"featx-{name}-{task.slide_id}-"
+                                     f"{token}", retries=retries, pure=False): task
+                       for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    finish(future.result())
+                except Exception as error:  # noqa: BLE001 - e.g. KilledWorker: record, go on
+                    # The result may be lost (its worker died after finishing) while the
+                    # slide is safely in the store: the store file decides.
+                    path = slide_path(root, extractor=name, slide_id=task.slide_id)
+                    finish(_done_record(task, path) if is_done(path, task.expected) else
+                           _record(task, "failed", error=f"{type(error).__name__}: {error}"))
+                # Forget the result, so a worker lost later does not make Dask recompute it.
+                future.release()
+    finally:
+        _write_status(status_file, rows, order)
+        bar.close()
+    return read_status(root, extractor=name)
+
+
+__all__ = ["STATUSES", "SlideTask", "default_n_workers", "process_slide", "read_status",
+           "run_batch", "status_path"]

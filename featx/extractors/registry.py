@@ -1,0 +1,85 @@
+"""Extractors by name: the registry behind ``--extractor NAME``, and a per-process model cache.
+
+``featx extract --extractor IMGNET-2048`` (or any ``package.module:Callable`` path)
+names an :class:`ExtractorFactory`: a picklable recipe (an import path and keyword
+arguments) that Dask workers receive instead of the model. Each worker builds the
+model once (:func:`get_extractor`) and reuses it for every slide.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from featx.errors import InvalidParameterError
+
+#: Extractors known by name; any other "package.module:Callable" path also works.
+KNOWN_EXTRACTORS = {
+    "COLORSTATS": "featx.extractors.colorstats:ColorStatsExtractor",
+    "IMGNET-2048": "featx.extractors.xception:ImagenetXception",
+    "FTX-2048": "featx.extractors.ftx.extractor:FineTunedXception",
+}
+
+
+@dataclass(frozen=True)
+class ExtractorFactory:
+    """A picklable recipe for an extractor: an import path and keyword arguments.
+
+    Workers receive the recipe, not the model, and build the model once per
+    process (:func:`get_extractor`).
+
+    Parameters
+    ----------
+    target : str
+        ``"package.module:Callable"`` returning an extractor, or a name in
+        :data:`KNOWN_EXTRACTORS`.
+    kwargs : tuple of (str, value) pairs
+        JSON-serialisable keyword arguments for the callable.
+    """
+
+    target: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, target: str, **kwargs: Any) -> ExtractorFactory:
+        """Build a factory from a name or import path and keyword arguments."""
+        return cls(KNOWN_EXTRACTORS.get(target, target), tuple(sorted(kwargs.items())))
+
+    @property
+    def key(self) -> str:
+        """The cache key: the import path and arguments as canonical JSON."""
+        return json.dumps([self.target, [list(kv) for kv in self.kwargs]], sort_keys=True,
+                          default=str)
+
+    def __call__(self) -> Any:
+        module_name, _, attr = self.target.partition(":")
+        if not attr:
+            raise InvalidParameterError(
+                "extractor", f"one of {sorted(KNOWN_EXTRACTORS)} or 'package.module:Callable'",
+                self.target)
+        return getattr(importlib.import_module(module_name), attr)(**dict(self.kwargs))
+
+
+_EXTRACTORS: dict[str, Any] = {}
+_EXTRACTOR_LOCK = threading.Lock()
+_BUILDS: list[str] = []  # keys built in this process, for tests and diagnostics
+
+
+def get_extractor(factory: ExtractorFactory) -> Any:
+    """Return this process's extractor for ``factory``, building it on first use."""
+    with _EXTRACTOR_LOCK:
+        if factory.key not in _EXTRACTORS:
+            _EXTRACTORS[factory.key] = factory()
+            _BUILDS.append(factory.key)
+        return _EXTRACTORS[factory.key]
+
+
+def extractor_builds() -> list[str]:
+    """Return the factory keys this process has built an extractor for, in order."""
+    return list(_BUILDS)
+
+
+__all__ = ["KNOWN_EXTRACTORS", "ExtractorFactory", "extractor_builds", "get_extractor"]

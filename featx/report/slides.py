@@ -1,0 +1,137 @@
+"""Report sections about slides: slide scores with their figures, heatmaps, and nearest tiles.
+
+Drawn from what ``featx slidescore`` wrote (``slide_scores.csv``, ``metrics.csv``,
+``heatmaps.npz``, ``tile_probabilities.parquet``) and from the store; slide files
+are opened only to paint heatmaps over thumbnails and to show tiles.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from featx._figures import subplots
+from featx._io import read_table
+from featx.embed.store import read_store
+from featx.errors import DataNotFoundError
+from featx.report.document import Figure, Section, Table
+from featx.slidescore.heatmaps import heatmap_rgba, overlay_on_thumbnail
+from featx.slidescore.plots import plot_roc_curves, plot_score_violins
+from featx.wsi.slide import open_slide
+from featx.wsi.tiling import read_tiles
+
+
+def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None = None,
+                       max_overlays: int = 4) -> Section:
+    """ROC curves, violin plots, metrics and heatmaps from a ``featx slidescore`` folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Output of ``featx slidescore`` (``slide_scores.csv`` with a ``label`` column).
+    slides : mapping of slide_id to path, optional
+        Slide files, to paint heatmaps over thumbnails; without them the tile-grid
+        heatmaps are shown.
+    max_overlays : int
+        Heatmaps shown (the highest- and lowest-scoring slides first).
+    """
+    folder = Path(folder)
+    scores_path = folder / "slide_scores.csv"
+    if not scores_path.is_file():
+        raise DataNotFoundError(f"slide scores {scores_path}", "Run `featx slidescore` first.")
+    scores = read_table(scores_path, what="slide scores")
+    section = Section("Slide scores")
+    methods = {c.removesuffix("_score"): scores[c].to_numpy() for c in scores.columns
+               if c.endswith("_score")}
+    if "label" in scores.columns and scores["label"].nunique() == 2:
+        with tempfile.TemporaryDirectory() as tmp:
+            roc = plot_roc_curves(scores["label"], methods, Path(tmp) / "roc.png")
+            section.figures.append(Figure("slide-roc", roc.read_bytes(),
+                                          "ROC curves of the slide scores."))
+            for name, values in methods.items():
+                path = plot_score_violins(scores["label"], values, Path(tmp) / f"{name}.png",
+                                          title=f"{name} slide scores by class")
+                section.figures.append(Figure(f"slide-violin-{name}", path.read_bytes(),
+                                              f"{name} score by slide class."))
+    metrics = folder / "metrics.csv"
+    if metrics.is_file():
+        section.tables.append(Table("slide-metrics", read_table(metrics, what="slide metrics"),
+                                    "Slide-level metrics at 0.5 and at the screening threshold"))
+    section.tables.append(Table("slide-scores", scores, "Slide scores"))
+    order = scores.sort_values(scores.columns[scores.columns.str.endswith("_score")][0],
+                               ascending=False)["slide_id"].astype(str).tolist()
+    shown = (order[: max_overlays // 2] + order[::-1][: max_overlays - max_overlays // 2])
+    for slide_id in dict.fromkeys(shown):
+        figure = _heatmap_figure(folder, slide_id, slides)
+        if figure is not None:
+            section.figures.append(figure)
+    return section
+
+
+def _heatmap_figure(folder: Path, slide_id: str,
+                    slides: Mapping[str, Path] | None) -> Figure | None:
+    probabilities = folder / "tile_probabilities.parquet"
+    if slides and slide_id in slides and probabilities.is_file():
+        tiles = pd.read_parquet(probabilities, filters=[("slide_id", "=", slide_id)])
+        with open_slide(slides[slide_id]) as slide:
+            thumb = slide.thumbnail(mpp=max(8.0, slide.mpp))
+            image = overlay_on_thumbnail(thumb, tiles, tiles["prob"].to_numpy(),
+                                         downsample=slide.info.width / thumb.shape[1],
+                                         level_downsamples=slide.info.level_downsamples)
+        caption = f"{slide_id}: tile tumour probabilities over the thumbnail."
+    else:
+        grids = folder / "heatmaps.npz"
+        if not grids.is_file():
+            return None
+        with np.load(grids) as data:
+            if slide_id not in data:
+                return None
+            image = heatmap_rgba(data[slide_id])
+        caption = f"{slide_id}: tile tumour probabilities on the tile grid."
+    fig, ax = subplots(figsize=(5, 5 * image.shape[0] / max(image.shape[1], 1)))
+    ax.imshow(image)
+    ax.set_axis_off()
+    ax.set_title(slide_id, fontsize=9)
+    return Figure.from_matplotlib(f"heatmap-{slide_id}", fig, caption)
+
+
+# ----------------------------------------------------------------- nearest tiles
+
+
+def nearest_tiles_section(store: str | Path, extractor: str, slides: Mapping[str, Path], *,
+                          n_patients: int = 3, k: int = 6) -> Section:
+    """For a few patients, the ``k`` tiles whose embeddings lie nearest the patient's mean.
+
+    Reads embeddings from the store and the tiles' pixels from the slide files.
+    """
+    table = read_store(store, extractor=extractor)
+    table = table[table["slide_id"].astype(str).isin(slides)]
+    patients = sorted(table["patient_id"].unique())[:n_patients]
+    section = Section(f"Tiles nearest each patient's mean {extractor} embedding")
+    if not patients:
+        section.paragraphs.append("No stored tiles belong to the given slides.")
+        return section
+    fig, axes = subplots(len(patients), k, figsize=(1.6 * k, 1.7 * len(patients)),
+                             squeeze=False)
+    for axes_row, patient in zip(axes, patients):
+        rows = table[table["patient_id"] == patient].reset_index(drop=True)
+        embeddings = np.stack(rows["embedding"].to_numpy()).astype(np.float64)
+        distance = np.linalg.norm(embeddings - embeddings.mean(0), axis=1)
+        nearest = rows.iloc[np.argsort(distance)[:k]]
+        for ax in axes_row:
+            ax.set_axis_off()
+        images = {}  # row label -> pixels; read slide by slide, shown nearest first
+        for slide_id, group in nearest.groupby("slide_id", sort=False):
+            with open_slide(slides[str(slide_id)]) as slide:
+                images.update(zip(group.index, read_tiles(slide, group)))
+        for ax, label in zip(axes_row, nearest.index):
+            ax.imshow(images[label])
+        axes_row[0].set_title(str(patient), fontsize=8, loc="left")
+    section.figures.append(Figure.from_matplotlib("nearest-tiles", fig,
+                           "Each row: one patient's tiles closest (Euclidean) to the mean of "
+                           "all its tiles' embeddings, nearest first."))
+    return section

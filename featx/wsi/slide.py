@@ -1,0 +1,364 @@
+"""Open a whole-slide image and read it at a known physical resolution.
+
+Everything downstream needs the microns per pixel (mpp) of level 0. It comes
+from the slide's metadata or from an explicit override; a slide without either
+raises :class:`~featx.errors.MissingMppError` instead of silently assuming one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from featx._validate import non_negative_int, positive_float, positive_int
+from featx.errors import DataNotFoundError, InvalidParameterError, MissingMppError, SlideError
+
+#: File suffixes taken for slides when a folder is searched (:func:`find_slides`).
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms")
+#: Plausible range of a microscope scan's mpp; outside it a metadata value is not trusted.
+PLAUSIBLE_MPP = (0.05, 50.0)
+
+_MICRONS_PER_UNIT = {"centimeter": 1e4, "inch": 25400.0}
+# read_region in chunks no larger than this, so huge levels never sit in memory whole.
+_CHUNK_PX = 4096
+
+
+@dataclass(frozen=True)
+class SlideInfo:
+    """What featx knows about a slide file.
+
+    Attributes
+    ----------
+    path : Path
+        The slide file.
+    slide_id : str
+        Identifier used in every table (by default the file name without extension).
+    width, height : int
+        Level-0 size in pixels.
+    level_count : int
+        Number of pyramid levels.
+    level_dimensions : tuple of (int, int)
+        (width, height) of each level.
+    level_downsamples : tuple of float
+        Level-0 pixels per pixel of each level.
+    vendor : str or None
+        Format detected by OpenSlide (``"aperio"``, ``"generic-tiff"``, ...).
+    mpp : float
+        Microns per level-0 pixel.
+    mpp_source : str
+        Where ``mpp`` came from: ``"override"``, ``"openslide"``, ``"aperio"`` or ``"tiff"``.
+    objective_power : float or None
+        Scanning magnification if recorded (informational only: featx works in mpp).
+    """
+
+    path: Path
+    slide_id: str
+    width: int
+    height: int
+    level_count: int
+    level_dimensions: tuple[tuple[int, int], ...]
+    level_downsamples: tuple[float, ...]
+    vendor: str | None
+    mpp: float
+    mpp_source: str
+    objective_power: float | None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON identity of the slide (recorded with every output made from it)."""
+        return {
+            "path": str(self.path), "slide_id": self.slide_id, "width": self.width,
+            "height": self.height, "level_count": self.level_count,
+            "level_dimensions": [list(d) for d in self.level_dimensions],
+            "level_downsamples": list(self.level_downsamples), "vendor": self.vendor,
+            "mpp": self.mpp, "mpp_source": self.mpp_source,
+            "objective_power": self.objective_power,
+        }
+
+
+class Slide:
+    """An open slide. Create it with :func:`open_slide`; use it as a context manager.
+
+    Reads return uint8 RGB NumPy arrays; transparent areas (outside the scanned
+    region) come back white, like glass.
+    """
+
+    def __init__(self, handle: Any, info: SlideInfo) -> None:
+        self._handle = handle
+        self.info = info
+
+    # -- convenience ---------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The slide file."""
+        return self.info.path
+
+    @property
+    def slide_id(self) -> str:
+        """Identifier of the slide in tables."""
+        return self.info.slide_id
+
+    @property
+    def mpp(self) -> float:
+        """Microns per level-0 pixel."""
+        return self.info.mpp
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"Slide({i.slide_id!r}, {i.width}x{i.height} px, {i.mpp:.4g} mpp, {i.level_count} levels)"
+
+    def __enter__(self) -> Slide:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    # -- reading -------------------------------------------------------------
+    def best_level(self, downsample: float) -> int:
+        """The coarsest level whose downsample does not exceed ``downsample``.
+
+        Reading from it and shrinking never upsamples; a 1% tolerance absorbs
+        rounding in the stored downsamples.
+        """
+        downsample = positive_float("downsample", downsample)
+        fits = [i for i, d in enumerate(self.info.level_downsamples) if d <= downsample * 1.01]
+        return fits[-1] if fits else 0
+
+    def read_region(self, x: int, y: int, level: int, width: int, height: int) -> np.ndarray:
+        """Read a region as uint8 RGB.
+
+        Parameters
+        ----------
+        x, y : int
+            Top-left corner in level-0 pixels.
+        level : int
+            Pyramid level to read from.
+        width, height : int
+            Size in pixels of ``level``.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 array of shape (height, width, 3).
+        """
+        if self._handle is None:
+            raise SlideError(self.path, "the slide is closed; open it again with open_slide()")
+        level = non_negative_int("level", level)
+        if level >= self.info.level_count:
+            raise InvalidParameterError("level", f"an int below {self.info.level_count}", level)
+        width, height = positive_int("width", width), positive_int("height", height)
+        import openslide
+
+        try:
+            rgba = self._handle.read_region((int(x), int(y)), level, (width, height))
+        except openslide.OpenSlideError as error:
+            raise SlideError(
+                self.path,
+                f"cannot read {width}x{height} px at ({x}, {y}) level {level}: {error}. "
+                "The file is probably truncated or corrupt; download it again "
+                "(featx fetch verifies checksums).",
+            ) from error
+        return rgba_to_rgb(np.asarray(rgba))
+
+    def read_level(self, level: int) -> np.ndarray:
+        """Read a whole level as uint8 RGB (mind the size: prefer :meth:`thumbnail`)."""
+        w, h = self.info.level_dimensions[non_negative_int("level", level)]
+        return self.read_region(0, 0, level, w, h)
+
+    def thumbnail(self, *, mpp: float = 8.0) -> np.ndarray:
+        """The whole slide as uint8 RGB at about ``mpp`` microns per pixel.
+
+        Reads from the best pyramid level in chunks and shrinks each chunk, so
+        memory stays bounded even for slides stored without a pyramid.
+
+        Parameters
+        ----------
+        mpp : float, default 8.0
+            Target microns per pixel; no finer than the slide's own mpp.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 array (h, w, 3) with h = round(height * slide_mpp / mpp).
+        """
+        from PIL import Image
+
+        scale = max(positive_float("mpp", mpp) / self.mpp, 1.0)  # level-0 px per thumbnail px
+        out_w = max(1, round(self.info.width / scale))
+        out_h = max(1, round(self.info.height / scale))
+        level = self.best_level(scale)
+        ds = self.info.level_downsamples[level]
+        lw, lh = self.info.level_dimensions[level]
+        out = np.empty((out_h, out_w, 3), np.uint8)
+        # Chunks are aligned to whole output pixels so that no seam appears.
+        step = max(1, int(_CHUNK_PX * ds / scale))  # output px per chunk
+        for oy in range(0, out_h, step):
+            for ox in range(0, out_w, step):
+                ow, oh = min(step, out_w - ox), min(step, out_h - oy)
+                lx0, ly0 = int(ox * scale / ds), int(oy * scale / ds)
+                lx1 = min(lw, max(lx0 + 1, math.ceil((ox + ow) * scale / ds)))
+                ly1 = min(lh, max(ly0 + 1, math.ceil((oy + oh) * scale / ds)))
+                chunk = self.read_region(round(lx0 * ds), round(ly0 * ds), level,
+                                         lx1 - lx0, ly1 - ly0)
+                img = Image.fromarray(chunk).resize((ow, oh), Image.Resampling.BOX)
+                out[oy:oy + oh, ox:ox + ow] = np.asarray(img)
+        return out
+
+
+def rgba_to_rgb(rgba: np.ndarray) -> np.ndarray:
+    """Composite an RGBA array over white (OpenSlide marks unscanned areas transparent)."""
+    rgb = rgba[..., :3]
+    alpha = rgba[..., 3]
+    if alpha.min() == 255:
+        return rgb  # a strided view; callers copy it into their batch anyway
+    a = alpha[..., None].astype(np.float32) / 255.0
+    return (rgb * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
+
+
+def open_slide(path: str | Path, *, mpp: float | None = None,
+               slide_id: str | None = None) -> Slide:
+    """Open a whole-slide image with OpenSlide.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any format OpenSlide reads (Aperio .svs, generic tiled TIFF, .ndpi, .mrxs, ...).
+    mpp : float, optional
+        Microns per level-0 pixel. Overrides the metadata; required when the
+        slide records none.
+    slide_id : str, optional
+        Identifier used in tables; defaults to the file name without its extension.
+
+    Returns
+    -------
+    Slide
+
+    Raises
+    ------
+    SlideError
+        The file is missing, not a slide, or unreadable; the message names the file.
+    MissingMppError
+        No mpp in the metadata and none given.
+    """
+    import openslide
+
+    path = Path(path)
+    if mpp is not None:
+        mpp = positive_float("mpp", mpp)
+    if not path.is_file():
+        raise SlideError(path, "no such file; check the path (and the manifest's slide folder)")
+    try:
+        handle = openslide.OpenSlide(str(path))
+    except openslide.OpenSlideUnsupportedFormatError as error:
+        raise SlideError(path, f"not a slide format OpenSlide can read ({error})") from error
+    except openslide.OpenSlideError as error:
+        raise SlideError(path, f"OpenSlide cannot open it, the file is probably truncated "
+                               f"or corrupt ({error}); download it again") from error
+    try:
+        info = _slide_info(path, handle, mpp, slide_id)
+        slide = Slide(handle, info)
+        # Touch the smallest level once: truncated files fail here, with the file's name.
+        last = info.level_count - 1
+        slide.read_region(0, 0, last, *(min(64, d) for d in info.level_dimensions[last]))
+    except BaseException:
+        handle.close()
+        raise
+    return slide
+
+
+def _slide_info(path: Path, handle: Any, override: float | None,
+                slide_id: str | None) -> SlideInfo:
+    props = dict(handle.properties)
+    mpp, source = (override, "override") if override is not None else metadata_mpp(props)
+    if mpp is None:
+        raise MissingMppError(path)
+    power = props.get("openslide.objective-power")
+    return SlideInfo(
+        path=path,
+        slide_id=slide_id or _default_slide_id(path),
+        width=int(handle.dimensions[0]),
+        height=int(handle.dimensions[1]),
+        level_count=int(handle.level_count),
+        level_dimensions=tuple((int(w), int(h)) for w, h in handle.level_dimensions),
+        level_downsamples=tuple(float(d) for d in handle.level_downsamples),
+        vendor=props.get("openslide.vendor"),
+        mpp=float(mpp),
+        mpp_source=source,
+        objective_power=_to_float(power),
+    )
+
+
+def metadata_mpp(properties: dict[str, str]) -> tuple[float | None, str]:
+    """Microns per pixel from OpenSlide properties, and where it was found.
+
+    Tries OpenSlide's normalised ``openslide.mpp-x``, then the Aperio
+    description's ``MPP``, then the TIFF resolution tags. Values outside
+    :data:`PLAUSIBLE_MPP` (such as the 72-dpi default some writers put in) are
+    ignored.
+
+    Returns
+    -------
+    (float or None, str)
+        The mpp, or None, and its source name.
+    """
+    candidates = [
+        ("openslide", _to_float(properties.get("openslide.mpp-x"))),
+        ("aperio", _to_float(properties.get("aperio.MPP"))),
+        ("aperio", _aperio_description_mpp(properties.get("tiff.ImageDescription", ""))),
+        ("tiff", _tiff_resolution_mpp(properties)),
+    ]
+    for source, value in candidates:
+        if value is not None and PLAUSIBLE_MPP[0] <= value <= PLAUSIBLE_MPP[1]:
+            return value, source
+    return None, "none"
+
+
+def _aperio_description_mpp(description: str) -> float | None:
+    match = re.search(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)", description)
+    return _to_float(match.group(1)) if match else None
+
+
+def _tiff_resolution_mpp(properties: dict[str, str]) -> float | None:
+    unit = properties.get("tiff.ResolutionUnit", "").lower()
+    pixels_per_unit = _to_float(properties.get("tiff.XResolution"))
+    if unit not in _MICRONS_PER_UNIT or not pixels_per_unit:
+        return None
+    return _MICRONS_PER_UNIT[unit] / pixels_per_unit
+
+
+def _to_float(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _default_slide_id(path: Path) -> str:
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def find_slides(folder: str | Path) -> dict[str, Path]:
+    """Slide files below ``folder`` (by :data:`SLIDE_SUFFIXES`), keyed by slide id (file stem)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataNotFoundError(f"slide folder {folder}", "Pass the folder holding the slides.")
+    return {_default_slide_id(p): p for p in sorted(folder.rglob("*"))
+            if p.suffix.lower() in SLIDE_SUFFIXES}

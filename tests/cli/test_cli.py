@@ -1,0 +1,58 @@
+"""The featx command-line tool: help, info, tile, demo, and clean errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from featx.cli._app import app
+from featx.wsi.synthetic import write_synthetic_slide
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def slide_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "cli-slide.svs"
+    return write_synthetic_slide(path, width_px=2048, height_px=1536, mpp=0.25).path
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("info", "tile", "demo"):
+        assert command in result.output
+
+
+def test_info_json(slide_path):
+    result = runner.invoke(app, ["info", str(slide_path), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["mpp"] == pytest.approx(0.25) and info["vendor"] == "aperio"
+
+
+def test_tile_writes_table_and_drawing(slide_path, tmp_path):
+    result = runner.invoke(app, ["tile", str(slide_path), "-o", str(tmp_path), "--tile-px", "112",
+                                 "--target-mpp", "1.0", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "cli-slide.tiles.csv")
+    assert len(table) > 0 and (table["tissue_fraction"] >= 0.8).all()
+    assert (tmp_path / "cli-slide.tiles.png").stat().st_size > 1000
+
+
+def test_missing_mpp_is_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_synthetic_slide(tmp_path / "nompp.tiff", width_px=512, height_px=512,
+                                 fmt="tiff-no-mpp", downsamples=(1,)).path
+    done = subprocess.run([sys.executable, "-m", "featx", "info", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--mpp" in done.stderr and "Traceback" not in done.stderr
+    ok = subprocess.run([sys.executable, "-m", "featx", "info", str(path), "--mpp", "0.5"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "override" in ok.stdout

@@ -1,0 +1,470 @@
+"""Resumable batch extraction: skip-if-done by provenance, crash safety, failures, Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from featx._io import file_fingerprint
+from featx.embed.batch import read_status, run_batch, status_path
+from featx.embed.locks import SlideLock
+from featx.embed.store import provenance, read_slide, read_store, slide_path
+from featx.errors import LockTimeoutError
+from featx.extractors import ColorStatsExtractor
+from featx.extractors.registry import ExtractorFactory, extractor_builds, get_extractor
+from tests.embed._batch_helpers import embed, make_spec, write_slide
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "COLORSTATS"
+
+
+def _cohort(folder: Path, n: int = 4, *, blank: bool = False, corrupt: bool = False,
+            missing: bool = False) -> Path:
+    """Write n tissue slides (plus optional special ones); return a path manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [write_slide(folder / f"TCGA-AA-{1000 + i}-01Z-00-DX1.tiff", seed=i)
+             for i in range(n)]
+    if blank:
+        paths.append(write_slide(folder / "blank_glass.tiff", tissue=False))
+    if corrupt:
+        bad = write_slide(folder / "truncated.tiff", seed=9)
+        bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 3])
+        paths.append(bad)
+    if missing:
+        paths.append(folder / "never_scanned.tiff")
+    manifest = folder / "manifest.csv"
+    pd.DataFrame({"path": [p.name for p in paths]}).to_csv(manifest, index=False)
+    return manifest
+
+
+def _run(manifest: Path, root: Path, **kw) -> pd.DataFrame:
+    kw.setdefault("workers", 0)
+    return run_batch(manifest, root, slide_dir=manifest.parent, extractor=NAME,
+                     spec=make_spec(), embed=embed, **kw)
+
+
+def test_fingerprint_changes_with_content(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(3 << 20))
+    first = file_fingerprint(path)
+    assert set(first) == {"size", "partial_sha256"}
+    data = bytearray(path.read_bytes())
+    data[(3 << 20) // 2] ^= 1  # one bit in the middle MiB
+    path.write_bytes(bytes(data))
+    assert file_fingerprint(path) != first
+    full = file_fingerprint(path, full=True)
+    import hashlib
+
+    assert full["sha256"] == hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_extractor_is_built_once_per_process():
+    factory = ExtractorFactory.of("COLORSTATS", bins=5)
+    first = get_extractor(factory)
+    assert get_extractor(ExtractorFactory.of("COLORSTATS", bins=5)) is first
+    assert isinstance(first, ColorStatsExtractor) and first.bins == 5
+    assert extractor_builds().count(factory.key) == 1
+
+
+def test_run_writes_store_and_status_and_skips_done(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 3, blank=True, corrupt=True, missing=True)
+    root = tmp_path / "store"
+    status = _run(manifest, root).set_index("slide_id")
+    assert status.loc["TCGA-AA-1000-01Z-00-DX1", "status"] == "done"
+    assert status.loc["blank_glass", "status"] == "no_tissue"
+    assert status.loc["blank_glass", "n_tiles"] == 0
+    assert status.loc["truncated", "status"] == "failed"
+    assert status.loc["truncated", "error"]  # the reader's error message is kept
+    assert status.loc["never_scanned", "status"] == "missing"
+    assert list(status.index) == pd.read_csv(manifest)["path"].str.replace(".tiff", "").tolist()
+    assert status_path(root, extractor=NAME).is_file()
+
+    df = read_slide(root, "TCGA-AA-1000-01Z-00-DX1", extractor=NAME)
+    assert len(df) == status.loc["TCGA-AA-1000-01Z-00-DX1", "n_tiles"] > 5
+    assert (df["patient_id"] == "TCGA-AA-1000").all()
+    prov = provenance(slide_path(root, extractor=NAME, slide_id="TCGA-AA-1000-01Z-00-DX1"))
+    assert prov["extractor"]["name"] == NAME and prov["tile_spec"]["tile_px"] == 64
+    assert prov["slide"]["size"] == (tmp_path / "slides" / "TCGA-AA-1000-01Z-00-DX1.tiff"
+                                     ).stat().st_size
+    # Each tile's features are the extractor's output on that tile.
+    assert np.isfinite(np.stack(df["embedding"])).all()
+
+    # Rerun: nothing is recomputed (files untouched), failed stays failed.
+    mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*.parquet")}
+    again = _run(manifest, root).set_index("slide_id")
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*.parquet")} == mtimes
+    assert again.loc["truncated", "status"] == "failed"
+    pd.testing.assert_frame_equal(again[["status", "n_tiles"]], status[["status", "n_tiles"]])
+
+    # Fix the slide: only --retry-failed processes it again.
+    write_slide(tmp_path / "slides" / "truncated.tiff", seed=9)
+    assert _run(manifest, root).set_index("slide_id").loc["truncated", "status"] == "failed"
+    fixed = _run(manifest, root, retry_failed=True).set_index("slide_id")
+    assert fixed.loc["truncated", "status"] == "done"
+
+
+def test_changed_slide_or_config_is_redone(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 2)
+    root = tmp_path / "store"
+    _run(manifest, root)
+    target = slide_path(root, extractor=NAME, slide_id="TCGA-AA-1001-01Z-00-DX1")
+    other = slide_path(root, extractor=NAME, slide_id="TCGA-AA-1000-01Z-00-DX1")
+    before = target.stat().st_mtime_ns, other.stat().st_mtime_ns
+    # Same file name, different scan: its fingerprint no longer matches.
+    write_slide(tmp_path / "slides" / "TCGA-AA-1001-01Z-00-DX1.tiff", seed=7)
+    time.sleep(0.01)
+    _run(manifest, root)
+    assert target.stat().st_mtime_ns != before[0] and other.stat().st_mtime_ns == before[1]
+    # float16 storage is another configuration: everything is redone.
+    _run(manifest, root, dtype="float16")
+    assert provenance(other)["embedding_dtype"] == "float16"
+
+
+def test_gdc_manifest_with_gdc_client_layout(tmp_path):
+    folder = tmp_path / "gdc"
+    rows = []
+    for i, uid in enumerate(["0000b231-7c05-4e2e-8c9e-6d0675bfbb34",
+                             "00418e43-0d38-4877-b800-561a894e8cc8"]):
+        name = f"TCGA-55-85{i}4-01A-01-TS1.{uid[:8]}.tiff"
+        (folder / uid).mkdir(parents=True)
+        path = write_slide(folder / uid / name, seed=i)
+        import hashlib
+
+        rows.append({"id": uid, "filename": name,
+                     "md5": hashlib.md5(path.read_bytes()).hexdigest(),
+                     "size": path.stat().st_size, "state": "live"})
+    manifest = tmp_path / "gdc_manifest.txt"
+    pd.DataFrame(rows).to_csv(manifest, sep="\t", index=False)
+    status = run_batch(manifest, tmp_path / "store", slide_dir=folder, extractor=NAME,
+                       spec=make_spec(), embed=embed, workers=0)
+    assert status["status"].tolist() == ["done", "done"]
+    assert status["patient_id"].tolist() == ["TCGA-55-8504", "TCGA-55-8514"]
+    prov = provenance(slide_path(tmp_path / "store", extractor=NAME,
+                                 slide_id=Path(rows[0]["filename"]).stem))
+    assert prov["slide_md5_manifest"] == rows[0]["md5"]
+
+
+def test_no_tissue_slide_is_fast(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 0, blank=True)
+    t0 = time.perf_counter()
+    status = _run(manifest, tmp_path / "store")
+    assert status["status"].tolist() == ["no_tissue"]
+    assert time.perf_counter() - t0 < 20
+    # Recorded in the store too, as an empty file with provenance: a rerun skips it.
+    assert provenance(slide_path(tmp_path / "store", extractor=NAME,
+                                 slide_id="blank_glass"))["n_tiles"] == 0
+
+
+# --------------------------------------------------------------------------- locks
+
+def test_lock_is_exclusive_between_threads(tmp_path):
+    path = tmp_path / "s.lock"
+    inside, overlaps = [], []
+
+    def work():
+        with SlideLock(path, stale_after_s=60, wait_s=30):
+            inside.append(1)
+            if len(inside) > 1:
+                overlaps.append(1)
+            time.sleep(0.05)
+            inside.pop()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not overlaps and not path.exists()
+
+
+def test_stale_lock_of_dead_process_is_broken(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    path = tmp_path / "s.lock"
+    import socket
+
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout),
+                                "token": "x", "since": "then"}))
+    with SlideLock(path, stale_after_s=3600, wait_s=1) as lock:
+        assert json.loads(path.read_text())["token"] == lock.token
+
+
+def test_live_lock_blocks_until_timeout(tmp_path):
+    path = tmp_path / "s.lock"
+    with SlideLock(path, stale_after_s=60, wait_s=5):
+        with pytest.raises(LockTimeoutError, match="held by a live worker"):
+            SlideLock(path, stale_after_s=60, wait_s=0.5).acquire()
+
+
+def test_old_unrefreshed_lock_from_other_host_is_broken(tmp_path):
+    path = tmp_path / "s.lock"
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "x", "since": "then"}))
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    with SlideLock(path, stale_after_s=60, wait_s=1) as lock:
+        assert json.loads(path.read_text())["token"] == lock.token
+
+
+# --------------------------------------------------------------------------- crash safety
+
+_SCRIPT = """
+import sys
+sys.path[:0] = [{root!r}]
+from tests.embed._batch_helpers import embed, make_spec
+from featx.embed.batch import run_batch
+run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
+          spec=make_spec(), embed=embed, workers=0)
+"""
+
+
+def _store_content(root: Path) -> dict[str, tuple]:
+    """Each store file's rows and provenance, less the pipeline's timings."""
+    out = {}
+    for path in sorted(root.rglob("*.parquet")):
+        prov = provenance(path)
+        prov.get("pipeline", {}).pop("seconds", None)
+        table = pq.read_table(path).replace_schema_metadata(None)
+        out[path.relative_to(root).as_posix()] = (table.to_pylist(), prov)
+    return out
+
+
+def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 6, blank=True)
+    reference = tmp_path / "reference"
+    _run(manifest, reference)
+
+    store = tmp_path / "killed"
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(_SCRIPT.format(
+        root=str(ROOT), manifest=str(manifest), store=str(store),
+        slides=str(manifest.parent))))
+    env = {**os.environ, "FEATX_TEST_SLOW_S": "0.4"}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
+    folder = store / f"extractor={NAME}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(folder.glob("*.parquet"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = list(folder.glob("*.parquet"))
+    assert 2 <= len(partial) < 7, "the run should have been killed partway"
+    # Every file that exists is complete and readable.
+    for path in partial:
+        provenance(path)
+
+    _run(manifest, store)
+    assert not list(folder.glob(".*.tmp")), "leftover temporary files"
+    assert not list((folder / ".locks").glob("*.lock"))
+    assert _store_content(store) == _store_content(reference)
+    ours, theirs = read_status(store, extractor=NAME), read_status(reference, extractor=NAME)
+    pd.testing.assert_frame_equal(ours[["slide_id", "status", "n_tiles"]],
+                                  theirs[["slide_id", "status", "n_tiles"]])
+
+
+_CONCURRENT = """
+import json, sys
+sys.path[:0] = [{root!r}]
+from tests.embed._batch_helpers import embed, make_spec
+from featx.embed.batch import run_batch
+status = run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
+                   spec=make_spec(), embed=embed, workers=0)
+status.to_json({out!r}, orient="records")
+"""
+
+
+def test_two_runs_on_one_store_never_embed_a_slide_twice(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 5)
+    reference = tmp_path / "reference"
+    _run(manifest, reference)
+    store, procs, outs = tmp_path / "shared", [], []
+    env = {**os.environ, "FEATX_TEST_SLOW_S": "0.3"}
+    for i in range(2):
+        outs.append(tmp_path / f"status{i}.json")
+        script = tmp_path / f"run{i}.py"
+        script.write_text(textwrap.dedent(_CONCURRENT.format(
+            root=str(ROOT), manifest=str(manifest), store=str(store),
+            slides=str(manifest.parent), out=str(outs[-1]))))
+        procs.append(subprocess.Popen([sys.executable, str(script)], env=env))
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    runs = [pd.read_json(out, orient="records") for out in outs]
+    assert all((run["status"] == "done").all() for run in runs)
+    # A slide was embedded by the run that holds its lock; the other found it done.
+    embedded = pd.concat(runs).query("seconds > 0")
+    assert sorted(embedded["slide_id"]) == sorted(runs[0]["slide_id"])
+    assert _store_content(store) == _store_content(reference)
+
+
+def test_leftovers_of_a_crash_mid_write_are_cleaned(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 2)
+    reference = tmp_path / "reference"
+    _run(manifest, reference)
+    store = tmp_path / "store"
+    folder = store / f"extractor={NAME}"
+    (folder / ".locks").mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    import socket
+
+    slide = "TCGA-AA-1000-01Z-00-DX1"
+    (folder / ".locks" / f"{slide}.lock").write_text(json.dumps(
+        {"host": socket.gethostname(), "pid": int(dead.stdout), "token": "t", "since": "x"}))
+    (folder / f".{slide}.parquet.abc123.tmp").write_bytes(b"PAR1 half a file")
+    (folder / f"._status.csv.{socket.gethostname()}.{int(dead.stdout)}.tmp").write_text("slide")
+    _run(manifest, store)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        p.name for p in (reference / f"extractor={NAME}").iterdir())
+    assert _store_content(store) == _store_content(reference)
+
+
+# --------------------------------------------------------------------------- Dask
+
+@pytest.mark.slow
+def test_two_dask_workers_process_a_cohort(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    manifest = _cohort(tmp_path / "slides", 4, blank=True, corrupt=True)
+    # A slide whose worker process dies the first time: Dask reruns it elsewhere.
+    write_slide(tmp_path / "slides" / "dies_once.tiff", seed=5)
+    table = pd.read_csv(manifest)
+    pd.concat([table, pd.DataFrame({"path": ["dies_once.tiff"]})]).to_csv(manifest, index=False)
+    reference = tmp_path / "reference"
+    _run(manifest, reference)
+    marker = tmp_path / "died"
+    monkeypatch.setenv("FEATX_TEST_DIE_ONCE", str(marker))
+    # Slides slow enough that both workers are busy from the start.
+    monkeypatch.setenv("FEATX_TEST_SLOW_S", "0.3")
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        status = run_batch(manifest, tmp_path / "dask", slide_dir=manifest.parent,
+                           extractor=NAME, spec=make_spec(), embed=embed,
+                           scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:
+            builds = client.run(extractor_builds)
+    assert marker.exists(), "the worker should have died once"
+    by_slide = status.set_index("slide_id")["status"]
+    assert by_slide["truncated"] == "failed" and by_slide["blank_glass"] == "no_tissue"
+    others = by_slide.drop(["truncated", "blank_glass"])
+    assert (others == "done").all(), status[["slide_id", "status", "error"]].to_string()
+    # Both workers took slides (the one that died came back as a new process).
+    assert status.loc[status.status == "done", "worker"].nunique() >= 2
+    # Each worker built the model at most once, however many slides it ran.
+    assert all(len(keys) <= 1 for keys in builds.values())
+    assert _store_content(tmp_path / "dask") == _store_content(reference)
+    assert len(read_store(tmp_path / "dask", extractor=NAME)) == status["n_tiles"].sum()
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_cli_extract(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import featx.embed.batch
+    from featx.cli._app import app
+
+    monkeypatch.setattr(featx.embed.batch, "_default_embed", lambda: embed)
+    manifest = _cohort(tmp_path / "slides", 2, blank=True)
+    args = ["extract", str(manifest), "--out", str(tmp_path / "store"), "--slides",
+            str(manifest.parent), "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0",
+            "--min-tissue", "0.5", "--extractor-arg", "bins=4", "--dtype", "float16",
+            "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 slides: 2 done, 1 no_tissue" in result.output
+    emb = read_store(tmp_path / "store", extractor=NAME, as_="numpy")
+    assert emb.shape[1] == 3 * (2 + 4)
+    # A corrupt slide makes the command exit 1 after finishing the others.
+    bad = write_slide(tmp_path / "slides" / "bad.tiff", seed=3)
+    bad.write_bytes(bad.read_bytes()[:5000])
+    pd.DataFrame({"path": ["bad.tiff"]}).to_csv(manifest, mode="a", header=False, index=False)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "1 failed" in result.output
+
+
+class _FittedNormalizer:
+    """scikit-learn style: parameters, and fitted attributes ending in '_'."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+    def get_params(self):
+        return {"alpha": self.alpha}
+
+    def transform(self, tiles):
+        return tiles
+
+    def fit(self):
+        self.stain_matrix_target_ = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11]])
+        self._private = object()
+        return self
+
+
+def test_normalizer_identity_is_part_of_done(tmp_path):
+    from featx._provenance import config_of
+
+    class WithConfig:
+        def config(self):
+            return {"method": "macenko", "target": np.array([1.0, 2.0])}
+
+    assert config_of(None) is None
+    assert config_of(WithConfig()) == {"method": "macenko", "target": [1.0, 2.0]}
+    fitted = config_of(_FittedNormalizer().fit())
+    assert fitted == {"class": "_FittedNormalizer", "params": {"alpha": 1.0},
+                      "fit": {"stain_matrix_target_": [[0.65, 0.70, 0.29],
+                                                       [0.07, 0.99, 0.11]]}}
+    manifest = _cohort(tmp_path / "slides", 1)
+    root = tmp_path / "store"
+    _run(manifest, root, normalizer=_FittedNormalizer().fit())
+    path = slide_path(root, extractor=NAME, slide_id="TCGA-AA-1000-01Z-00-DX1")
+    assert provenance(path)["stain"] == fitted
+    before = path.stat().st_mtime_ns
+    _run(manifest, root, normalizer=_FittedNormalizer().fit())
+    assert path.stat().st_mtime_ns == before
+    _run(manifest, root, normalizer=_FittedNormalizer(alpha=2.0).fit())
+    assert path.stat().st_mtime_ns != before
+
+
+@pytest.mark.slow
+def test_run_batch_starts_its_own_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    manifest = _cohort(tmp_path / "slides", 2)
+    status = _run(manifest, tmp_path / "store", workers=1)
+    assert status["status"].tolist() == ["done", "done"]
+    assert not status["worker"].str.endswith(f":{os.getpid()}").any()  # not this process
+
+
+def test_cli_extract_with_a_saved_stain_fit(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import featx.embed.batch
+    from featx._provenance import config_of
+    from featx.cli._app import app
+    from featx.stain.macenko import MacenkoNormalizer
+    from featx.wsi.slide import open_slide
+
+    monkeypatch.setattr(featx.embed.batch, "_default_embed", lambda: embed)
+    manifest = _cohort(tmp_path / "slides", 1)
+    with open_slide(tmp_path / "slides" / "TCGA-AA-1000-01Z-00-DX1.tiff") as slide:
+        target = slide.read_region(300, 300, 0, 512, 512)
+    fit = MacenkoNormalizer().fit(target).save(tmp_path / "stain_fit.json")
+    result = CliRunner().invoke(app, [
+        "extract", str(manifest), "--out", str(tmp_path / "store"), "--slides",
+        str(manifest.parent), "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0",
+        "--min-tissue", "0.5", "--stain-fit", str(fit), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    stored = provenance(slide_path(tmp_path / "store", extractor=NAME,
+                                   slide_id="TCGA-AA-1000-01Z-00-DX1"))
+    assert stored["stain"] == config_of(MacenkoNormalizer.load(fit))
+    assert stored["stain"]["method"] == "macenko"
