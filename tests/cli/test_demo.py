@@ -1,23 +1,27 @@
-"""The demo runs the whole pipeline and its report renders in a real browser."""
+"""The demo, run from the installed wheel, runs the whole pipeline; its report renders in a browser."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from featx.cli._app import app
+from featx.data_folder import data_dir
 from tests.browser import render
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
+def demo_dir(tmp_path_factory, installed_featx):
+    """``featx demo --quick`` as a user who installed the wheel runs it: offline, from another folder."""
     out = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(app, ["demo", "--quick", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "report:" in result.output
+    env = {**os.environ, "FEATX_DATA_DIR": str(data_dir() or "")}
+    result = subprocess.run([str(installed_featx / "bin" / "featx"), "demo", "--quick", "-o", str(out)],
+                            cwd=out, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "report:" in result.stdout + result.stderr
     return out
 
 

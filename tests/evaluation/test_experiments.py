@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -154,6 +155,10 @@ def test_expression_transform_options_and_errors():
 
 # -------------------------------------------------------------------- mutation
 
+#: The L1 penalty as this scikit-learn spells it (1.8 replaced penalty="l1" by l1_ratio=1).
+L1 = ({"l1_ratio": 1.0} if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 8)
+      else {"penalty": "l1"})
+
 
 def test_mutation_auc_matches_naive_and_finds_signal():
     signal, feats = _features(5)
@@ -168,7 +173,7 @@ def test_mutation_auc_matches_naive_and_finds_signal():
     out = np.empty(60)
     for train, test in res.folds["KRAS"].split(1):
         model = make_pipeline(StandardScaler(), LogisticRegression(
-            l1_ratio=1.0, C=0.5, solver="liblinear", random_state=0)).fit(x[train], y[train])
+            **L1, C=0.5, solver="liblinear", random_state=0)).fit(x[train], y[train])
         out[test] = model.decision_function(x[test])
     row = scores.query("extractor == 'NOISE' and target == 'KRAS' and repetition == 1 "
                        "and fold == -1")
