@@ -146,9 +146,10 @@ class MissingMppError(SlideError):
         super().__init__(
             path,
             "the slide records no microns per pixel (mpp) in its metadata "
-            "(OpenSlide properties, TIFF resolution tags or Aperio description). "
-            "Pass it explicitly: open_slide(path, mpp=0.25) in Python, or "
-            "--mpp 0.25 on the command line, with the scanner's true value.",
+            "(OpenSlide properties, Aperio description, OME PhysicalSizeX, DICOM "
+            "PixelSpacing or TIFF resolution tags). Pass it explicitly: "
+            "open_slide(path, mpp=0.25) in Python, --mpp 0.25 on the command line or an "
+            "`mpp` column in the manifest, with the scanner's true value.",
         )
 
 

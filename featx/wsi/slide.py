@@ -3,6 +3,10 @@
 Everything downstream needs the microns per pixel (mpp) of level 0. It comes
 from the slide's metadata or from an explicit override; a slide without either
 raises :class:`~featx.errors.MissingMppError` instead of silently assuming one.
+
+Files are opened by :mod:`featx.wsi.readers`: OpenSlide first, then tifffile
+(OME-TIFF, plain and striped TIFF) and pydicom (DICOM WSI OpenSlide cannot
+classify), all behind the same :class:`Slide`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ import numpy as np
 
 from featx._validate import non_negative_int, positive_float, positive_int
 from featx.errors import DataNotFoundError, InvalidParameterError, MissingMppError, SlideError
+from featx.wsi.readers import Reader, diagnose, open_reader
 
 #: File suffixes taken for slides when a folder is searched (:func:`find_slides`).
-SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms")
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms",
+                  ".dcm")
 #: Plausible range of a microscope scan's mpp; outside it a metadata value is not trusted.
 PLAUSIBLE_MPP = (0.05, 50.0)
 
-_MICRONS_PER_UNIT = {"centimeter": 1e4, "inch": 25400.0}
+_MICRONS_PER_UNIT = {"centimeter": 1e4, "inch": 25400.0, "millimeter": 1e3, "micrometer": 1.0}
 # read_region in chunks no larger than this, so huge levels never sit in memory whole.
 _CHUNK_PX = 4096
 
@@ -48,13 +54,17 @@ class SlideInfo:
     level_downsamples : tuple of float
         Level-0 pixels per pixel of each level.
     vendor : str or None
-        Format detected by OpenSlide (``"aperio"``, ``"generic-tiff"``, ...).
+        Format detected by OpenSlide (``"aperio"``, ``"generic-tiff"``, ...), or
+        ``"ome-tiff"``, ``"tiff"``, ``"dicom"`` for files its fallbacks read.
     mpp : float
         Microns per level-0 pixel.
     mpp_source : str
-        Where ``mpp`` came from: ``"override"``, ``"openslide"``, ``"aperio"`` or ``"tiff"``.
+        Where ``mpp`` came from: ``"override"``, ``"openslide"``, ``"aperio"``, ``"ome"``,
+        ``"dicom"`` or ``"tiff"``.
     objective_power : float or None
         Scanning magnification if recorded (informational only: featx works in mpp).
+    reader : str
+        Which reader opened it: ``"openslide"``, ``"tifffile"`` or ``"dicom"``.
     """
 
     path: Path
@@ -68,6 +78,7 @@ class SlideInfo:
     mpp: float
     mpp_source: str
     objective_power: float | None
+    reader: str = "openslide"
 
     @property
     def config(self) -> dict[str, Any]:
@@ -78,7 +89,7 @@ class SlideInfo:
             "level_dimensions": [list(d) for d in self.level_dimensions],
             "level_downsamples": list(self.level_downsamples), "vendor": self.vendor,
             "mpp": self.mpp, "mpp_source": self.mpp_source,
-            "objective_power": self.objective_power,
+            "objective_power": self.objective_power, "reader": self.reader,
         }
 
 
@@ -89,7 +100,7 @@ class Slide:
     region) come back white, like glass.
     """
 
-    def __init__(self, handle: Any, info: SlideInfo) -> None:
+    def __init__(self, handle: Reader, info: SlideInfo) -> None:
         self._handle = handle
         self.info = info
 
@@ -160,18 +171,7 @@ class Slide:
         if level >= self.info.level_count:
             raise InvalidParameterError("level", f"an int below {self.info.level_count}", level)
         width, height = positive_int("width", width), positive_int("height", height)
-        import openslide
-
-        try:
-            rgba = self._handle.read_region((int(x), int(y)), level, (width, height))
-        except openslide.OpenSlideError as error:
-            raise SlideError(
-                self.path,
-                f"cannot read {width}x{height} px at ({x}, {y}) level {level}: {error}. "
-                "The file is probably truncated or corrupt; download it again "
-                "(featx fetch verifies checksums).",
-            ) from error
-        return rgba_to_rgb(np.asarray(rgba))
+        return self._handle.read(int(x), int(y), level, width, height)
 
     def read_level(self, level: int) -> np.ndarray:
         """Read a whole level as uint8 RGB (mind the size: prefer :meth:`thumbnail`)."""
@@ -218,29 +218,22 @@ class Slide:
         return out
 
 
-def rgba_to_rgb(rgba: np.ndarray) -> np.ndarray:
-    """Composite an RGBA array over white (OpenSlide marks unscanned areas transparent)."""
-    rgb = rgba[..., :3]
-    alpha = rgba[..., 3]
-    if alpha.min() == 255:
-        return rgb  # a strided view; callers copy it into their batch anyway
-    a = alpha[..., None].astype(np.float32) / 255.0
-    return (rgb * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
-
-
 def open_slide(path: str | Path, *, mpp: float | None = None,
                slide_id: str | None = None) -> Slide:
-    """Open a whole-slide image with OpenSlide.
+    """Open a whole-slide image: OpenSlide, else tifffile, else pydicom.
 
     Parameters
     ----------
     path : str or Path
-        Any format OpenSlide reads (Aperio .svs, generic tiled TIFF, .ndpi, .mrxs, ...).
+        Any format OpenSlide reads (Aperio .svs, generic tiled TIFF, .ndpi, .mrxs,
+        DICOM...), an OME-TIFF or any RGB/grey TIFF (pyramidal or not), or a DICOM
+        WSI file (its folder's instances of the same series are its levels) or folder.
     mpp : float, optional
         Microns per level-0 pixel. Overrides the metadata; required when the
         slide records none.
     slide_id : str, optional
-        Identifier used in tables; defaults to the file name without its extension.
+        Identifier used in tables; defaults to the file name without its extension
+        (``name.ome.tif`` gives ``name``).
 
     Returns
     -------
@@ -249,24 +242,17 @@ def open_slide(path: str | Path, *, mpp: float | None = None,
     Raises
     ------
     SlideError
-        The file is missing, not a slide, or unreadable; the message names the file.
+        The file is missing, empty, truncated, not a slide, or intact but in a
+        layout no reader handles; the message names the file and which it is.
     MissingMppError
         No mpp in the metadata and none given.
     """
-    import openslide
-
     path = Path(path)
     if mpp is not None:
         mpp = positive_float("mpp", mpp)
-    if not path.is_file():
-        raise SlideError(path, "no such file; check the path (and the manifest's slide folder)")
-    try:
-        handle = openslide.OpenSlide(str(path))
-    except openslide.OpenSlideUnsupportedFormatError as error:
-        raise SlideError(path, f"not a slide format OpenSlide can read ({error})") from error
-    except openslide.OpenSlideError as error:
-        raise SlideError(path, f"OpenSlide cannot open it, the file is probably truncated "
-                               f"or corrupt ({error}); download it again") from error
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        raise SlideError(path, diagnose(path))
+    handle = open_reader(path)
     try:
         info = _slide_info(path, handle, mpp, slide_id)
         slide = Slide(handle, info)
@@ -279,25 +265,36 @@ def open_slide(path: str | Path, *, mpp: float | None = None,
     return slide
 
 
-def _slide_info(path: Path, handle: Any, override: float | None,
+def _vendor(handle: Reader) -> str | None:
+    props = handle.properties
+    if handle.name == "openslide":
+        return props.get("openslide.vendor")
+    if handle.name == "tifffile":
+        return "ome-tiff" if props.get("tifffile.format") == "ome" else "tiff"
+    return handle.name
+
+
+def _slide_info(path: Path, handle: Reader, override: float | None,
                 slide_id: str | None) -> SlideInfo:
-    props = dict(handle.properties)
+    props = handle.properties
     mpp, source = (override, "override") if override is not None else metadata_mpp(props)
     if mpp is None:
         raise MissingMppError(path)
     power = props.get("openslide.objective-power")
+    (width, height), *_ = handle.level_dimensions
     return SlideInfo(
         path=path,
-        slide_id=slide_id or _default_slide_id(path),
-        width=int(handle.dimensions[0]),
-        height=int(handle.dimensions[1]),
-        level_count=int(handle.level_count),
+        slide_id=slide_id or default_slide_id(path),
+        width=int(width),
+        height=int(height),
+        level_count=len(handle.level_dimensions),
         level_dimensions=tuple((int(w), int(h)) for w, h in handle.level_dimensions),
         level_downsamples=tuple(float(d) for d in handle.level_downsamples),
-        vendor=props.get("openslide.vendor"),
+        vendor=_vendor(handle),
         mpp=float(mpp),
         mpp_source=source,
         objective_power=_to_float(power),
+        reader=handle.name,
     )
 
 
@@ -305,7 +302,8 @@ def metadata_mpp(properties: dict[str, str]) -> tuple[float | None, str]:
     """Microns per pixel from OpenSlide properties, and where it was found.
 
     Tries OpenSlide's normalised ``openslide.mpp-x``, then the Aperio
-    description's ``MPP``, then the TIFF resolution tags. Values outside
+    description's ``MPP``, OME's PhysicalSizeX (``ome.mpp-x``), DICOM's
+    PixelSpacing (``dicom.mpp-x``), then the TIFF resolution tags. Values outside
     :data:`PLAUSIBLE_MPP` (such as the 72-dpi default some writers put in) are
     ignored.
 
@@ -318,6 +316,8 @@ def metadata_mpp(properties: dict[str, str]) -> tuple[float | None, str]:
         ("openslide", _to_float(properties.get("openslide.mpp-x"))),
         ("aperio", _to_float(properties.get("aperio.MPP"))),
         ("aperio", _aperio_description_mpp(properties.get("tiff.ImageDescription", ""))),
+        ("ome", _to_float(properties.get("ome.mpp-x"))),
+        ("dicom", _to_float(properties.get("dicom.mpp-x"))),
         ("tiff", _tiff_resolution_mpp(properties)),
     ]
     for source, value in candidates:
@@ -347,7 +347,9 @@ def _to_float(value: object) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-def _default_slide_id(path: Path) -> str:
+def default_slide_id(path: str | Path) -> str:
+    """The slide id of a file: its name without extension, ``name.ome.tif`` giving ``name``."""
+    path = Path(path)
     name = path.name
     for suffix in (".ome.tiff", ".ome.tif"):
         if name.lower().endswith(suffix):
@@ -360,5 +362,5 @@ def find_slides(folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataNotFoundError(f"slide folder {folder}", "Pass the folder holding the slides.")
-    return {_default_slide_id(p): p for p in sorted(folder.rglob("*"))
+    return {default_slide_id(p): p for p in sorted(folder.rglob("*"))
             if p.suffix.lower() in SLIDE_SUFFIXES}

@@ -1,0 +1,63 @@
+"""DICOM WSI without ImageType: frames placed from the attributes, spacing, pyramids, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pydicom")
+
+from featx.errors import MissingMppError, SlideError  # noqa: E402
+from featx.wsi.slide import open_slide  # noqa: E402
+from tests.wsi._dicom_files import write_dicom_wsi  # noqa: E402
+
+
+def _image(h: int = 150, w: int = 200) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx % 256, yy % 256, (3 * xx + yy) % 256], -1).astype(np.uint8)
+
+
+def test_uncompressed_tiled_full_without_image_type(tmp_path):
+    image = _image()
+    path = write_dicom_wsi(tmp_path / "wsi.dcm", image, spacing_mm=0.00025)
+    with open_slide(path) as slide:
+        assert slide.info.reader == "dicom" and slide.info.vendor == "dicom"
+        assert (slide.info.width, slide.info.height) == (200, 150)
+        assert slide.mpp == pytest.approx(0.25) and slide.info.mpp_source == "dicom"
+        np.testing.assert_array_equal(slide.read_region(10, 20, 0, 150, 100),
+                                      image[20:120, 10:160])
+        # The last frames overhang the matrix: what lies outside it is white.
+        assert (slide.read_region(190, 140, 0, 30, 30)[10:, :] == 255).all()
+
+
+def test_jpeg_sparse_frames_and_pyramid_of_siblings(tmp_path):
+    image = _image(256, 320)
+    path = write_dicom_wsi(tmp_path / "level0.dcm", image, jpeg=True, sparse=True,
+                           series_uid="1.2.3.4")
+    write_dicom_wsi(tmp_path / "level1.dcm", image[::2, ::2].copy(), jpeg=True,
+                    spacing_mm=0.0005, series_uid="1.2.3.4")
+    write_dicom_wsi(tmp_path / "label.dcm", image[:64, :64].copy(), image_type=["LABEL"],
+                    series_uid="1.2.3.4")
+    with open_slide(path) as slide:
+        assert slide.info.level_dimensions == ((320, 256), (160, 128))
+        assert slide.info.level_downsamples == (1.0, 2.0)
+        region = slide.read_region(0, 0, 0, 128, 128).astype(int)
+        assert np.abs(region - image[:128, :128]).mean() < 6
+        # The frame the scanner left out (the last one) reads as glass.
+        assert (slide.read_region(256, 192, 0, 64, 64) == 255).all()
+    with open_slide(tmp_path) as folder:  # the folder itself is the slide too
+        assert folder.info.level_count == 2
+
+
+def test_missing_spacing_asks_for_mpp_and_truncation_is_named(tmp_path):
+    path = write_dicom_wsi(tmp_path / "nospacing.dcm", _image(), spacing_mm=None)
+    with pytest.raises(MissingMppError, match="--mpp"):
+        open_slide(path)
+    with open_slide(path, mpp=0.5) as slide:
+        assert slide.info.mpp_source == "override"
+    data = path.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: len(data) - 5000])
+    with pytest.raises(SlideError, match="truncated") as caught:
+        open_slide(cut, mpp=0.5)
+    assert "cut.dcm" in str(caught.value)
