@@ -14,7 +14,7 @@ from featx.cli._app import app, parse_kv
 def extract(
     manifest: Annotated[Path, typer.Argument(
         help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
-        "column (optional `slide_id`, `patient_id`).", exists=True, dir_okay=False)],
+        "column (optional `slide_id`, `patient_id`, `mpp`).", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
     slides: Annotated[Path | None, typer.Option(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
@@ -55,6 +55,10 @@ def extract(
     full_hash: Annotated[bool, typer.Option(
         "--full-hash", help="Fingerprint slides by a full sha256 (reads every byte) instead "
         "of size + sha256 of the first, middle and last MiB.")] = False,
+    mpp: Annotated[float | None, typer.Option(
+        "--mpp", help="Microns per level-0 pixel of every slide, overriding its metadata "
+        "(for slides that record none). A manifest `mpp` column sets it per slide and wins.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
 ) -> None:
     """Extract tile embeddings of every slide in a manifest into a Parquet store.
@@ -87,7 +91,8 @@ def extract(
     status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
                        normalizer=normalizer, dtype=dtype, batch_size=batch_size, workers=workers,
                        threads_per_worker=threads_per_worker, scheduler=scheduler,
-                       retry_failed=retry_failed, full_hash=full_hash, progress=progress)
+                       retry_failed=retry_failed, full_hash=full_hash, mpp=mpp,
+                       progress=progress)
     counts = status["status"].value_counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in counts.index)
     typer.echo(f"{len(status)} slides: {summary}; {int(status['n_tiles'].sum())} tiles in {out}")

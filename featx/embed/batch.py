@@ -16,12 +16,23 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
   seconds and timestamps. The client alone rewrites it, atomically, every
   ``STATUS_EVERY_S`` seconds and at the end. The store files are the truth: a rerun rebuilds done rows from
   them. Failed slides are retried only with ``retry_failed=True``.
-- **One slide, one worker.** The client submits each slide once (as one task);
-  Dask may still run a task twice (a worker lost mid-task is retried elsewhere,
-  and a worker wrongly presumed dead may still be running), and two runs may
-  share a store. So each slide is processed under its lock
-  (:class:`featx.embed.locks.SlideLock`). A second task for a locked slide waits,
-  then finds the slide done and skips it.
+- **One slide, one worker; several runs share the work.** The client submits
+  each slide once (as one task); Dask may still run a task twice (a worker lost
+  mid-task is retried elsewhere, and a worker wrongly presumed dead may still be
+  running), and two runs may share a store. So each slide is processed under its
+  lock (:class:`featx.embed.locks.SlideLock`). A task that finds its slide locked
+  does not wait: the run moves on to the next slide and comes back to the locked
+  ones at the end, waiting then (up to ``lock_wait_s``) and finding them done. Two
+  runs on one cohort so split it between them. Who did a slide, when and how long
+  it took are stored in its file (provenance ``work``), so every run's status
+  table credits the run that did the work.
+- **Paths are absolute.** Slide paths and the store root are made absolute before
+  they go to Dask workers, whose working folder may be anywhere; a worker that
+  cannot see them fails the slide with a message naming its host and folder.
+- **mpp.** ``mpp=`` (``featx extract --mpp``) and an ``mpp`` column of the manifest
+  (per slide, winning over the option) override the slides' metadata; both are part
+  of the provenance (``mpp_override``: value and source), so changing them redoes
+  the slide.
 - **The model loads once per worker.** Workers build the extractor through
   :func:`featx.extractors.get_extractor`, a per-process cache keyed by the
   :class:`~featx.extractors.ExtractorFactory` (import path and arguments).
@@ -34,7 +45,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +53,7 @@ import pandas as pd
 
 from featx._io import atomic_path, file_fingerprint, read_table, remove_dead_temps
 from featx._provenance import config_of, json_value
-from featx._validate import file_name, non_negative_int, one_of, positive_int
+from featx._validate import file_name, non_negative_int, one_of, positive_float, positive_int
 from featx.embed.locks import SlideLock, utc_now
 from featx.embed.store import (
     STORE_FORMAT,
@@ -83,6 +94,7 @@ class SlideTask:
     stale_lock_s: float = 300.0
     lock_wait_s: float = 3600.0
     extra_provenance: dict[str, Any] = field(default_factory=dict)
+    mpp: float | None = None
 
 
 def _default_embed() -> Callable[..., Any]:
@@ -91,17 +103,41 @@ def _default_embed() -> Callable[..., Any]:
     return embed_slide
 
 
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _record(task: SlideTask, status: str, *, error: str = "", n_tiles: int = 0,
-            started: str = "", seconds: float = 0.0) -> dict[str, Any]:
+            started: str = "", seconds: float = 0.0, finished: str = "",
+            worker: str | None = None) -> dict[str, Any]:
     return {"slide_id": task.slide_id, "patient_id": task.patient_id, "path": task.path,
             "status": status, "error": error, "n_tiles": int(n_tiles),
             "seconds": round(float(seconds), 3), "started_at": started or utc_now(),
-            "finished_at": utc_now(), "worker": f"{socket.gethostname()}:{os.getpid()}"}
+            "finished_at": finished or utc_now(),
+            "worker": _worker_name() if worker is None else worker}
 
 
-def _done_record(task: SlideTask, path: Path, **kw: Any) -> dict[str, Any]:
-    n_tiles = int(provenance(path).get("n_tiles", 0))
-    return _record(task, "done" if n_tiles else "no_tissue", n_tiles=n_tiles, **kw)
+def _done_record(task: SlideTask, path: Path) -> dict[str, Any]:
+    """The record of a slide found done: credited to whoever wrote its file, as it says."""
+    stored = provenance(path)
+    n_tiles = int(stored.get("n_tiles", 0))
+    work = stored.get("work") or {}
+    return _record(task, "done" if n_tiles else "no_tissue", n_tiles=n_tiles,
+                   started=str(work.get("started_at", "")),
+                   finished=str(work.get("finished_at", "")),
+                   seconds=float(work.get("seconds", 0.0)), worker=str(work.get("worker", "")))
+
+
+def _not_visible(task: SlideTask) -> str:
+    """Why this worker cannot run the task ("" when it can): the store or slide it cannot see."""
+    where = f"on worker {socket.gethostname()} (working folder {os.getcwd()})"
+    if not Path(task.root).is_dir():
+        return (f"store root {task.root} not found {where}; the store must be on a "
+                "filesystem every Dask worker shares")
+    if not Path(task.path).exists():
+        return (f"slide file {task.path} not found {where}; the slides must be on a "
+                "filesystem every Dask worker shares")
+    return ""
 
 
 def _lock_path(store_file: Path) -> Path:
@@ -121,9 +157,12 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
     returned as a ``failed`` record, so one bad slide never stops a cohort.
     """
     started, t0 = utc_now(), time.perf_counter()
+    unseen = _not_visible(task)
+    if unseen:  # before any lock, so no stray lock folder appears in the worker's folder
+        return _record(task, "failed", error=unseen, started=started)
     path = slide_path(task.root, extractor=task.extractor_name, slide_id=task.slide_id)
     if is_done(path, task.expected):
-        return _done_record(task, path, started=started)
+        return _done_record(task, path)
     lock = SlideLock(_lock_path(path),
                      stale_after_s=task.stale_lock_s, wait_s=task.lock_wait_s)
     try:
@@ -132,24 +171,28 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
         return _record(task, "locked", error=str(error), started=started)
     try:
         if is_done(path, task.expected):  # another worker finished it while we waited
-            return _done_record(task, path, started=started)
+            return _done_record(task, path)
         _remove_temp_files(path)
         try:
             extractor = get_extractor(task.factory)
             embed = task.embed or _default_embed()
+            # mpp only when set, so embed functions without the keyword keep working.
+            options = {"mpp": task.mpp} if task.mpp is not None else {}
             result = embed(task.path, extractor, spec=task.spec, normalizer=task.normalizer,
-                           batch_size=task.batch_size)
+                           batch_size=task.batch_size, **options)
+            work = {"worker": _worker_name(), "started_at": started, "finished_at": utc_now(),
+                    "seconds": round(time.perf_counter() - t0, 3)}
             write_slide_embeddings(
                 task.root, result.coords, result.features, extractor=task.extractor_name,
                 slide_id=task.slide_id, patient_id=task.patient_id, dtype=task.dtype,
-                provenance={**task.expected, **task.extra_provenance,
+                provenance={**task.expected, **task.extra_provenance, "work": work,
                             "pipeline": json_value(dict(result.provenance or {}))})
         except Exception as error:  # noqa: BLE001 - recorded per slide, the cohort goes on
             return _record(task, "failed", error=f"{type(error).__name__}: {error}",
                            started=started, seconds=time.perf_counter() - t0)
         n_tiles = len(result.coords)
         return _record(task, "done" if n_tiles else "no_tissue", n_tiles=n_tiles,
-                       started=started, seconds=time.perf_counter() - t0)
+                       started=started, seconds=work["seconds"], finished=work["finished_at"])
     finally:
         lock.release()
 
@@ -228,6 +271,7 @@ def run_batch(
     stale_lock_s: float = 300.0,
     lock_wait_s: float = 3600.0,
     patients: Mapping[str, str] | None = None,
+    mpp: float | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Extract every slide of a manifest into the store, resumably.
@@ -273,9 +317,16 @@ def run_batch(
     full_hash : bool
         Fingerprint slides by a full sha256 instead of size + partial hash.
     stale_lock_s, lock_wait_s : float
-        Lock staleness and the longest wait for a slide another worker holds.
+        Lock staleness, and the longest wait, at the end of the run, for a slide
+        another run or worker still holds (locked slides are first passed over).
     patients : mapping, optional
         slide_id -> patient_id overrides.
+    mpp : float, optional
+        Microns per level-0 pixel of every slide, overriding its metadata (for
+        slides that record none, e.g. TCGA's older JPEG 2000 frozen sections). A
+        manifest's ``mpp`` column sets it per slide and wins over this; empty cells
+        fall back to it, then to the metadata. Recorded in the provenance with its
+        source (``mpp_override``).
     progress : bool
         Show a progress bar with slides and tiles per second.
 
@@ -293,11 +344,15 @@ def run_batch(
     positive_int("threads_per_worker", threads_per_worker)
     if workers is not None:
         non_negative_int("workers", workers)
+    if mpp is not None:
+        mpp = positive_float("mpp", mpp)
     factory = extractor if isinstance(extractor, ExtractorFactory) else ExtractorFactory.of(
         extractor)
     spec = spec if spec is not None else _default_spec()
     slides = slide_table(manifest, slide_dir, patients=patients)
-    root = Path(root)
+    # Workers may run in any folder (another host, a SLURM job): give them absolute paths.
+    slides["path"] = [str(Path(p).absolute()) for p in slides["path"]]
+    root = Path(root).expanduser().absolute()
 
     client, cluster = None, None
     if workers != 0 or scheduler is not None:
@@ -321,12 +376,52 @@ def run_batch(
         return _run(slides, root, client, factory=factory, name=name, config=config, spec=spec,
                     normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
                     retry_failed=retry_failed, retries=retries, full_hash=full_hash,
-                    stale_lock_s=stale_lock_s, lock_wait_s=lock_wait_s, progress=progress)
+                    stale_lock_s=stale_lock_s, lock_wait_s=lock_wait_s, mpp=mpp,
+                    progress=progress)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _execute(client: Any, tasks: list[SlideTask], finish: Callable[[dict[str, Any]], None], *,
+             name: str, root: Path, retries: int) -> list[SlideTask]:
+    """Run the tasks here or on Dask; record each; return those passed over as locked.
+
+    A ``locked`` result of a task that did not wait (``lock_wait_s == 0``) is not
+    recorded: the caller comes back to it.
+    """
+    deferred: list[SlideTask] = []
+
+    def done(task: SlideTask, record: dict[str, Any]) -> None:
+        if record["status"] == "locked" and task.lock_wait_s == 0.0:
+            deferred.append(task)
+        else:
+            finish(record)
+
+    if client is None:
+        for task in tasks:
+            done(task, process_slide(task))
+        return deferred
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]
+    futures = {client.submit(process_slide, task, key=f"featx-{name}-{task.slide_id}-"
+                             f"{token}", retries=retries, pure=False): task for task in tasks}
+    for future in as_completed(futures):
+        task = futures[future]
+        try:
+            done(task, future.result())
+        except Exception as error:  # noqa: BLE001 - e.g. KilledWorker: record, go on
+            # The result may be lost (its worker died after finishing) while the
+            # slide is safely in the store: the store file decides.
+            path = slide_path(root, extractor=name, slide_id=task.slide_id)
+            finish(_done_record(task, path) if is_done(path, task.expected) else
+                   _record(task, "failed", error=f"{type(error).__name__}: {error}"))
+        # Forget the result, so a worker lost later does not make Dask recompute it.
+        future.release()
+    return deferred
 
 
 def _extractor_config(factory: ExtractorFactory) -> dict[str, Any]:
@@ -337,7 +432,7 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
          name: str, config: dict[str, Any], spec: Any, normalizer: Any,
          embed: Callable[..., Any] | None, dtype: str, batch_size: int, retry_failed: bool,
          retries: int, full_hash: bool, stale_lock_s: float, lock_wait_s: float,
-         progress: bool) -> pd.DataFrame:
+         mpp: float | None, progress: bool) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
     status_file = status_path(root, extractor=name)
@@ -354,7 +449,11 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
         if not slide["exists"]:
             rows[slide["slide_id"]] = _record(base, "missing", error="slide file not found")
             continue
-        expected = {**common, "slide": file_fingerprint(slide["path"], full=full_hash)}
+        slide_mpp, source = ((slide["mpp"], "manifest") if slide["mpp"] is not None else
+                             (mpp, "option"))
+        expected = {**common, "slide": file_fingerprint(slide["path"], full=full_hash),
+                    "mpp_override": None if slide_mpp is None else {"mpp": slide_mpp,
+                                                                    "source": source}}
         path = slide_path(root, extractor=name, slide_id=slide["slide_id"])
         old = previous.get(slide["slide_id"])
         if is_done(path, expected):
@@ -371,7 +470,7 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
         tasks.append(SlideTask(
             slide["slide_id"], slide["patient_id"], slide["path"], str(root), name, factory,
             expected, spec, normalizer, embed, dtype, batch_size, stale_lock_s, lock_wait_s,
-            extra))
+            extra, slide_mpp))
     _write_status(status_file, rows, order)
 
     bar = tqdm(total=len(tasks), unit="slide", disable=not progress, desc=f"featx extract {name}")
@@ -391,28 +490,13 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
                         failed=sum(r["status"] == "failed" for r in rows.values()))
 
     try:
-        if client is None:
-            for task in tasks:
-                finish(process_slide(task))
-        else:
-            from distributed import as_completed
-
-            token = uuid.uuid4().hex[:8]
-            futures = {client.submit(process_slide, task, key=f"featx-{name}-{task.slide_id}-"
-                                     f"{token}", retries=retries, pure=False): task
-                       for task in tasks}
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    finish(future.result())
-                except Exception as error:  # noqa: BLE001 - e.g. KilledWorker: record, go on
-                    # The result may be lost (its worker died after finishing) while the
-                    # slide is safely in the store: the store file decides.
-                    path = slide_path(root, extractor=name, slide_id=task.slide_id)
-                    finish(_done_record(task, path) if is_done(path, task.expected) else
-                           _record(task, "failed", error=f"{type(error).__name__}: {error}"))
-                # Forget the result, so a worker lost later does not make Dask recompute it.
-                future.release()
+        # First pass: a slide locked by another run is passed over, not waited for.
+        first = [replace(task, lock_wait_s=0.0) for task in tasks]
+        deferred = _execute(client, first, finish, name=name, root=root, retries=retries)
+        # Then back to those, waiting for their owners; most are done by now.
+        again = {t.slide_id for t in deferred}
+        _execute(client, [t for t in tasks if t.slide_id in again], finish, name=name,
+                 root=root, retries=retries)
     finally:
         _write_status(status_file, rows, order)
         bar.close()

@@ -24,6 +24,7 @@ import pandas as pd
 from featx._io import read_table
 from featx.barcodes import patient_id_from_slide
 from featx.errors import DataNotFoundError, InvalidParameterError
+from featx.wsi.slide import PLAUSIBLE_MPP, default_slide_id
 
 #: Where the GDC serves a file by its UUID.
 GDC_DATA_ENDPOINT = "https://api.gdc.cancer.gov/data/"
@@ -122,6 +123,22 @@ def _find_slide(slide_dir: Path | None, row: Mapping[str, str]) -> Path:
     return nested if not flat.exists() and "id" in row and nested.exists() else flat
 
 
+def _mpp_cell(slide_id: str, cell: str) -> float | None:
+    """A manifest's mpp cell as a float, None when empty; an implausible one is an error."""
+    if not str(cell).strip():
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        value = float("nan")
+    if not PLAUSIBLE_MPP[0] <= value <= PLAUSIBLE_MPP[1]:
+        raise InvalidParameterError(
+            f"mpp of slide {slide_id!r} in the manifest",
+            f"microns per pixel between {PLAUSIBLE_MPP[0]} and {PLAUSIBLE_MPP[1]} (e.g. 0.25 "
+            "for 40x, 0.5 for 20x), or an empty cell to use the slide's metadata", cell)
+    return value
+
+
 def slide_table(
     manifest: str | Path | pd.DataFrame,
     slide_dir: str | Path | None = None,
@@ -135,7 +152,9 @@ def slide_table(
     manifest : path or DataFrame
         A GDC manifest, a featx manifest (``filename`` column) or any table with a
         ``path`` column (absolute, or relative to ``slide_dir``). Optional
-        columns ``slide_id`` and ``patient_id`` (or ``patient``) are used when present.
+        columns ``slide_id``, ``patient_id`` (or ``patient``) and ``mpp`` (microns
+        per level-0 pixel, overriding the slide's metadata; empty: not given) are
+        used when present.
     slide_dir : path, optional
         The folder holding the slides (flat, or ``<id>/<filename>`` as gdc-client
         lays them out).
@@ -145,7 +164,14 @@ def slide_table(
     Returns
     -------
     DataFrame
-        Columns ``slide_id, patient_id, path, md5, size, exists``, in manifest order.
+        Columns ``slide_id, patient_id, path, md5, size, mpp (float or None), exists``,
+        in manifest order.
+
+    Raises
+    ------
+    InvalidParameterError
+        No path or filename column, a duplicated slide, or an ``mpp`` cell that is
+        not a plausible number (the message names the slide).
     """
     table = manifest.copy() if isinstance(manifest, pd.DataFrame) else _read_table(manifest)
     table = table.fillna("").astype(str)
@@ -157,7 +183,7 @@ def slide_table(
     rows = []
     for record in table.to_dict("records"):
         path = _find_slide(folder, record)
-        slide_id = record.get("slide_id") or path.stem
+        slide_id = record.get("slide_id") or default_slide_id(path)
         patient = record.get("patient_id") or record.get("patient") or None
         if patients is not None and slide_id in patients:
             patient = patients[slide_id]
@@ -166,9 +192,12 @@ def slide_table(
             "patient_id": patient or patient_id_from_slide(slide_id),
             "path": str(path), "md5": record.get("md5", "").lower(),
             "size": int(record["size"]) if record.get("size") else None,
+            "mpp": _mpp_cell(slide_id, record.get("mpp", "")),
             "exists": path.is_file(),
         })
-    out = pd.DataFrame(rows, columns=["slide_id", "patient_id", "path", "md5", "size", "exists"])
+    out = pd.DataFrame(rows, columns=["slide_id", "patient_id", "path", "md5", "size", "mpp",
+                                      "exists"])
+    out["mpp"] = pd.Series([r["mpp"] for r in rows], index=out.index, dtype=object)  # None stays
     duplicated = out["slide_id"][out["slide_id"].duplicated()].unique().tolist()
     if duplicated:
         raise InvalidParameterError("manifest", "one row per slide", f"duplicates {duplicated[:5]}")

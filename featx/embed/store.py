@@ -239,7 +239,9 @@ def is_done(path: str | Path, expected_provenance: Mapping[str, Any]) -> bool:
     True when the file exists, its footer is readable (so it is complete) and each
     key of ``expected_provenance`` has the same value in the stored provenance
     (compared after a JSON round trip, so tuples equal lists). Keys not in
-    ``expected_provenance`` (e.g. timings) are ignored.
+    ``expected_provenance`` (e.g. timings) are ignored; an expected ``None`` also
+    matches a file without the key, so a new setting left at its default does not
+    redo stores written before it existed.
     """
     path = Path(path)
     if not path.is_file():
@@ -249,7 +251,8 @@ def is_done(path: str | Path, expected_provenance: Mapping[str, Any]) -> bool:
     except (StoreError, OSError, pa.ArrowException, ValueError):
         return False
     expected = json.loads(json.dumps(dict(expected_provenance), sort_keys=True))
-    return all(key in stored and stored[key] == value for key, value in expected.items())
+    return all(stored.get(key) == value if value is None else
+               key in stored and stored[key] == value for key, value in expected.items())
 
 
 def read_slide(

@@ -70,7 +70,7 @@ def _stand_in(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=N
 
 
 def embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
-          progress=False):
+          progress=False, mpp=None):
     """featx.embed.pipeline.embed_slide, or its stand-in.
 
     Test hooks: ``FEATX_TEST_SLOW_S`` sleeps per slide; with ``FEATX_TEST_DIE_ONCE`` set
@@ -86,6 +86,7 @@ def embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
             pass
         else:
             os._exit(1)
+    options = {"mpp": mpp} if mpp is not None else {}
     run = _embed_slide if _embed_slide is not None else _stand_in
     return run(path, extractor, spec=spec, normalizer=normalizer, batch_size=batch_size,
-               tissue=tissue, progress=progress)
+               tissue=tissue, progress=progress, **options)

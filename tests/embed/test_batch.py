@@ -235,6 +235,7 @@ def _store_content(root: Path) -> dict[str, tuple]:
     for path in sorted(root.rglob("*.parquet")):
         prov = provenance(path)
         prov.get("pipeline", {}).pop("seconds", None)
+        prov.pop("work", None)  # who did it, when and how long: not content
         table = pq.read_table(path).replace_schema_metadata(None)
         out[path.relative_to(root).as_posix()] = (table.to_pylist(), prov)
     return out
@@ -274,36 +275,55 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
 
 
 _CONCURRENT = """
-import json, sys
+import json, sys, time
 sys.path[:0] = [{root!r}]
 from tests.embed._batch_helpers import embed, make_spec
 from featx.embed.batch import run_batch
+start = time.time()
 status = run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
                    spec=make_spec(), embed=embed, workers=0)
-status.to_json({out!r}, orient="records")
+status.assign(t0=start, t1=time.time()).to_json({out!r}, orient="records")
 """
 
 
-def test_two_runs_on_one_store_never_embed_a_slide_twice(tmp_path):
-    manifest = _cohort(tmp_path / "slides", 5)
-    reference = tmp_path / "reference"
-    _run(manifest, reference)
-    store, procs, outs = tmp_path / "shared", [], []
-    env = {**os.environ, "FEATX_TEST_SLOW_S": "0.3"}
-    for i in range(2):
-        outs.append(tmp_path / f"status{i}.json")
-        script = tmp_path / f"run{i}.py"
+def _concurrent_runs(tmp_path: Path, manifest: Path, store: Path, n: int,
+                     tag: str) -> tuple[list[pd.DataFrame], float]:
+    """Run n processes on one store at once; their status tables and the wall time."""
+    procs, outs = [], []
+    env = {**os.environ, "FEATX_TEST_SLOW_S": "0.5"}
+    for i in range(n):
+        outs.append(tmp_path / f"status-{tag}{i}.json")
+        script = tmp_path / f"run-{tag}{i}.py"
         script.write_text(textwrap.dedent(_CONCURRENT.format(
             root=str(ROOT), manifest=str(manifest), store=str(store),
             slides=str(manifest.parent), out=str(outs[-1]))))
         procs.append(subprocess.Popen([sys.executable, str(script)], env=env))
     for proc in procs:
-        assert proc.wait(timeout=120) == 0
+        assert proc.wait(timeout=180) == 0
     runs = [pd.read_json(out, orient="records") for out in outs]
+    wall = max(r["t1"].iloc[0] for r in runs) - min(r["t0"].iloc[0] for r in runs)
+    return runs, wall
+
+
+def test_two_runs_on_one_store_share_the_slides_and_credit_who_did_them(tmp_path):
+    manifest = _cohort(tmp_path / "slides", 8)
+    reference = tmp_path / "reference"
+    _run(manifest, reference)
+    _, one_wall = _concurrent_runs(tmp_path, manifest, tmp_path / "alone", 1, "one")
+    store = tmp_path / "shared"
+    runs, two_wall = _concurrent_runs(tmp_path, manifest, store, 2, "two")
     assert all((run["status"] == "done").all() for run in runs)
-    # A slide was embedded by the run that holds its lock; the other found it done.
-    embedded = pd.concat(runs).query("seconds > 0")
-    assert sorted(embedded["slide_id"]) == sorted(runs[0]["slide_id"])
+    # Both tables say the same: each slide by the process whose file says it did it.
+    first, second = (r.set_index("slide_id")[["worker", "seconds"]] for r in runs)
+    pd.testing.assert_frame_equal(first, second.loc[first.index])
+    folder = store / f"extractor={NAME}"
+    for slide_id, row in first.iterrows():
+        work = provenance(folder / f"{slide_id}.parquet")["work"]
+        assert row["worker"] == work["worker"] and row["seconds"] == pytest.approx(
+            work["seconds"], abs=1e-3) and row["seconds"] >= 0.5
+    # The work was split, not done by one while the other waited.
+    assert first["worker"].nunique() == 2 and first["worker"].value_counts().min() >= 2
+    assert two_wall < 0.8 * one_wall, (one_wall, two_wall)
     assert _store_content(store) == _store_content(reference)
 
 
@@ -468,3 +488,105 @@ def test_cli_extract_with_a_saved_stain_fit(tmp_path, monkeypatch):
                                    slide_id="TCGA-AA-1000-01Z-00-DX1"))
     assert stored["stain"] == config_of(MacenkoNormalizer.load(fit))
     assert stored["stain"]["method"] == "macenko"
+
+
+# --------------------------------------------------------------------------- mpp, paths
+
+def _no_mpp_slide(path: Path) -> Path:
+    from featx.wsi.synthetic import Region, write_synthetic_slide
+
+    write_synthetic_slide(path, width_px=1500, height_px=1200, mpp=0.5, fmt="tiff-no-mpp",
+                          regions=[Region(100, 100, 1200, 950)], downsamples=(1, 4))
+    return path
+
+
+def test_mpp_option_and_manifest_column(tmp_path):
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    _no_mpp_slide(folder / "frozen_a.tiff")
+    _no_mpp_slide(folder / "frozen_b.tiff")
+    manifest = folder / "manifest.csv"
+    pd.DataFrame({"path": ["frozen_a.tiff", "frozen_b.tiff"], "mpp": ["0.25", ""]}).to_csv(
+        manifest, index=False)
+    status = _run(manifest, tmp_path / "store").set_index("slide_id")
+    # The column gives a its mpp; b has none anywhere: failed, with the fix in the error.
+    assert status.loc["frozen_a", "status"] == "done"
+    assert status.loc["frozen_b", "status"] == "failed"
+    assert "--mpp" in status.loc["frozen_b", "error"]
+    status = _run(manifest, tmp_path / "store", mpp=0.5, retry_failed=True)
+    status = status.set_index("slide_id")
+    assert (status["status"] == "done").all()
+    folder_out = tmp_path / "store" / f"extractor={NAME}"
+    prov_a = provenance(folder_out / "frozen_a.parquet")
+    prov_b = provenance(folder_out / "frozen_b.parquet")
+    assert prov_a["mpp_override"] == {"mpp": 0.25, "source": "manifest"}
+    assert prov_b["mpp_override"] == {"mpp": 0.5, "source": "option"}
+    assert prov_b["pipeline"]["slide"]["mpp_source"] == "override"
+    # At 0.25 mpp the same pixels cover a quarter of the area: a has about 1/4 the tiles.
+    assert 0 < 3 * status.loc["frozen_a", "n_tiles"] < status.loc["frozen_b", "n_tiles"]
+    # A changed mpp redoes the slide; the same one skips it.
+    before = (folder_out / "frozen_b.parquet").stat().st_mtime_ns
+    _run(manifest, tmp_path / "store", mpp=0.5)
+    assert (folder_out / "frozen_b.parquet").stat().st_mtime_ns == before
+    _run(manifest, tmp_path / "store", mpp=0.4)
+    assert provenance(folder_out / "frozen_b.parquet")["mpp_override"]["mpp"] == 0.4
+    bad = folder / "bad.csv"
+    pd.DataFrame({"path": ["frozen_a.tiff"], "mpp": ["0,25"]}).to_csv(bad, index=False)
+    from featx.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="frozen_a.*0.25 for 40x"):
+        _run(bad, tmp_path / "store")
+
+
+def test_cli_extract_mpp(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import featx.embed.batch
+    from featx.cli._app import app
+
+    monkeypatch.setattr(featx.embed.batch, "_default_embed", lambda: embed)
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    _no_mpp_slide(folder / "frozen.tiff")
+    manifest = folder / "m.csv"
+    pd.DataFrame({"path": ["frozen.tiff"]}).to_csv(manifest, index=False)
+    args = ["extract", str(manifest), "--out", str(tmp_path / "store"), "--slides", str(folder),
+            "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0", "--no-progress"]
+    assert CliRunner().invoke(app, args).exit_code == 1
+    result = CliRunner().invoke(app, [*args, "--mpp", "0.5", "--retry-failed"])
+    assert result.exit_code == 0 and "1 done" in result.output, result.output
+
+
+def test_worker_that_cannot_see_the_store_names_its_host_and_folder(tmp_path):
+    import socket
+
+    from featx.embed.batch import SlideTask, process_slide
+
+    task = SlideTask("s", "p", str(tmp_path / "s.tiff"), str(tmp_path / "elsewhere"), NAME,
+                     ExtractorFactory.of(NAME), {}, make_spec())
+    record = process_slide(task)
+    assert record["status"] == "failed"
+    assert socket.gethostname() in record["error"] and os.getcwd() in record["error"]
+    assert not (tmp_path / "elsewhere").exists()  # no stray lock folder
+
+
+@pytest.mark.slow
+def test_relative_paths_reach_a_dask_worker_in_another_folder(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    client_dir, worker_dir = tmp_path / "client", tmp_path / "worker"
+    _cohort(client_dir / "slides", 2)
+    worker_dir.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.chdir(worker_dir)  # worker processes start here ...
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        monkeypatch.chdir(client_dir)  # ... the client runs here, with relative paths
+        status = run_batch(Path("slides/manifest.csv"), Path("store"), slide_dir=Path("slides"),
+                           extractor=NAME, spec=make_spec(), embed=embed,
+                           scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:
+            cwd = client.run(os.getcwd)
+    assert set(cwd.values()) == {str(worker_dir)}
+    assert (status["status"] == "done").all(), status[["slide_id", "error"]].to_string()
+    assert len(list((client_dir / "store" / f"extractor={NAME}").glob("*.parquet"))) == 2
+    assert not any(worker_dir.iterdir()), "a stray folder in the worker's working folder"
