@@ -92,3 +92,40 @@ def test_read_rgb_resizes_and_names_a_broken_image(tmp_path: Path) -> None:
     (tmp_path / "b.png").write_bytes(b"\x89PNG truncated")
     with pytest.raises(DataError, match="b.png"):
         _io.read_rgb(tmp_path / "b.png")
+
+
+_UMASK_SCRIPT = """
+import os, stat, sys
+os.umask(0o{umask:o})  # before featx reads it at import
+sys.path[:0] = [{root!r}]
+import numpy as np, pandas as pd
+from pathlib import Path
+from featx import _io
+from featx.embed.store import write_slide_embeddings
+from featx.wsi.synthetic import write_synthetic_slide
+out = Path({out!r})
+from featx.embed.store import TILE_COLUMNS
+coords = pd.DataFrame({{c: [0] for c in TILE_COLUMNS}})
+paths = [
+    write_slide_embeddings(out / "store", coords, np.zeros((1, 4), np.float32),
+                           extractor="X", slide_id="s"),
+    _io.write_table(pd.DataFrame({{"a": [1]}}), out / "tiles.csv"),
+    _io.write_table(pd.DataFrame({{"a": [1]}}), out / "pooled.parquet"),
+    _io.write_text(out / "report.html", "<html></html>"),
+    write_synthetic_slide(out / "slide.svs", width_px=256, height_px=256, mpp=0.5).path,
+]
+with _io.atomic_path(out / "tile.png") as tmp:
+    tmp.write_bytes(b"png")
+paths.append(out / "tile.png")
+print(" ".join(f"{{stat.S_IMODE(p.stat().st_mode):o}}" for p in paths))
+"""
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, "644"), (0o002, "664"), (0o077, "600")])
+def test_every_kind_of_output_gets_the_umask_permissions(tmp_path: Path, umask: int,
+                                                         mode: str) -> None:
+    root = str(Path(__file__).resolve().parents[1])
+    script = _UMASK_SCRIPT.format(umask=umask, root=root, out=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == [mode] * 6, done.stdout
