@@ -78,3 +78,10 @@ def normalize(
     typer.echo(f"{len(done.table)} tiles normalised, {done.n_flagged} flagged glass or faint "
                f"(background={background}); montage {done.montage_path}, status "
                f"{done.table_path}, fit {done.fit_path}")
+    if done.n_unreadable:
+        bad = done.table.loc[done.table["status"] == "unreadable", "error"]
+        for error in bad:
+            typer.echo(f"unreadable: {error}", err=True)
+        typer.echo(f"{done.n_unreadable} tile(s) could not be read; the others are normalised "
+                   f"(status.csv lists them).", err=True)
+        raise typer.Exit(1)

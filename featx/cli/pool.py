@@ -26,9 +26,19 @@ def pool(
 
         featx pool store --extractor IMGNET-2048 --level patient -o patients.parquet
     """
+    import warnings
+
     from featx._io import write_table
     from featx.embed import pool_embeddings
 
-    table = pool_embeddings(store, extractor=extractor, level=level, progress=progress)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the skipped files are listed below, one a line
+        table = pool_embeddings(store, extractor=extractor, level=level, progress=progress)
+    skipped = table.attrs.get("skipped", {})
     write_table(table, out)
     typer.echo(f"{len(table)} {level}s x {table.shape[1] - 3} features -> {out}")
+    for reason in skipped.values():
+        typer.echo(f"skipped {reason}", err=True)
+    if skipped:
+        typer.echo(f"{len(skipped)} slide file(s) left out; the others are pooled.", err=True)
+        raise typer.Exit(1)

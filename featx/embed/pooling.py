@@ -3,22 +3,26 @@
 The papers represent a patient by the mean of all its tiles (over all its
 slides, so a slide with more tissue weighs more). The store is read one slide
 file at a time and only sums and counts are kept, so memory does not grow with
-the number of tiles.
+the number of tiles. A slide file that cannot be read (truncated, not written by
+featx, another embedding width) is left out and named in ``table.attrs["skipped"]``
+and a warning; the other slides are pooled.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featx._validate import one_of
 from featx.embed.store import embedding_matrix, list_slides, slide_path
-from featx.errors import DataNotFoundError
+from featx.errors import DataNotFoundError, StoreError
 
 ID_COLUMNS = {"slide": ["slide_id", "patient_id", "n_tiles"],
               "patient": ["patient_id", "n_slides", "n_tiles"]}
@@ -30,9 +34,32 @@ def feature_columns(n_features: int, *, prefix: str = "f") -> list[str]:
     return [f"{prefix}{i:0{width}d}" for i in range(n_features)]
 
 
-def _slide_sums(path: Path) -> tuple[str, str, int, np.ndarray | None]:
-    table = pq.read_table(path, columns=["slide_id", "patient_id", "embedding"])
-    n_features = table.schema.field("embedding").type.list_size
+def _slide_sums(path: Path) -> tuple[str, str, int, np.ndarray]:
+    """slide_id, patient_id, tile count and embedding sum of one store file.
+
+    Raises
+    ------
+    StoreError
+        The file is truncated or damaged, or not a featx store file.
+    """
+    try:
+        table = pq.read_table(path, columns=["slide_id", "patient_id", "embedding"])
+    except pa.ArrowInvalid as error:
+        if "column" in str(error).lower() or "field" in str(error).lower():
+            raise StoreError(path, "a Parquet file that featx did not write (no slide_id, "
+                             "patient_id and embedding columns); move it out of the store"
+                             ) from None
+        raise StoreError(path, f"cannot be read ({str(error).splitlines()[0][:120]}): "
+                         "truncated or damaged; delete it and run `featx extract` again "
+                         "to redo the slide") from None
+    except (pa.ArrowException, OSError) as error:
+        raise StoreError(path, f"cannot be read ({type(error).__name__}: {error}); delete "
+                         "it and run `featx extract` again") from None
+    embedding = table.schema.field("embedding").type
+    if not pa.types.is_fixed_size_list(embedding):
+        raise StoreError(path, "its embedding column is not a fixed-size list, so featx did "
+                         "not write it; move it out of the store")
+    n_features = embedding.list_size
     if table.num_rows == 0:
         return path.stem, "", 0, np.zeros(n_features)
     matrix = embedding_matrix(table, dtype=np.float64)
@@ -70,6 +97,7 @@ def pool_embeddings(
         One row per patient (``patient_id, n_slides, n_tiles, f0000...``) or per
         slide (``slide_id, patient_id, n_tiles, f0000...``), sorted by id. Slides
         without tissue (no tiles) are left out rather than given NaN means.
+        ``attrs["skipped"]`` maps each slide whose file could not be read to why.
     """
     from tqdm.auto import tqdm
 
@@ -80,18 +108,30 @@ def pool_embeddings(
                                 "Run `featx extract` first, or check the extractor name.")
     records: list[tuple[str, str, int]] = []
     sums: list[np.ndarray] = []
+    skipped: dict[str, str] = {}
     for slide_id in tqdm(ids, unit="slide", disable=not progress, desc="pooling"):
         path = slide_path(root, extractor=extractor, slide_id=slide_id)
         if not path.is_file():
             raise DataNotFoundError(f"embeddings of slide {slide_id!r} ({path})",
                                     "Run `featx extract` for it, or drop it from slide_ids.")
-        sid, patient, n, total = _slide_sums(path)
+        try:
+            sid, patient, n, total = _slide_sums(path)
+            if sums and n and len(total) != len(sums[0]):
+                raise StoreError(path, f"{len(total)} features where the other slides have "
+                                 f"{len(sums[0])}: from another extractor; move it out")
+        except StoreError as error:  # one bad file: recorded, the others are pooled
+            skipped[slide_id] = str(error)
+            continue
         if n:
             records.append((sid, patient, n))
             sums.append(total)
+    if skipped:
+        warnings.warn(f"{len(skipped)} slide file(s) left out of the pooling: "
+                      + "; ".join(skipped.values()), stacklevel=2)
     if not records:
         raise DataNotFoundError(f"tiles of extractor {extractor!r} in {root}",
-                                "Every selected slide was empty (no tissue).")
+                                "Every selected slide was empty (no tissue)" +
+                                (f" or unreadable ({len(skipped)})." if skipped else "."))
     meta = pd.DataFrame(records, columns=["slide_id", "patient_id", "n_tiles"])
     totals = np.stack(sums)
     names = feature_columns(totals.shape[1])
@@ -108,7 +148,9 @@ def pool_embeddings(
         out = pd.DataFrame({"patient_id": patients, "n_slides": np.bincount(codes),
                             "n_tiles": n_tiles.astype(np.int64)})
     features = pd.DataFrame(means.astype(np.float32), columns=names)
-    return pd.concat([out, features], axis=1)
+    table = pd.concat([out, features], axis=1)
+    table.attrs["skipped"] = skipped
+    return table
 
 
 def pooled_matrix(table: pd.DataFrame) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 The work behind ``featx normalize``: read tiles in batches, fit the source side
 per slide when asked, write normalised tiles (optional), a per-tile status table
-and a montage that shows a spread of tiles before and after.
+and a montage that shows a spread of tiles before and after. A tile image that
+cannot be read (truncated, not an image) gets status ``unreadable`` and its error
+in the table; the other tiles are normalised.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from PIL import Image, ImageDraw
 
 from featx._io import IMAGE_SUFFIXES, atomic_path, read_rgb, write_table
 from featx._validate import positive_int
-from featx.errors import DataNotFoundError
+from featx.errors import DataError, DataNotFoundError
 from featx.stain.macenko import STATUS_OK, MacenkoNormalizer
 from featx.wsi.slide import Slide
 from featx.wsi.tiling import TileSpec, grid_coords, iter_tile_batches, read_tiles, spread_indices
+
+#: Status of a tile image that could not be read.
+STATUS_UNREADABLE = "unreadable"
 
 
 @dataclass
@@ -31,7 +36,7 @@ class NormalizedTiles:
     ----------
     table : pandas.DataFrame
         One row per tile: ``tile`` (name), ``status`` and, if written, ``output``
-        (for slides also ``x``, ``y``).
+        (for slides also ``x``, ``y``); ``error`` when some tile was ``unreadable``.
     table_path, montage_path, fit_path : Path
         The status CSV, the montage PNG and the normaliser's JSON fit.
     """
@@ -41,9 +46,11 @@ class NormalizedTiles:
     montage_path: Path
     fit_path: Path
     n_flagged: int = field(init=False)
+    n_unreadable: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.n_flagged = int((self.table["status"] != STATUS_OK).sum())
+        self.n_unreadable = int((self.table["status"] == STATUS_UNREADABLE).sum())
+        self.n_flagged = int((self.table["status"] != STATUS_OK).sum()) - self.n_unreadable
 
 
 def list_tiles(folder: str | Path) -> list[Path]:
@@ -58,12 +65,17 @@ def list_tiles(folder: str | Path) -> list[Path]:
     return paths
 
 
-def _batches_of_paths(paths: Sequence[Path], batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
-    """Consecutive same-size tiles, at most ``batch_size`` at a time."""
+def _batches_of_paths(paths: Sequence[Path], batch_size: int, failed: dict[int, str],
+                      ) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Consecutive same-size tiles, at most ``batch_size`` at a time; unreadable ones to ``failed``."""
     idx: list[int] = []
     images: list[np.ndarray] = []
     for i, path in enumerate(paths):
-        image = read_rgb(path)
+        try:
+            image = read_rgb(path)
+        except (DataError, DataNotFoundError) as error:  # one bad tile never stops the folder
+            failed[i] = str(error)
+            continue
         if images and (image.shape != images[0].shape or len(images) == batch_size):
             yield idx, np.stack(images)
             idx, images = [], []
@@ -116,14 +128,25 @@ def normalize_folder(
     paths = list_tiles(root)
     if normalizer.mode == "per_slide":
         picks = spread_indices(len(paths), positive_int("sample_tiles", sample_tiles))
-        sample = [read_rgb(paths[i]) for i in picks]
+        sample = [image for image in (_try_read(paths[i]) for i in picks) if image is not None]
+        if not sample:
+            raise DataError(f"tiles under {root}", "none of the sampled tiles can be read",
+                            "Check the folder's images (re-export truncated ones)")
         shape = sample[0].shape
         normalizer.fit_source(np.stack([s for s in sample if s.shape == shape]))
     names = [str(p.relative_to(root)) for p in paths]
     outputs = [str(p.relative_to(root).with_suffix(".png")) for p in paths]
-    return _normalize(_batches_of_paths(paths, batch_size), names, outputs, normalizer,
+    failed: dict[int, str] = {}
+    return _normalize(_batches_of_paths(paths, batch_size, failed), names, outputs, normalizer,
                       Path(out_dir), save_tiles=save_tiles, montage_tiles=montage_tiles,
-                      progress=progress)
+                      progress=progress, failed=failed)
+
+
+def _try_read(path: Path) -> np.ndarray | None:
+    try:
+        return read_rgb(path)
+    except (DataError, DataNotFoundError):
+        return None
 
 
 def normalize_slide(
@@ -178,7 +201,8 @@ def normalize_slide(
 def _normalize(batches: Iterable[tuple[list[int], np.ndarray]], names: list[str],
                outputs: list[str], normalizer: MacenkoNormalizer, out: Path, *,
                save_tiles: bool, montage_tiles: int, progress: bool,
-               columns: dict[str, object] | None = None) -> NormalizedTiles:
+               columns: dict[str, object] | None = None,
+               failed: dict[int, str] | None = None) -> NormalizedTiles:
     """The loop both runs share: normalise each batch, keep a spread for the montage, write."""
     from tqdm.auto import tqdm
 
@@ -199,9 +223,14 @@ def _normalize(batches: Iterable[tuple[list[int], np.ndarray]], names: list[str]
                     _write_png(target, normalised[j])
                     written[i] = str(target)
             bar.update(len(idx))
+    failed = failed or {}  # filled while the batches were read
+    for i in failed:
+        status[i] = STATUS_UNREADABLE
     table = pd.DataFrame({"tile": names, **(columns or {}), "status": status})
     if save_tiles:
         table["output"] = written
+    if failed:
+        table["error"] = [failed.get(i, "") for i in range(len(names))]
     order = sorted(before)
     out.mkdir(parents=True, exist_ok=True)
     table_path = write_table(table, out / "status.csv")

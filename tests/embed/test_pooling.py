@@ -94,3 +94,30 @@ def test_cli_pool(store, tmp_path):
     result = CliRunner().invoke(app, ["pool", str(root), "--extractor", "X", "-o", str(csv),
                                       "--level", "slide", "--no-progress"])
     assert result.exit_code == 0 and len(pd.read_csv(csv)) == 4
+
+
+def test_a_truncated_or_foreign_file_is_skipped_and_the_rest_pooled(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from featx.cli._app import app
+
+    root, _, feats = store
+    folder = root / "extractor=X"
+    good = folder / "TCGA-AA-0002-01Z-00-DX1.parquet"
+    data = good.read_bytes()
+    (folder / "cut.parquet").write_bytes(data[: len(data) // 2])
+    pd.DataFrame({"a": [1, 2]}).to_parquet(folder / "foreign.parquet")
+    with pytest.warns(UserWarning, match="2 slide file"):
+        table = pool_embeddings(root, extractor="X", level="slide")
+    assert sorted(table.attrs["skipped"]) == ["cut", "foreign"]
+    assert "truncated" in table.attrs["skipped"]["cut"]
+    assert "did not write" in table.attrs["skipped"]["foreign"]
+    assert len(table) == 4  # the four good slides with tiles
+    np.testing.assert_allclose(pooled_matrix(table.set_index("slide_id").loc[["other"]]
+                                             .reset_index())[0], feats["other"].mean(0),
+                               rtol=1e-6)
+    out = tmp_path / "p.csv"
+    result = CliRunner().invoke(app, ["pool", str(root), "--extractor", "X", "-o", str(out),
+                                      "--no-progress"])
+    assert result.exit_code == 1 and out.is_file()
+    assert "cut.parquet" in result.output and "Traceback" not in result.output

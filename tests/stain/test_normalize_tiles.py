@@ -137,3 +137,24 @@ def test_cli_normalize_real_slide(tmp_path, shared_data) -> None:
     source = np.array(fit["stain_matrix_source"])
     # a real H&E slide: haematoxylin first (more red absorbed), eosin mostly green
     assert source[0, 0] > source[1, 0] and np.argmax(source[1]) == 1
+
+
+@pytest.mark.parametrize("mode", ["per_tile", "per_slide"])
+def test_a_truncated_tile_is_recorded_and_the_rest_normalised(tmp_path, mode: str) -> None:
+    folder = write_tile_folder(tmp_path / "tiles")
+    good = (folder / "a" / "t1.png").read_bytes()
+    (folder / "a" / "cut.png").write_bytes(good[: len(good) // 2])
+    (folder / "b" / "zero.jpg").write_bytes(b"")
+    target = tmp_path / "target.png"
+    Image.fromarray(he_image(HE_STAIN_MATRIX, size=64, seed=50)[0]).save(target)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["normalize", str(folder), "--target", str(target), "-o",
+                                 str(out), "--mode", mode])
+    assert result.exit_code == 1, result.output
+    assert "cut.png" in result.output and "zero.jpg" in result.output
+    assert "2 tile(s) could not be read" in result.output and "Traceback" not in result.output
+    table = pd.read_csv(out / "status.csv", keep_default_na=False).set_index("tile")
+    assert table.loc["a/cut.png", "status"] == table.loc["b/zero.jpg", "status"] == "unreadable"
+    assert "cut.png" in table.loc["a/cut.png", "error"]
+    assert (table.drop(["a/cut.png", "b/zero.jpg", "a/glass.tif"])["status"] == "ok").all()
+    assert len(list((out / "tiles").rglob("*.png"))) == 8
