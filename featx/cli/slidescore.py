@@ -52,10 +52,12 @@ def slidescore(
     from stored embeddings and a tile classifier:
     `featx slidescore store/extractor=FTX-2048/ --classifier tumour_lr.joblib -o scores/`
     """
+    import warnings
+
     import numpy as np
 
     from featx._io import read_table
-    from featx.errors import DataNotFoundError, InvalidParameterError
+    from featx.errors import DataError, DataNotFoundError, InvalidParameterError
     from featx.slidescore import embedding_probabilities, score_slides
 
     tiles = read_table(table, what="tile table")
@@ -72,7 +74,13 @@ def slidescore(
             meta = set(TILE_METADATA)
             embeddings = tiles[[c for c in tiles.columns if c not in meta]].to_numpy(float)
         prob_column = "prob"
-        tiles = tiles.assign(prob=embedding_probabilities(joblib.load(classifier), embeddings))
+        try:
+            model = joblib.load(classifier)
+        except Exception as error:  # noqa: BLE001 - pickle raises many kinds for a wrong file
+            raise DataError(f"classifier {classifier}", f"not a model saved with joblib.dump "
+                            f"({type(error).__name__}: {str(error)[:120]})",
+                            "Pass the .joblib file of a fitted scikit-learn classifier") from None
+        tiles = tiles.assign(prob=embedding_probabilities(model, embeddings))
     truth = None
     if labels is not None:
         truth = read_table(labels, what="slide labels")
@@ -80,9 +88,14 @@ def slidescore(
             raise InvalidParameterError("--labels", "a table with slide_id and label columns",
                                         list(truth.columns))
         truth = truth.assign(slide_id=truth["slide_id"].astype(str)).set_index("slide_id")["label"]
-    done = score_slides(tiles, out, labels=truth, prob_column=prob_column, k=k, unit=unit,
-                        pixels_per_tile=pixels_per_tile, forest=forest, cv=cv,
-                        min_sensitivity=min_sensitivity)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        done = score_slides(tiles, out, labels=truth, prob_column=prob_column, k=k, unit=unit,
+                            pixels_per_tile=pixels_per_tile, forest=forest, cv=cv,
+                            min_sensitivity=min_sensitivity)
+    for warning in caught:  # e.g. --cv lowered for a small class: said, one line each
+        if issubclass(warning.category, UserWarning):
+            typer.echo(f"warning: {warning.message}", err=True)
     if done.metrics is not None:
         for name, row in done.metrics.iterrows():
             typer.echo(f"{name}: ROC AUC {row['roc_auc']:.3f}, PR-AUC {row['pr_auc']:.3f}, "

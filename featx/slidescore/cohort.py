@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from featx._io import atomic_path, write_table
-from featx.errors import InvalidParameterError
+from featx.errors import DataError, InvalidParameterError
 from featx.slidescore.heatmaps import heatmaps_from_table, save_heatmap_png
 from featx.slidescore.metrics import evaluate_slide_scores
 from featx.slidescore.plots import plot_roc_curves, plot_score_violins
@@ -90,6 +90,10 @@ def score_slides(
     metrics = None
     if labels is not None:
         labels = labels.set_axis(labels.index.astype(str))
+        repeated = labels.index[labels.index.duplicated()].unique().tolist()
+        if repeated:
+            raise DataError("slide labels", f"{len(repeated)} slide id(s) appear more than once "
+                            f"(e.g. {repeated[:5]})", "Give each slide one label row")
         unlabelled = [s for s in ids if s not in labels.index]
         if unlabelled:
             raise InvalidParameterError("labels", "a label for every slide in the table",

@@ -15,6 +15,7 @@ Their slide-level evaluation is in :mod:`featx.slidescore.metrics`, the figures 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -204,6 +205,9 @@ class HeatmapForestScorer(ClassifierMixin, BaseEstimator):
         Out-of-fold tumour probability of each training slide.
     cv_roc_auc_ : float
         ROC AUC of the out-of-fold scores.
+    n_folds_ : int
+        Folds used: ``cv``, or fewer (with a warning) when the smaller class has
+        fewer slides than ``cv``.
     feature_names_ : list of str
     classes_ : numpy.ndarray
         ``[0, 1]``.
@@ -255,8 +259,14 @@ class HeatmapForestScorer(ClassifierMixin, BaseEstimator):
         if smallest < 2:
             raise InvalidParameterError("y", "at least 2 slides of each class for cross-validation",
                                         np.bincount(y, minlength=2).tolist())
-        folds = StratifiedKFold(n_splits=min(positive_int("cv", self.cv), smallest), shuffle=True,
-                                random_state=self.random_state)
+        n_folds = min(positive_int("cv", self.cv), smallest)
+        if n_folds < self.cv:
+            # Said aloud: fewer folds mean larger training folds' complements, other scores.
+            warnings.warn(f"cv={self.cv} lowered to {n_folds} folds: the smaller class has only "
+                          f"{smallest} slides (stratified folds need one of each per fold)",
+                          UserWarning, stacklevel=2)
+        self.n_folds_ = n_folds
+        folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=self.random_state)
         features = table.to_numpy(dtype=np.float64)
         self.oof_scores_ = cross_val_predict(self._forest(), features, y, cv=folds,
                                              method="predict_proba")[:, 1]

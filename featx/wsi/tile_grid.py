@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import ndimage
 
 from featx._validate import positive_int
-from featx.errors import InvalidParameterError
+from featx.errors import DataError, InvalidParameterError
 
 #: 8-connectivity: tiles touching by an edge or a corner belong to one tissue piece.
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -55,12 +55,32 @@ def grid_indices(coords: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
+#: Most cells a grid may have (a 200,000 px slide in 112 px tiles has about 3 million);
+#: more means row/col are pixel coordinates, and the grid would not fit in memory.
+MAX_GRID_CELLS = 1 << 26
+
+
 def grid_shape(coords: pd.DataFrame) -> tuple[int, int]:
-    """Return the (n_rows, n_cols) of the smallest grid holding every tile."""
+    """Return the (n_rows, n_cols) of the smallest grid holding every tile.
+
+    Raises
+    ------
+    DataError
+        The grid would exceed :data:`MAX_GRID_CELLS`: ``row``/``col`` hold pixel
+        coordinates rather than grid cells.
+    """
     rows, cols = grid_indices(coords)
     if len(rows) == 0:
         return (0, 0)
-    return int(rows.max()) + 1, int(cols.max()) + 1
+    shape = int(rows.max()) + 1, int(cols.max()) + 1
+    if shape[0] * shape[1] > MAX_GRID_CELLS:
+        raise DataError(
+            "tile table", f"row/col reach {shape[0] - 1:,}/{shape[1] - 1:,}, a grid of "
+            f"{shape[0] * shape[1]:,} cells for {len(rows):,} tiles: these look like pixel "
+            "coordinates, not grid cells",
+            "Use the row and col of featx's tile table (grid cells), or divide pixel x/y by "
+            "the tile stride in pixels")
+    return shape
 
 
 def values_to_grid(

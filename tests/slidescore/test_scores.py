@@ -266,3 +266,51 @@ def test_cli_scores_stored_embeddings_with_a_classifier(tmp_path, generated):
         assert scores.loc[slide_id, "topk_score"] == pytest.approx(topk_score(heatmap, k=4),
                                                                    rel=1e-5)
     assert not (out / "metrics.csv").exists()  # no labels, no metrics
+
+
+def test_cli_bad_inputs_are_featx_errors_not_tracebacks(tmp_path, generated):
+    from featx.errors import DataError, FeatxError
+
+    table = tmp_path / "probs.parquet"
+    generated["table"].to_parquet(table)
+    ids = list(generated["heatmaps"])
+    out = tmp_path / "out"
+
+    def run(*args):
+        return CliRunner().invoke(app, ["slidescore", *map(str, args), "-o", str(out)])
+
+    labels = tmp_path / "dup.csv"
+    pd.DataFrame({"slide_id": ids + ids[:1], "label": list(generated["y"]) + [0]}).to_csv(
+        labels, index=False)
+    result = run(table, "--labels", labels)
+    assert isinstance(result.exception, DataError) and ids[0] in str(result.exception)
+    not_parquet = tmp_path / "probs2.parquet"
+    not_parquet.write_text("slide_id,row,col,prob\n")
+    assert isinstance(run(not_parquet).exception, DataError)
+    not_model = tmp_path / "model.joblib"
+    not_model.write_bytes(b"\x80\x04 this is not a pickle")
+    result = run(table, "--classifier", not_model)
+    assert isinstance(result.exception, DataError) and "joblib.dump" in str(result.exception)
+    pixels = generated["table"].assign(row=lambda t: t["row"] * 2240 + 50000,
+                                       col=lambda t: t["col"] * 2240 + 70000)
+    pixels.to_parquet(tmp_path / "pixels.parquet")
+    result = run(tmp_path / "pixels.parquet")
+    assert isinstance(result.exception, FeatxError), result.exception
+    assert "pixel coordinates" in str(result.exception)
+
+
+def test_cv_lowered_for_a_small_class_is_said(tmp_path, generated):
+    heatmaps = list(generated["heatmaps"].values())[:6]
+    y = np.array([1, 1, 0, 0, 0, 0])
+    with pytest.warns(UserWarning, match="cv=5 lowered to 2 folds"):
+        scorer = HeatmapForestScorer(cv=5).fit(heatmaps, y)
+    assert scorer.n_folds_ == 2
+    table = tmp_path / "probs.parquet"
+    keep = list(generated["heatmaps"])[:6]
+    generated["table"].query("slide_id in @keep").to_parquet(table)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"slide_id": keep, "label": y}).to_csv(labels, index=False)
+    result = CliRunner().invoke(app, ["slidescore", str(table), "--labels", str(labels),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "warning: cv=5 lowered to 2 folds" in result.output
