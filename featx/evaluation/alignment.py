@@ -195,6 +195,11 @@ def check_binary(targets: pd.DataFrame, *, n_splits: int) -> None:
                             "not 0/1", "Encode mutated as 1 and wild type as 0")
         positives = int(values.astype(int).sum())
         smaller = min(positives, len(values) - positives)
+        if smaller == 0:  # no folds would help: there is nothing to predict
+            raise DataError(f"targets[{column!r}]", f"every patient is {int(values.iloc[0])} "
+                            f"(constant over {len(values)} patients)",
+                            "A constant target cannot be predicted; leave out this gene "
+                            "(--columns) or check the table")
         if smaller < n_splits:
             raise DataError(f"targets[{column!r}]", f"only {smaller} patients in the "
                             f"minority class for {n_splits} folds", "Leave out this gene "

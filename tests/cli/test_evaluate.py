@@ -105,3 +105,26 @@ def test_evaluate_errors_name_the_fix(tmp_path):
     assert isinstance(none.exception, DataError) and "no ID is in every table" in str(none.exception)
     help_text = runner.invoke(app, ["evaluate", "--help"]).output
     assert "Nadeau-Bengio" in help_text and "--repeats" in help_text
+
+
+def test_semicolon_binary_and_constant_target_tables(tmp_path):
+    src = _write_inputs(tmp_path)
+    targets = pd.read_csv(src / "mutations.tsv", sep="\t")
+    targets.to_csv(tmp_path / "semicolon.csv", sep=";", index=False)
+    (tmp_path / "binary.tsv").write_bytes(bytes(range(256)) * 20)
+    targets.assign(TP53=1).to_csv(tmp_path / "constant.tsv", sep="\t", index=False)
+
+    def run(name):
+        return runner.invoke(app, ["evaluate", str(src / "noise.parquet"), "-t",
+                                   str(tmp_path / name), "-e", "mutation", "--repeats", "1",
+                                   "-o", str(tmp_path / f"out-{name}")])
+
+    ok = run("semicolon.csv")
+    assert ok.exit_code == 0, ok.output
+    scores = pd.read_parquet(tmp_path / "out-semicolon.csv" / "mutation_scores.parquet")
+    assert {"KRAS", "TP53"} <= set(scores.astype(str).stack())
+    binary = run("binary.tsv")
+    assert isinstance(binary.exception, DataError) and "UTF-8" in str(binary.exception)
+    constant = run("constant.tsv")
+    assert isinstance(constant.exception, DataError)
+    assert "constant" in str(constant.exception) and "fewer folds" not in str(constant.exception)

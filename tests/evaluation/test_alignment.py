@@ -64,6 +64,9 @@ def test_target_checks():
         check_binary(pd.DataFrame({"g": [1, 1] + [0] * 10}), n_splits=5)
     with pytest.raises(DataError, match="not 0/1"):
         check_binary(pd.DataFrame({"g": [0, 1, 2] * 5}), n_splits=5)
+    with pytest.raises(DataError, match="every patient is 0 .*constant") as caught:
+        check_binary(pd.DataFrame({"g": [0] * 12}), n_splits=5)
+    assert "fewer folds" not in str(caught.value)
 
 
 def test_read_embeddings_store_pooled_and_wide_tables(tmp_path):
