@@ -27,7 +27,7 @@ from featx._validate import fraction, non_negative_int, one_of, positive_float, 
 from featx.errors import InvalidParameterError
 from featx.wsi.drawing import draw_tiling
 from featx.wsi.slide import Slide
-from featx.wsi.tissue import TissueMask, detect_tissue
+from featx.wsi.tissue import MIN_HOLE_UM2, TissueMask, detect_tissue
 
 #: Columns of a tile table, in order, with their dtypes.
 TILE_TABLE_COLUMNS = {
@@ -112,7 +112,8 @@ def grid_coords(slide: Slide, spec: TileSpec, *, tissue: TissueMask | None = Non
     if not isinstance(spec, TileSpec):
         raise InvalidParameterError("spec", "a TileSpec", type(spec).__name__)
     if tissue is None:
-        tissue = detect_tissue(slide, mpp=min(8.0, spec.tile_um / 8))
+        tissue = detect_tissue(slide, mpp=min(8.0, spec.tile_um / 8),
+                               min_hole_um2=_hole_um2(spec))
     scale = spec.mpp / slide.mpp  # level-0 px per tile px
     if scale < 1 / 1.01:
         warnings.warn(
@@ -137,6 +138,11 @@ def grid_coords(slide: Slide, spec: TileSpec, *, tissue: TissueMask | None = Non
         "mpp": spec.mpp, "tissue_fraction": tissue_fraction[keep],
     })
     return table.astype(TILE_TABLE_COLUMNS) if len(table) else empty_table()
+
+
+def _hole_um2(spec: TileSpec) -> float:
+    """Largest hole the mask fills for these tiles: a quarter tile, at most the default."""
+    return min(MIN_HOLE_UM2, spec.tile_um ** 2 / 4)
 
 
 def spread_indices(n: int, k: int) -> np.ndarray:
@@ -285,7 +291,8 @@ def tile_slide(slide: Slide, spec: TileSpec, *, out_dir: str | Path,
     one_of("table_format", table_format, TABLE_FORMATS)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tissue = detect_tissue(slide, mpp=min(8.0, spec.tile_um / 8), method=tissue_method)
+    tissue = detect_tissue(slide, mpp=min(8.0, spec.tile_um / 8), method=tissue_method,
+                           min_hole_um2=_hole_um2(spec))
     coords = grid_coords(slide, spec, tissue=tissue)
     table_path = out / f"{slide.slide_id}.tiles.{table_format}"
     write_table(coords, table_path)

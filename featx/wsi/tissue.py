@@ -9,7 +9,10 @@ slide that is mostly glass the equal-weights threshold sits closer to the
 tissue mode, giving a stricter mask.
 
 Pixels darker than the threshold are tissue; then specks are removed and small
-holes filled. A thumbnail with no real contrast (bare glass) gives an empty mask
+holes filled. Hole filling is bounded well below a tile (:data:`MIN_HOLE_UM2`, and
+tiling passes a quarter of its tile's area when that is smaller): a lumen or a
+vessel that leaves most of a tile as glass stays glass, so ``min_tissue`` keeps
+its meaning. A thumbnail with no real contrast (bare glass) gives an empty mask
 rather than splitting noise in two.
 """
 
@@ -25,6 +28,8 @@ from featx.errors import InvalidParameterError
 from featx.wsi.slide import Slide
 
 METHODS = ("otsu", "otsu-equal-weights")
+#: Largest hole (square microns) filled by default: 50 x 50 um, a fifth of a 112 um tile.
+MIN_HOLE_UM2 = 2_500.0
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ def detect_tissue(
     mpp: float = 8.0,
     method: str = "otsu",
     min_object_um2: float = 20_000.0,
-    min_hole_um2: float = 20_000.0,
+    min_hole_um2: float = MIN_HOLE_UM2,
     min_contrast: float = 20.0,
 ) -> TissueMask:
     """Detect tissue on a slide's thumbnail.
@@ -202,8 +207,12 @@ def detect_tissue(
         Resolution of the thumbnail (and so of the mask) in microns per pixel.
     method : {"otsu", "otsu-equal-weights"}
         Threshold criterion; see the module docstring.
-    min_object_um2, min_hole_um2 : float
-        Tissue pieces and holes smaller than this physical area (square microns) are cleaned up.
+    min_object_um2 : float, default 20,000
+        Tissue pieces smaller than this physical area (square microns) are removed.
+    min_hole_um2 : float, default :data:`MIN_HOLE_UM2` (2,500)
+        Holes in tissue smaller than this (square microns) are filled. Keep it below a
+        tile's area: a larger value fills lumens and gives glassy tiles tissue
+        fraction 1.
     min_contrast : float
         Minimum grey-level difference between tissue and glass; below it the slide is glass only.
 

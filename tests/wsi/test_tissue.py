@@ -99,3 +99,31 @@ def test_cmu1_has_a_plausible_tissue_fraction(shared_data):
     with open_slide(shared_data / "wsi" / "CMU-1-Small-Region.svs") as slide:
         tissue = detect_tissue(slide)
     assert 0.2 < tissue.tissue_fraction < 0.6
+
+
+def test_a_lumen_stays_glass_and_its_tile_fails_min_tissue(tmp_path):
+    import tifffile
+
+    from featx.wsi.slide import open_slide
+    from featx.wsi.tiling import TileSpec, grid_coords
+
+    rng = np.random.default_rng(0)
+    image = np.full((1500, 2000, 3), 242, np.uint8)  # glass
+    tissue = np.array([200, 110, 160]) + rng.integers(-25, 25, (1100, 1600, 3))
+    image[200:1300, 200:1800] = tissue.clip(0, 255)
+    # A lumen of 205 x 205 px (102 um) inside the 224 px (112 um) tile at col 3, row 2:
+    # 84% of that tile is bright glass.
+    image[458:663, 682:887] = 242
+    path = tmp_path / "lumen.tif"
+    tifffile.imwrite(path, image, photometric="rgb", tile=(256, 256),
+                     resolution=(20000, 20000), resolutionunit="CENTIMETER")
+    spec = TileSpec(tile_px=224, mpp=0.5, min_tissue=0.0)
+    with open_slide(path) as slide:
+        coords = grid_coords(slide, spec).set_index(["row", "col"])
+        filled = detect_tissue(slide, mpp=8.0, min_hole_um2=20_000.0)
+        kept = grid_coords(slide, TileSpec(tile_px=224, mpp=0.5, min_tissue=0.8))
+    assert coords.loc[(2, 3), "tissue_fraction"] == pytest.approx(1 - 0.84, abs=0.08)
+    assert not ((kept["row"] == 2) & (kept["col"] == 3)).any()
+    assert coords.loc[(2, 2), "tissue_fraction"] > 0.95  # its neighbour is solid tissue
+    # The old default (20,000 um2, more than a whole tile) filled the lumen.
+    assert filled.fraction(np.array([672.0]), np.array([448.0]), 224.0)[0] > 0.95
