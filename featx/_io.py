@@ -233,13 +233,27 @@ def read_rgb(path: str | Path, *, size: int | None = None) -> Any:
         raise DataNotFoundError(f"image {path}", "Check the path.")
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            image = _to_rgb8(image)
             if size is not None and image.size != (size, size):
                 image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
             return np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise DataError(f"image {path}", f"cannot be read as an image ({error})",
                         "Pass a PNG, JPEG or TIFF file; re-export it if it is truncated") from None
+
+
+def _to_rgb8(image: Any) -> Any:
+    """An 8-bit RGB PIL image; 16- and 32-bit grey are scaled, not clipped to white."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or image.mode == "I":
+        # PIL's convert("RGB") clips these at 255: a 16-bit grey tile would come back white.
+        grey = np.asarray(image, dtype=np.float64)
+        full = 65535.0 if image.mode.startswith("I;16") or grey.max() <= 65535 else grey.max()
+        grey8 = np.clip(grey * (255.0 / full) + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey8).convert("RGB")
+    return image.convert("RGB")
 
 
 # --------------------------------------------------------------------------- hashes

@@ -129,3 +129,17 @@ def test_every_kind_of_output_gets_the_umask_permissions(tmp_path: Path, umask: 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == [mode] * 6, done.stdout
+
+
+def test_sixteen_bit_grey_png_keeps_its_contrast(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    grey = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    path = tmp_path / "grey16.png"
+    Image.fromarray(grey).save(path)
+    assert Image.open(path).mode.startswith("I")  # PIL reads it as 16/32-bit grey
+    rgb = _io.read_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3)
+    assert rgb.min() == 0 and rgb.max() == 255
+    np.testing.assert_allclose(rgb[..., 0].astype(float), grey / 257.0, atol=1)

@@ -25,7 +25,9 @@ average (single-precision arithmetic; the lasso is solved exactly), see
 Background and faint tiles never raise and never produce NaN or inf. Each
 tile gets a status: ``"ok"``; ``"background"`` (no tissue pixel at all: glass,
 an all-white or uniformly light grey tile); ``"faint"`` (tissue below
-``min_tissue_fraction`` of the tile, or a degenerate stain estimate).
+``min_tissue_fraction`` of the tile, tissue of one colour only, such as a pure
+black or pure red tile, or a degenerate stain estimate). Both modes flag the same
+one-colour tiles: no stain pair can be read from a single colour.
 With ``background="unchanged"`` (the default) flagged tiles are returned
 exactly as they came, because an unreliable stain estimate would recolour them
 arbitrarily; ``background="normalize"`` maps them with a stain matrix that does
@@ -87,6 +89,28 @@ _BACKENDS = ("numpy", "staintools")
 _BACKGROUND = ("unchanged", "normalize")
 _FORMAT = "featx.stain.macenko/1"
 _TABLE_LOCK = threading.Lock()
+
+
+#: Tissue whose pixels span at most this many grey levels in every channel is one colour.
+ONE_COLOUR_LEVELS = 2
+
+
+def one_colour(tiles: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Whether each tile's tissue pixels are (nearly) a single colour, per tile (N,) bool.
+
+    Parameters
+    ----------
+    tiles : numpy.ndarray
+        uint8 (N, H, W, 3).
+    mask : numpy.ndarray
+        bool (N, H, W), the tissue pixels.
+    """
+    n = tiles.shape[0]
+    flat, keep = tiles.reshape(n, -1, 3), mask.reshape(n, -1, 1)
+    high = np.where(keep, flat, 0).max(axis=1)
+    low = np.where(keep, flat, 255).min(axis=1)
+    spread = (high.astype(np.int16) - low).max(axis=1)
+    return mask.reshape(n, -1).any(axis=1) & (spread <= ONE_COLOUR_LEVELS)
 
 
 class MacenkoNormalizer(TransformerMixin, BaseEstimator):
@@ -325,7 +349,9 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
         out = tiles.copy()
         mask = tissue_pixels(tiles, luminosity_threshold=self.luminosity_threshold)
         frac = mask.reshape(n, -1).mean(axis=1)
-        status[frac < self.min_tissue_fraction] = STATUS_FAINT
+        # The staintools reference keeps its own behaviour (it maps one flat colour).
+        flat = one_colour(tiles, mask) if self.backend == "numpy" else False
+        status[(frac < self.min_tissue_fraction) | flat] = STATUS_FAINT
         status[frac == 0] = STATUS_BACKGROUND
         if self.backend == "staintools":
             self._transform_staintools(tiles, out, status)
@@ -390,7 +416,8 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
         n = tiles.shape[0]
         frac = tissue.reshape(n, -1).mean(axis=1)
         status = np.full(n, STATUS_OK, dtype="<U10")
-        status[frac < self.min_tissue_fraction] = STATUS_FAINT
+        tissue = tissue.reshape(tiles.shape[:3])
+        status[(frac < self.min_tissue_fraction) | one_colour(tiles, tissue)] = STATUS_FAINT
         status[frac == 0] = STATUS_BACKGROUND
         if self.background == "normalize":
             return np.ascontiguousarray(mapped), status

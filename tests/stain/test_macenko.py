@@ -216,9 +216,11 @@ def glass_batch() -> tuple[np.ndarray, list[str]]:
     grey = np.full((size, size, 3), 242, np.uint8)
     tissue = he_image(HE_STAIN_MATRIX, size=size, seed=6)[0]
     black = np.zeros((size, size, 3), np.uint8)  # a dark pen mark: one colour, no stain plane
-    tiles = np.stack([white, grey, sparse_tile(size), tissue, black, tissue[::-1]])
+    red = np.zeros((size, size, 3), np.uint8)
+    red[..., 0] = 255  # pure red: one colour too
+    tiles = np.stack([white, grey, sparse_tile(size), tissue, black, tissue[::-1], red])
     return tiles, [STATUS_BACKGROUND, STATUS_BACKGROUND, STATUS_FAINT, STATUS_OK, STATUS_FAINT,
-                   STATUS_OK]
+                   STATUS_OK, STATUS_FAINT]
 
 
 @pytest.mark.parametrize("mode", ["per_tile", "per_slide"])
@@ -233,8 +235,7 @@ def test_background_and_faint_tiles_never_break_a_batch(
     with np.errstate(all="raise"):  # no silent division by zero or invalid values
         out, status = norm.transform_with_status(tiles)
     assert out.shape == tiles.shape and out.dtype == np.uint8
-    if mode == "per_slide":
-        expected[4] = STATUS_OK  # black is all tissue; only a per-tile stain fit degenerates on it
+    # Both modes flag the one-colour tiles (black, red): per-slide no longer recolours them.
     assert status.tolist() == expected
     flagged = status != STATUS_OK
     if background == "unchanged":
@@ -260,7 +261,8 @@ def test_staintools_backend_flags_empty_tissue(target: np.ndarray) -> None:
     tiles, expected = glass_batch()
     norm = MacenkoNormalizer(backend="staintools").fit(target)
     out, status = norm.transform_with_status(tiles)
-    expected[4] = STATUS_OK  # staintools does not fail on one flat colour; it is the reference
+    # staintools does not fail on one flat colour; it is the reference
+    expected[4] = expected[6] = STATUS_OK
     assert status.tolist() == expected
     assert np.array_equal(out[status != STATUS_OK], tiles[status != STATUS_OK])
     ours = MacenkoNormalizer().fit(target).transform(tiles)
