@@ -12,7 +12,8 @@ from featx.cli._app import MppOption, app
 
 @app.command()
 def info(
-    slide: Annotated[Path, typer.Argument(help="Slide file (any format OpenSlide reads).")],
+    slide: Annotated[Path, typer.Argument(
+        help="Slide file: an OpenSlide format, OME-TIFF, plain TIFF or DICOM WSI.")],
     mpp: MppOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

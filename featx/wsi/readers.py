@@ -15,10 +15,13 @@ empty, truncated, unsupported, or intact-but-unreadable file.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import threading
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -118,7 +121,8 @@ class TiffReader:
         import tifffile
 
         self.path = path
-        self._tif = tifffile.TiffFile(str(path))
+        with quiet_tifffile():
+            self._tif = tifffile.TiffFile(str(path))
         try:
             self._pages = [_rgb_page(path, level) for level in self._tif.series[0].levels]
             size = path.stat().st_size
@@ -254,7 +258,7 @@ def _is_ome(path: Path) -> bool:
     import tifffile
 
     try:
-        with tifffile.TiffFile(str(path)) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(str(path)) as tif:
             return bool(tif.is_ome)
     except Exception:  # noqa: BLE001 - then OpenSlide's reading of it stands
         return False
@@ -338,11 +342,36 @@ def diagnose(path: str | Path) -> str:
             f"and not a TIFF at all; {_CONVERT_HINT}")
 
 
+def _first_ifd_offset(path: Path) -> int:
+    """Where the TIFF header says the first directory is (0 when it cannot say)."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    order = "<" if head[:2] == b"II" else ">"
+    if head[2:4] in (b"*\x00", b"\x00*"):  # classic TIFF: 4-byte offset at byte 4
+        return int.from_bytes(head[4:8], "little" if order == "<" else "big")
+    return int.from_bytes(head[8:16], "little" if order == "<" else "big")  # BigTIFF
+
+
+@contextlib.contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log warnings: featx says what is wrong in its own error."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _diagnose_tiff(path: Path, size: int) -> str:
     import tifffile
 
+    first = _first_ifd_offset(path)
+    if first >= size:  # scanners often write the directories last: the cut took them
+        return truncated_reason(size, first)
     try:
-        with tifffile.TiffFile(str(path)) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(str(path)) as tif:
             pages = [level.keyframe for level in tif.series[0].levels]
             end = max((o + c for p in pages for o, c in zip(p.dataoffsets, p.databytecounts)),
                       default=0)

@@ -104,3 +104,25 @@ def test_empty_truncated_unsupported_and_intact_files_are_told_apart(tmp_path):
         assert name in message and words in message, message
         assert "\n" not in message
     assert "no such file" in diagnose(tmp_path / "absent.svs")
+
+
+@pytest.mark.realdata
+def test_real_svs_cut_in_half_is_called_truncated(shared_data, tmp_path):
+    # Aperio writes its directories after the pixels: the cut takes them all.
+    data = (shared_data / "wsi" / "CMU-1-Small-Region.svs").read_bytes()
+    half = tmp_path / "CMU-1-half.svs"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SlideError, match="truncated: the file has 969,477 bytes"):
+        open_slide(half)
+
+
+@pytest.mark.realdata
+def test_real_slide_as_ome_and_plain_tiff_reads_the_same_pixels(shared_data, tmp_path):
+    with open_slide(shared_data / "wsi" / "CMU-1-Small-Region.svs") as slide:
+        image, mpp = slide.read_level(0).copy(), slide.mpp
+    plain = tmp_path / "cmu1.tif"
+    tifffile.imwrite(plain, image, photometric="rgb", resolution=(1e4 / mpp, 1e4 / mpp),
+                     resolutionunit="CENTIMETER")
+    with open_slide(plain) as slide:
+        assert slide.mpp == pytest.approx(mpp) and slide.info.reader == "tifffile"
+        np.testing.assert_array_equal(slide.read_region(0, 0, 0, 2220, 2967), image)
