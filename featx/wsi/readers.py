@@ -112,7 +112,9 @@ class TiffReader:
     Levels are the first series' levels (an OME or SVS pyramid read from SubIFDs or
     pages); a single-level image is read from level 0 in chunks, which is what a
     pyramid built on the fly would cost anyway. Decoded segments are cached (LRU),
-    so neighbouring tiles that share a segment decode it once.
+    so neighbouring tiles that share a segment decode it once. Uncompressed
+    contiguous pixels (a plain TIFF, even one written as a single strip) are
+    memory-mapped and sliced instead, so no strip is ever decoded whole.
     """
 
     name = "tifffile"
@@ -140,6 +142,17 @@ class TiffReader:
             raise
         self._io_lock = threading.Lock()
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._maps = [self._memmap(page) for page in self._pages]
+
+    def _memmap(self, page: Any) -> np.ndarray | None:
+        import tifffile
+
+        if not page.is_memmappable or not isinstance(page.index, int):
+            return None
+        try:
+            return tifffile.memmap(str(self.path), page=page.index, mode="r")
+        except Exception:  # noqa: BLE001 - then segments are decoded instead
+            return None
 
     def read(self, x: int, y: int, level: int, width: int, height: int) -> np.ndarray:
         """Read a region (see :class:`Reader`); outside the image is white."""
@@ -147,6 +160,14 @@ class TiffReader:
         ds = self.level_downsamples[level]
         lx, ly = math.floor(x / ds), math.floor(y / ds)
         out = np.full((height, width, 3), 255, np.uint8)
+        mapped = self._maps[level]
+        if mapped is not None:
+            x0, y0 = max(lx, 0), max(ly, 0)
+            x1, y1 = min(lx + width, page.imagewidth), min(ly + height, page.imagelength)
+            if x1 > x0 and y1 > y0:
+                out[y0 - ly:y1 - ly, x0 - lx:x1 - lx] = _to_rgb8(
+                    np.asarray(mapped[y0:y1, x0:x1]), page)
+            return out
         seg_w, seg_h = _segment_size(page)
         across = math.ceil(page.imagewidth / seg_w)
         x0, y0 = max(lx, 0), max(ly, 0)
@@ -188,6 +209,7 @@ class TiffReader:
 
     def close(self) -> None:
         """Release the file."""
+        self._maps = [None] * len(self._maps)
         self._tif.close()
 
 

@@ -25,8 +25,9 @@ from featx.errors import DataNotFoundError, InvalidParameterError, MissingMppErr
 from featx.wsi.readers import Reader, diagnose, open_reader
 
 #: File suffixes taken for slides when a folder is searched (:func:`find_slides`).
-SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms",
-                  ".dcm")
+#: DICOM (``.dcm``) is not among them: one slide's levels are several files, so a DICOM
+#: slide is named by one of its files (or their folder) explicitly.
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms")
 #: Plausible range of a microscope scan's mpp; outside it a metadata value is not trusted.
 PLAUSIBLE_MPP = (0.05, 50.0)
 

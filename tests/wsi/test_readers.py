@@ -126,3 +126,15 @@ def test_real_slide_as_ome_and_plain_tiff_reads_the_same_pixels(shared_data, tmp
     with open_slide(plain) as slide:
         assert slide.mpp == pytest.approx(mpp) and slide.info.reader == "tifffile"
         np.testing.assert_array_equal(slide.read_region(0, 0, 0, 2220, 2967), image)
+
+
+def test_single_strip_uncompressed_tiff_is_memory_mapped(tmp_path):
+    image = _image(600, 800)
+    path = tmp_path / "onestrip.tif"
+    tifffile.imwrite(path, image, photometric="rgb", rowsperstrip=600,
+                     resolution=(20000.0, 20000.0), resolutionunit="CENTIMETER")
+    with open_slide(path) as slide:
+        assert slide._handle._maps[0] is not None  # sliced from the file, not decoded whole
+        np.testing.assert_array_equal(slide.read_region(-10, 590, 0, 40, 20)[:10, 10:],
+                                      image[590:600, :30])
+        assert (slide.read_region(-10, 590, 0, 40, 20)[10:] == 255).all()
