@@ -123,26 +123,30 @@ class TiffReader:
         import tifffile
 
         self.path = path
-        with quiet_tifffile():
+        with quiet_tifffile():  # series and pages are parsed lazily: keep quiet throughout
             self._tif = tifffile.TiffFile(str(path))
-        try:
-            self._pages = [_rgb_page(path, level) for level in self._tif.series[0].levels]
-            size = path.stat().st_size
-            for page in self._pages:
-                end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts)),
-                          default=0)
-                if end > size:
-                    raise SlideError(path, truncated_reason(size, end))
-            w0 = self._pages[0].imagewidth
-            self.level_dimensions = tuple((p.imagewidth, p.imagelength) for p in self._pages)
-            self.level_downsamples = tuple(w0 / p.imagewidth for p in self._pages)
-            self.properties = tiff_properties(self._tif)
-        except BaseException:
-            self._tif.close()
-            raise
+            try:
+                self._open()
+            except BaseException:
+                self._tif.close()
+                raise
         self._io_lock = threading.Lock()
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._maps = [self._memmap(page) for page in self._pages]
+
+    def _open(self) -> None:
+        """Levels, sizes and properties; a level whose data runs past the end is truncation."""
+        path = self.path
+        self._pages = [_rgb_page(path, level) for level in self._tif.series[0].levels]
+        size = path.stat().st_size
+        for page in self._pages:
+            end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts)), default=0)
+            if end > size:
+                raise SlideError(path, truncated_reason(size, end))
+        w0 = self._pages[0].imagewidth
+        self.level_dimensions = tuple((p.imagewidth, p.imagelength) for p in self._pages)
+        self.level_downsamples = tuple(w0 / p.imagewidth for p in self._pages)
+        self.properties = tiff_properties(self._tif)
 
     def _memmap(self, page: Any) -> np.ndarray | None:
         import tifffile
@@ -290,7 +294,7 @@ def _ome_properties(path: Path) -> dict[str, str]:
     import tifffile
 
     try:
-        with tifffile.TiffFile(str(path)) as tif:
+        with quiet_tifffile(), tifffile.TiffFile(str(path)) as tif:
             return _ome_mpp(tif.ome_metadata) if tif.is_ome and tif.ome_metadata else {}
     except Exception:  # noqa: BLE001 - optional metadata; OpenSlide already opened the file
         return {}
