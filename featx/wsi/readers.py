@@ -353,6 +353,9 @@ def diagnose(path: str | Path) -> str:
         One sentence naming the problem and the fix (without the path).
     """
     path = Path(path)
+    if path.is_dir():
+        return ("a folder without DICOM (.dcm) files; pass the slide file itself (a folder "
+                "is a slide only when it holds one DICOM WSI)")
     if not path.is_file():
         return "no such file; check the path (and the manifest's slide folder)"
     size = path.stat().st_size
@@ -432,7 +435,7 @@ def open_reader(path: Path) -> Reader:
             pass  # tifffile or pydicom may still read it; otherwise diagnose() says why
     if is_dicom_source(path):
         return DicomReader(path)
-    if is_tiff(path):
+    if path.is_file() and is_tiff(path):
         try:
             return TiffReader(path)
         except SlideError:

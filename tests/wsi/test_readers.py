@@ -138,3 +138,9 @@ def test_single_strip_uncompressed_tiff_is_memory_mapped(tmp_path):
         np.testing.assert_array_equal(slide.read_region(-10, 590, 0, 40, 20)[:10, 10:],
                                       image[590:600, :30])
         assert (slide.read_region(-10, 590, 0, 40, 20)[10:] == 255).all()
+
+
+def test_a_folder_without_dicom_is_named_as_such(tmp_path):
+    (tmp_path / "slides").mkdir()
+    with pytest.raises(SlideError, match="a folder without DICOM"):
+        open_slide(tmp_path / "slides", mpp=0.5)
