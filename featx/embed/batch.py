@@ -386,16 +386,16 @@ def run_batch(
 
 
 def _execute(client: Any, tasks: list[SlideTask], finish: Callable[[dict[str, Any]], None], *,
-             name: str, root: Path, retries: int) -> list[SlideTask]:
+             name: str, root: Path, retries: int, defer: bool) -> list[SlideTask]:
     """Run the tasks here or on Dask; record each; return those passed over as locked.
 
-    A ``locked`` result of a task that did not wait (``lock_wait_s == 0``) is not
-    recorded: the caller comes back to it.
+    With ``defer``, a ``locked`` result is not recorded but returned, for the caller
+    to come back to; without, it is recorded as it is.
     """
     deferred: list[SlideTask] = []
 
     def done(task: SlideTask, record: dict[str, Any]) -> None:
-        if record["status"] == "locked" and task.lock_wait_s == 0.0:
+        if defer and record["status"] == "locked":
             deferred.append(task)
         else:
             finish(record)
@@ -492,11 +492,12 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
     try:
         # First pass: a slide locked by another run is passed over, not waited for.
         first = [replace(task, lock_wait_s=0.0) for task in tasks]
-        deferred = _execute(client, first, finish, name=name, root=root, retries=retries)
+        deferred = _execute(client, first, finish, name=name, root=root, retries=retries,
+                            defer=True)
         # Then back to those, waiting for their owners; most are done by now.
         again = {t.slide_id for t in deferred}
         _execute(client, [t for t in tasks if t.slide_id in again], finish, name=name,
-                 root=root, retries=retries)
+                 root=root, retries=retries, defer=False)
     finally:
         _write_status(status_file, rows, order)
         bar.close()

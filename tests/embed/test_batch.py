@@ -590,3 +590,29 @@ def test_relative_paths_reach_a_dask_worker_in_another_folder(tmp_path, monkeypa
     assert (status["status"] == "done").all(), status[["slide_id", "error"]].to_string()
     assert len(list((client_dir / "store" / f"extractor={NAME}").glob("*.parquet"))) == 2
     assert not any(worker_dir.iterdir()), "a stray folder in the worker's working folder"
+
+
+@pytest.mark.parametrize("wait_s", [0.0, 1.0])
+def test_a_slide_locked_by_a_live_run_is_passed_over_then_recorded(tmp_path, wait_s):
+    import socket
+
+    manifest = _cohort(tmp_path / "slides", 3)
+    folder = tmp_path / "store" / f"extractor={NAME}"
+    (folder / ".locks").mkdir(parents=True)
+    held = "TCGA-AA-1000-01Z-00-DX1"  # the first slide: a waiting run would start there
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (folder / ".locks" / f"{held}.lock").write_text(json.dumps(
+            {"host": socket.gethostname(), "pid": owner.pid, "token": "t", "since": "x"}))
+        t0 = time.monotonic()
+        status = _run(manifest, tmp_path / "store", lock_wait_s=wait_s).set_index("slide_id")
+        elapsed = time.monotonic() - t0
+    finally:
+        owner.kill()
+        owner.wait()
+    assert status.loc[held, "status"] == "locked" and str(owner.pid) in status.loc[held, "error"]
+    assert (status.drop(held)["status"] == "done").all()
+    # The others were done before the wait, and the held one was waited for once only.
+    finished = pd.to_datetime(status["finished_at"])
+    assert (finished.drop(held) <= finished[held]).all()
+    assert elapsed < 30 + wait_s
