@@ -36,11 +36,24 @@ def tile(
     """
     from tqdm.auto import tqdm
 
+    from featx.errors import SlideError
     from featx.wsi import TileSpec, open_slide, tile_slide
 
     spec = TileSpec(tile_px=tile_px, mpp=target_mpp, overlap_px=overlap_px, min_tissue=min_tissue)
+    failed = []
     for path in tqdm(slides, unit="slide", disable=len(slides) < 2):
-        with open_slide(path, mpp=mpp) as opened:
-            done = tile_slide(opened, spec, out_dir=out, tissue_method=tissue_method,
-                              table_format=table_format)
+        try:
+            with open_slide(path, mpp=mpp) as opened:
+                done = tile_slide(opened, spec, out_dir=out, tissue_method=tissue_method,
+                                  table_format=table_format)
+        except SlideError as error:
+            if len(slides) == 1:
+                raise
+            failed.append(path)  # one bad slide never stops the others
+            typer.echo(f"skipped {error}", err=True)
+            continue
         typer.echo(f"{done.slide_id}: {done.n_tiles} tiles -> {done.table_path}, {done.figure_path}")
+    if failed:
+        typer.echo(f"{len(failed)} of {len(slides)} slides could not be read; the others are "
+                   "tiled.", err=True)
+        raise typer.Exit(1)
