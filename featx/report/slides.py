@@ -17,7 +17,7 @@ import pandas as pd
 from featx._figures import subplots
 from featx._io import read_table
 from featx.embed.store import read_store
-from featx.errors import DataNotFoundError
+from featx.errors import DataNotFoundError, SlideError
 from featx.report.document import Figure, Section, Table
 from featx.slidescore.heatmaps import heatmap_rgba, overlay_on_thumbnail
 from featx.slidescore.plots import plot_roc_curves, plot_score_violins
@@ -75,15 +75,19 @@ def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None 
 def _heatmap_figure(folder: Path, slide_id: str,
                     slides: Mapping[str, Path] | None) -> Figure | None:
     probabilities = folder / "tile_probabilities.parquet"
+    image, unreadable = None, ""
     if slides and slide_id in slides and probabilities.is_file():
         tiles = pd.read_parquet(probabilities, filters=[("slide_id", "=", slide_id)])
-        with open_slide(slides[slide_id]) as slide:
-            thumb = slide.thumbnail(mpp=max(8.0, slide.mpp))
-            image = overlay_on_thumbnail(thumb, tiles, tiles["prob"].to_numpy(),
-                                         downsample=slide.info.width / thumb.shape[1],
-                                         level_downsamples=slide.info.level_downsamples)
+        try:
+            with open_slide(slides[slide_id]) as slide:
+                thumb = slide.thumbnail(mpp=max(8.0, slide.mpp))
+                image = overlay_on_thumbnail(thumb, tiles, tiles["prob"].to_numpy(),
+                                             downsample=slide.info.width / thumb.shape[1],
+                                             level_downsamples=slide.info.level_downsamples)
+        except SlideError as error:  # one bad slide file: its grid heatmap, said so
+            unreadable = f" (slide file unreadable: {error.reason})"
         caption = f"{slide_id}: tile tumour probabilities over the thumbnail."
-    else:
+    if image is None:
         grids = folder / "heatmaps.npz"
         if not grids.is_file():
             return None
@@ -91,7 +95,7 @@ def _heatmap_figure(folder: Path, slide_id: str,
             if slide_id not in data:
                 return None
             image = heatmap_rgba(data[slide_id])
-        caption = f"{slide_id}: tile tumour probabilities on the tile grid."
+        caption = f"{slide_id}: tile tumour probabilities on the tile grid{unreadable}."
     fig, ax = subplots(figsize=(5, 5 * image.shape[0] / max(image.shape[1], 1)))
     ax.imshow(image)
     ax.set_axis_off()
@@ -117,6 +121,7 @@ def nearest_tiles_section(store: str | Path, extractor: str, slides: Mapping[str
         return section
     fig, axes = subplots(len(patients), k, figsize=(1.6 * k, 1.7 * len(patients)),
                              squeeze=False)
+    unreadable: list[str] = []
     for axes_row, patient in zip(axes, patients):
         rows = table[table["patient_id"] == patient].reset_index(drop=True)
         embeddings = np.stack(rows["embedding"].to_numpy()).astype(np.float64)
@@ -126,11 +131,16 @@ def nearest_tiles_section(store: str | Path, extractor: str, slides: Mapping[str
             ax.set_axis_off()
         images = {}  # row label -> pixels; read slide by slide, shown nearest first
         for slide_id, group in nearest.groupby("slide_id", sort=False):
-            with open_slide(slides[str(slide_id)]) as slide:
-                images.update(zip(group.index, read_tiles(slide, group)))
+            try:
+                with open_slide(slides[str(slide_id)]) as slide:
+                    images.update(zip(group.index, read_tiles(slide, group)))
+            except SlideError as error:  # its tiles stay blank; the others are shown
+                unreadable.append(str(error))
         for ax, label in zip(axes_row, nearest.index):
-            ax.imshow(images[label])
+            if label in images:
+                ax.imshow(images[label])
         axes_row[0].set_title(str(patient), fontsize=8, loc="left")
+    section.paragraphs.extend(f"Left blank, slide unreadable: {e}" for e in unreadable)
     section.figures.append(Figure.from_matplotlib("nearest-tiles", fig,
                            "Each row: one patient's tiles closest (Euclidean) to the mean of "
                            "all its tiles' embeddings, nearest first."))
