@@ -20,8 +20,6 @@ from __future__ import annotations
 import io
 import math
 import struct
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from featx.errors import SlideError
+from featx.wsi._cache import DecodedCache
 
 _WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
 _ITEM, _SEQ_END = 0xE000FFFE, 0xE0DDFFFE  # (FFFE,E000), (FFFE,E0DD) as little-endian uint32
@@ -38,7 +37,6 @@ _JPEG = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.
 _JPEG2000 = {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
              "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"}
 _SKIP_TYPES = {"LABEL", "OVERVIEW", "THUMBNAIL"}
-_CACHE_FRAMES = 256
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -183,7 +181,7 @@ def _frame_offsets(handle: BinaryIO, path: Path, syntax: str, n_frames: int,
 
 
 class DicomReader:
-    """A DICOM WSI: one instance per pyramid level, frames decoded on demand (LRU cache)."""
+    """A DICOM WSI: one instance per pyramid level, frames decoded on demand (byte-bounded LRU)."""
 
     name = "dicom"
 
@@ -210,8 +208,7 @@ class DicomReader:
             row_mm, col_mm = instances[0].spacing_mm
             self.properties.update({"dicom.mpp-x": repr(col_mm * 1000.0),
                                     "dicom.mpp-y": repr(row_mm * 1000.0)})
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._cache = DecodedCache()
 
     def read(self, x: int, y: int, level: int, width: int, height: int) -> np.ndarray:
         """uint8 RGB (height, width, 3); areas outside the image or without a frame are white."""
@@ -234,20 +231,16 @@ class DicomReader:
 
     def _frame(self, level: int, index: int) -> np.ndarray:
         key = (level, index)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         inst = self._levels[level]
         offset, length = inst.frames[index]
         with open(inst.path, "rb") as handle:
             handle.seek(offset)
             data = handle.read(length)
         frame = _decode(inst, data)
-        with self._lock:
-            self._cache[key] = frame
-            if len(self._cache) > _CACHE_FRAMES:
-                self._cache.popitem(last=False)
+        self._cache.put(key, frame)
         return frame
 
     def close(self) -> None:

@@ -20,7 +20,6 @@ import logging
 import math
 import threading
 import xml.etree.ElementTree as ET
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from featx.errors import SlideError
+from featx.wsi._cache import DecodedCache
 
 #: Readers tried in this order by :func:`open_reader`.
 READERS = ("openslide", "tifffile", "dicom")
@@ -38,7 +38,6 @@ _OME_UNITS_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "nm": 1e-3, "mm": 1e3, "c
                  "m": 1e6, "pm": 1e-6, "Å": 1e-4, "in": 25400.0}
 # TIFF ResolutionUnit codes (4 and 5 are tifffile's extensions, also seen in the wild).
 _RESUNIT_NAMES = {2: "inch", 3: "centimeter", 4: "millimeter", 5: "micrometer"}
-_CACHE_SEGMENTS = 256
 _CONVERT_HINT = ("convert it to a pyramidal OME-TIFF (QuPath: File > Export images > "
                  "OME-TIFF; Bio-Formats: bfconvert -pyramid-resolutions 4 in out.ome.tif)")
 
@@ -111,8 +110,8 @@ class TiffReader:
 
     Levels are the first series' levels (an OME or SVS pyramid read from SubIFDs or
     pages); a single-level image is read from level 0 in chunks, which is what a
-    pyramid built on the fly would cost anyway. Decoded segments are cached (LRU),
-    so neighbouring tiles that share a segment decode it once. Uncompressed
+    pyramid built on the fly would cost anyway. Decoded segments are cached (LRU,
+    bounded in bytes), so neighbouring tiles that share a segment decode it once. Uncompressed
     contiguous pixels (a plain TIFF, even one written as a single strip) are
     memory-mapped and sliced instead, so no strip is ever decoded whole.
     """
@@ -131,7 +130,7 @@ class TiffReader:
                 self._tif.close()
                 raise
         self._io_lock = threading.Lock()
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._cache = DecodedCache()
         self._maps = [self._memmap(page) for page in self._pages]
 
     def _open(self) -> None:
@@ -187,10 +186,10 @@ class TiffReader:
 
     def _segment(self, level: int, page: Any, index: int) -> np.ndarray:
         key = (level, index)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         with self._io_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
             handle = self._tif.filehandle
             handle.seek(page.dataoffsets[index])
             data = handle.read(page.databytecounts[index])
@@ -205,15 +204,13 @@ class TiffReader:
                              f"({type(error).__name__}: {error}); the file is damaged, "
                              "download or export it again") from error
         rgb = _to_rgb8(np.asarray(segment)[0], page)
-        with self._io_lock:
-            self._cache[key] = rgb
-            if len(self._cache) > _CACHE_SEGMENTS:
-                self._cache.popitem(last=False)
+        self._cache.put(key, rgb)
         return rgb
 
     def close(self) -> None:
         """Release the file."""
         self._maps = [None] * len(self._maps)
+        self._cache.clear()
         self._tif.close()
 
 
