@@ -38,6 +38,8 @@ _OME_UNITS_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "nm": 1e-3, "mm": 1e3, "c
                  "m": 1e6, "pm": 1e-6, "Å": 1e-4, "in": 25400.0}
 # TIFF ResolutionUnit codes (4 and 5 are tifffile's extensions, also seen in the wild).
 _RESUNIT_NAMES = {2: "inch", 3: "centimeter", 4: "millimeter", 5: "micrometer"}
+# A compressed strip or tile larger than this is refused rather than decoded whole.
+_MAX_SEGMENT_BYTES = 1 << 30
 _CONVERT_HINT = ("convert it to a pyramidal OME-TIFF (QuPath: File > Export images > "
                  "OME-TIFF; Bio-Formats: bfconvert -pyramid-resolutions 4 in out.ome.tif)")
 
@@ -142,6 +144,14 @@ class TiffReader:
             end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts)), default=0)
             if end > size:
                 raise SlideError(path, truncated_reason(size, end))
+        for page in self._pages:
+            seg_w, seg_h = _segment_size(page)
+            decoded = seg_w * seg_h * page.samplesperpixel * page.dtype.itemsize
+            if decoded > _MAX_SEGMENT_BYTES and not page.is_memmappable:
+                raise SlideError(path, f"an intact TIFF stored in compressed pieces of "
+                                 f"{decoded / 2**30:.1f} GiB each (one strip per "
+                                 f"{seg_h:,} rows), too large to decode one at a time; "
+                                 f"{_CONVERT_HINT}")
         w0 = self._pages[0].imagewidth
         self.level_dimensions = tuple((p.imagewidth, p.imagelength) for p in self._pages)
         self.level_downsamples = tuple(w0 / p.imagewidth for p in self._pages)

@@ -144,3 +144,15 @@ def test_a_folder_without_dicom_is_named_as_such(tmp_path):
     (tmp_path / "slides").mkdir()
     with pytest.raises(SlideError, match="a folder without DICOM"):
         open_slide(tmp_path / "slides", mpp=0.5)
+
+
+def test_a_huge_compressed_strip_is_refused_not_decoded(tmp_path, monkeypatch):
+    import featx.wsi.readers as readers
+
+    path = tmp_path / "onestrip_lzw.tif"
+    tifffile.imwrite(path, _image(600, 800), photometric="rgb", rowsperstrip=600,
+                     compression="lzw", resolution=(20000.0, 20000.0),
+                     resolutionunit="CENTIMETER")
+    monkeypatch.setattr(readers, "_MAX_SEGMENT_BYTES", 1 << 20)  # the 1.4 MB strip is "huge"
+    with pytest.raises(SlideError, match="compressed pieces of .* too large"):
+        open_slide(path)
