@@ -61,3 +61,17 @@ def test_missing_spacing_asks_for_mpp_and_truncation_is_named(tmp_path):
     with pytest.raises(SlideError, match="truncated") as caught:
         open_slide(cut, mpp=0.5)
     assert "cut.dcm" in str(caught.value)
+
+
+def test_our_frame_placement_agrees_with_openslide(tmp_path):
+    # With an ImageType OpenSlide reads the same file; without one, featx's reader does.
+    image = _image(300, 400)
+    (tmp_path / "typed").mkdir()
+    typed = write_dicom_wsi(tmp_path / "typed" / "wsi.dcm", image, frame_px=128,
+                            image_type=["ORIGINAL", "PRIMARY", "VOLUME", "NONE"])
+    untyped = write_dicom_wsi(tmp_path / "wsi.dcm", image, frame_px=128)
+    with open_slide(typed) as by_openslide, open_slide(untyped) as by_featx:
+        assert by_openslide.info.reader == "openslide" and by_featx.info.reader == "dicom"
+        assert by_openslide.mpp == pytest.approx(by_featx.mpp)
+        np.testing.assert_array_equal(by_openslide.read_region(50, 60, 0, 300, 200),
+                                      by_featx.read_region(50, 60, 0, 300, 200))
