@@ -138,7 +138,7 @@ class TiffReader:
     def _open(self) -> None:
         """Levels, sizes and properties; a level whose data runs past the end is truncation."""
         path = self.path
-        self._pages = [_rgb_page(path, level) for level in self._tif.series[0].levels]
+        self._pages = [_rgb_page(path, level) for level in _pyramid(self._tif)]
         size = path.stat().st_size
         for page in self._pages:
             end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts)), default=0)
@@ -222,6 +222,27 @@ class TiffReader:
         self._maps = [None] * len(self._maps)
         self._cache.clear()
         self._tif.close()
+
+
+def _pyramid(tif: Any) -> list[Any]:
+    """The pyramid's levels: the first series' own (OME SubIFDs, SVS), else a generic one.
+
+    A generic TIFF pyramid is reduced-resolution pages of the same aspect ratio, which
+    tifffile gives as series of their own; labels and macro images have other shapes.
+    """
+    levels = list(tif.series[0].levels)
+    if len(levels) > 1:
+        return levels
+    base = levels[0].keyframe
+    ratio = base.imagewidth / base.imagelength
+    found = [levels[0]]
+    for series in tif.series[1:]:
+        page = series.levels[0].keyframe
+        smaller = page.imagewidth < found[-1].keyframe.imagewidth / 1.5
+        if (smaller and abs(page.imagewidth / page.imagelength - ratio) < 0.02 * ratio
+                and page.samplesperpixel == base.samplesperpixel):
+            found.append(series.levels[0])
+    return found
 
 
 def _rgb_page(path: Path, level: Any) -> Any:
@@ -408,7 +429,7 @@ def _diagnose_tiff(path: Path, size: int) -> str:
         return truncated_reason(size, first)
     try:
         with quiet_tifffile(), tifffile.TiffFile(str(path)) as tif:
-            pages = [level.keyframe for level in tif.series[0].levels]
+            pages = [level.keyframe for level in _pyramid(tif)]
             end = max((o + c for p in pages for o, c in zip(p.dataoffsets, p.databytecounts)),
                       default=0)
     except Exception as error:  # noqa: BLE001 - any parse failure of a TIFF header

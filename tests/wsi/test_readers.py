@@ -156,3 +156,19 @@ def test_a_huge_compressed_strip_is_refused_not_decoded(tmp_path, monkeypatch):
     monkeypatch.setattr(readers, "_MAX_SEGMENT_BYTES", 1 << 20)  # the 1.4 MB strip is "huge"
     with pytest.raises(SlideError, match="compressed pieces of .* too large"):
         open_slide(path)
+
+
+def test_tifffile_reader_reads_what_openslide_reads(tmp_path):
+    from featx.wsi.readers import OpenSlideReader, TiffReader
+
+    slide = write_synthetic_slide(tmp_path / "s.svs", width_px=2048, height_px=1536, mpp=0.5,
+                                  downsamples=(1, 4), seed=2)
+    ours, theirs = TiffReader(slide.path), OpenSlideReader(slide.path)
+    try:
+        assert ours.level_dimensions == theirs.level_dimensions == ((2048, 1536), (512, 384))
+        for level, (x, y) in ((0, (130, 70)), (1, (400, 200))):
+            np.testing.assert_array_equal(ours.read(x, y, level, 150, 90),
+                                          theirs.read(x, y, level, 150, 90))
+    finally:
+        ours.close()
+        theirs.close()
