@@ -111,11 +111,12 @@ class TiffReader:
     """Any RGB or grey TIFF tifffile parses: OME-TIFF (SubIFD pyramids), striped or tiled.
 
     Levels are the first series' levels (an OME or SVS pyramid read from SubIFDs or
-    pages); a single-level image is read from level 0 in chunks, which is what a
-    pyramid built on the fly would cost anyway. Decoded segments are cached (LRU,
-    bounded in bytes), so neighbouring tiles that share a segment decode it once. Uncompressed
-    contiguous pixels (a plain TIFF, even one written as a single strip) are
-    memory-mapped and sliced instead, so no strip is ever decoded whole.
+    pages) or a generic pyramid's reduced pages (:func:`_pyramid`); a single-level
+    image is read from level 0 in chunks, which is what a pyramid built on the fly
+    would cost anyway. Decoded segments are cached (LRU, bounded in bytes), so
+    neighbouring tiles that share a segment decode it once.
+    Uncompressed contiguous pixels (a plain TIFF, even one written as a single strip)
+    are memory-mapped and sliced instead, so no strip is ever decoded whole.
     """
 
     name = "tifffile"
@@ -173,20 +174,19 @@ class TiffReader:
         ds = self.level_downsamples[level]
         lx, ly = math.floor(x / ds), math.floor(y / ds)
         out = np.full((height, width, 3), 255, np.uint8)
+        x0, y0 = max(lx, 0), max(ly, 0)  # the part inside the image, in level pixels
+        x1, y1 = min(lx + width, page.imagewidth), min(ly + height, page.imagelength)
+        if x1 <= x0 or y1 <= y0:
+            return out
         mapped = self._maps[level]
         if mapped is not None:
-            x0, y0 = max(lx, 0), max(ly, 0)
-            x1, y1 = min(lx + width, page.imagewidth), min(ly + height, page.imagelength)
-            if x1 > x0 and y1 > y0:
-                out[y0 - ly:y1 - ly, x0 - lx:x1 - lx] = _to_rgb8(
-                    np.asarray(mapped[y0:y1, x0:x1]), page)
+            out[y0 - ly:y1 - ly, x0 - lx:x1 - lx] = _to_rgb8(np.asarray(mapped[y0:y1, x0:x1]),
+                                                             page)
             return out
         seg_w, seg_h = _segment_size(page)
         across = math.ceil(page.imagewidth / seg_w)
-        x0, y0 = max(lx, 0), max(ly, 0)
-        x1, y1 = min(lx + width, page.imagewidth), min(ly + height, page.imagelength)
-        for sy in range(y0 // seg_h, math.ceil(y1 / seg_h) if y1 > y0 else 0):
-            for sx in range(x0 // seg_w, math.ceil(x1 / seg_w) if x1 > x0 else 0):
+        for sy in range(y0 // seg_h, math.ceil(y1 / seg_h)):
+            for sx in range(x0 // seg_w, math.ceil(x1 / seg_w)):
                 seg = self._segment(level, page, sy * across + sx)
                 top, left = sy * seg_h, sx * seg_w
                 ya, yb = max(y0, top), min(y1, top + seg_h)
