@@ -184,9 +184,11 @@ class DeviceMacenko:
         with _BITS_LOCK:
             cached = _TENSORS.get(self.luminosity_threshold)
         if cached is None:
-            # A variable, not a constant: 2 MiB kept on the device once, not in every graph.
-            cached = tf.Variable(tissue_bits(self.luminosity_threshold), trainable=False,
-                                 name="featx_tissue_bits")
+            # A variable, not a constant: 2 MiB kept on the device once, not in every graph;
+            # created eagerly (init_scope) even when first asked for inside a trace.
+            with tf.init_scope():
+                cached = tf.Variable(tissue_bits(self.luminosity_threshold), trainable=False,
+                                     name="featx_tissue_bits")
             with _BITS_LOCK:
                 cached = _TENSORS.setdefault(self.luminosity_threshold, cached)
         return cached
