@@ -56,6 +56,9 @@ def extract(
         "--full-hash", help="Fingerprint slides by a full sha256 (reads every byte) instead "
         "of size + sha256 of the first, middle and last MiB.")] = False,
     progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
+    plan: Annotated[bool, typer.Option(
+        "--plan", help="Print the expected tiles, store size and time (see `featx plan`), "
+        "then stop before extracting anything.")] = False,
 ) -> None:
     """Extract tile embeddings of every slide in a manifest into a Parquet store.
 
@@ -77,6 +80,13 @@ def extract(
             raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
                                      f"weights=), not {extractor}", param_hint="--weights")
         kwargs["weights"] = str(weights.resolve())
+    if plan:
+        from featx.cli.plan import print_plan
+
+        print_plan(manifest, slides=slides, extractor=extractor, kwargs=kwargs, tile_px=tile_px,
+                   tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, scan_mpp=None,
+                   gpu_rate=None, gpus=1, measure=True)
+        return
     factory = ExtractorFactory.of(extractor, **kwargs)
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
