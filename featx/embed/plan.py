@@ -15,8 +15,9 @@ and estimates each slide's tiles at the requested tile spec:
 
 Disk is tiles times the bytes per stored tile plus slides times a file's own bytes,
 both measured by writing store files of random embeddings of the extractor's width
-and dtype (random floats barely compress, so the per-tile figure is an upper bound). Time is tiles divided by a rate in tiles/s:
-the rate measured on this machine (:func:`measure_rate`) and any given one (a GPU's).
+and dtype (random floats barely compress, so the per-tile figure is an upper bound).
+Time is tiles divided by a rate in tiles/s: the rate measured on this machine
+(:func:`measure_rate`) and any given one (a GPU's).
 
 (``featx plan MANIFEST`` and ``featx extract MANIFEST --plan`` print it.)
 """
