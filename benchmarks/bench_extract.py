@@ -166,6 +166,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="producer threads (default: CPU count, at most 8)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sweep-batch", type=int, nargs="*", default=[],
+                        help="also time the bare forward pass at these batch sizes (on a GPU: "
+                        "pick the fastest that fits)")
     parser.add_argument("--simulate", type=float, nargs="*", default=[],
                         help="also time the path with a sleeping stand-in model at these tiles/s")
     args = parser.parse_args()
@@ -214,9 +217,17 @@ def main() -> None:
           "fit on 32 tiles, which a slide of thousands of tiles amortises):")
     print(f"   per CPU core (1 thread)    {one:9.1f} tiles/s")
     print(f"   {workers} threads on {os.cpu_count()} cores    {many:9.1f} tiles/s")
-    print(f"   cores needed to feed this forward rate ({bare:.1f}/s): {bare / one:.1f}; "
-          f"to feed 1,000 tiles/s: {1000 / one:.0f}")
+    steady = 1 / sum(1 / stages[k] for k in stages if k.startswith(("decode", "resize"))
+                     or k.endswith(("warm", "per tile")))
+    decode = stages["decode (read_tiles at the target mpp)"]
+    print(f"   steady state from the stages: {steady:.1f} tiles/s per core with NumPy Macenko, "
+          f"{decode:.1f} decoding only (the device path's producers)")
+    print(f"   cores needed to feed this forward rate ({bare:.1f}/s): {bare / steady:.1f}; "
+          f"to feed 1,000 tiles/s: {1000 / steady:.0f} (NumPy Macenko), "
+          f"{1000 / decode:.0f} (device Macenko)")
 
+    # Trace the device graph (stain step + resize + model) outside the timings.
+    path_rate(path, ext, spec, coords.iloc[:batch], normalizer, batch, None, workers, "device")
     overlapped, sequential, device, bares = [], [], [], []
     for _ in range(args.repeats):  # alternating, so load from other jobs hits each alike
         bares.append(timed(lambda: ext(ext.prepare(tiles)), n))
@@ -245,6 +256,15 @@ def main() -> None:
               f"{md:.1f} tiles/s end to end (target >= 1,000 on one H100-class GPU)")
     else:
         print("   mixed precision: skipped, no GPU (float16 needs one); GPU figures not measured")
+    for size in args.sweep_batch:
+        for mixed in (False, True) if gpu else (False,):
+            swept = ImagenetXception(weights=args.weights, input_px=args.tile_px, batch_size=size,
+                                     mixed_precision=mixed, jit_compile=args.jit)
+            many_tiles = np.concatenate([tiles] * max(1, -(-2 * size // n)))[: 2 * size]
+            swept(many_tiles[:size])  # trace
+            rate = timed(lambda m=swept, t=many_tiles: m(m.prepare(t)), len(many_tiles))
+            print(f"   batch {size:4d}{' mixed precision' if mixed else ''}: bare forward "
+                  f"{rate:.1f} tiles/s")
     for rate in args.simulate:
         fake = SleepingModel(ext, rate)
         so = path_rate(path, fake, spec, coords, normalizer, batch, None, workers)
