@@ -30,11 +30,29 @@ at 2x and reduced, like a 40x TCGA slide. ``--simulate R...`` also times the pat
 a stand-in model that sleeps n / R seconds per batch (an accelerator that leaves the
 CPU to the producers).
 
-Measured (2026-12-02, CPU only, no GPU lent to this task: 2 cores shared with five
-other engineers' jobs, load average 2-3, so every rate is depressed and varies by
-+-15 % between runs), 128 tiles of 224 px at 0.5 mpp, batch 32, ImageNet weights,
-Macenko per slide, 2 producer threads: see the closing note of issue 17 for the
-output lines. No GPU figure has been measured yet.
+Measured (2026-12-02, CPU only: no GPU was lent to this task, so there are no GPU,
+mixed-precision or device-path-on-GPU figures yet; 2 cores shared with five other
+engineers' jobs, load average 3-10, so every rate is depressed and swings by 2x within
+a run, e.g. the bare forward pass at 3.4-11 tiles/s), 117 tiles of 224 px at 0.5 mpp
+from the synthetic 0.25-mpp slide, batch 32, ImageNet weights, Macenko per slide,
+2 producer threads, best of 3::
+
+    decode (read_tiles at the target mpp)             96.0   (78.7-143 over three runs)
+    Macenko NumPy per slide, colour map cold         352.3
+    Macenko NumPy per slide, warm                    702.9
+    resize + float32 (prepare)                       480.9
+    bare forward pass                                  4.7
+    producer supply per CPU core (1 thread)           36.5   (with the slide's source fit)
+    bare forward (tiles in memory)                     5.6
+    slide->features, producers overlapped              5.8   ratio 1.039
+    slide->features, sequential                        4.6   ratio 0.821
+    device Macenko vs NumPy: max abs difference 0 grey levels on these tiles
+    slide->features, preprocess=device (on the CPU)    6.8   ratio 1.215
+
+A ratio above 1 is the load, not the path: under this contention a single run cannot
+tell 0.85 from 1.0 (other runs the same day: overlapped 0.757 and 0.720). On the
+LC25000 tiles the device Macenko differs from NumPy by at most 1 grey level on
+2e-6 of the values (tests/stain/test_device.py).
 """
 
 from __future__ import annotations
