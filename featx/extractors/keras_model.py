@@ -63,7 +63,8 @@ class KerasExtractor:
     jit_compile : bool, default False
         Compile the forward pass (and :meth:`embed_on_device`) with XLA; on a GPU it
         fuses the element-wise work around the convolutions (measure with
-        ``benchmarks/bench_extract.py --jit``).
+        ``benchmarks/bench_extract.py --jit``). Not part of :attr:`config`: XLA
+        changes only the float rounding, not what the features are.
     """
 
     def __init__(
