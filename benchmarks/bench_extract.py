@@ -50,9 +50,9 @@ from the synthetic 0.25-mpp slide, batch 32, ImageNet weights, Macenko per slide
     slide->features, preprocess=device (on the CPU)    6.8   ratio 1.215
 
 A ratio above 1 is the load, not the path: under this contention a single run cannot
-tell 0.85 from 1.0 (other runs the same day: overlapped 0.757 and 0.720). On the
+tell 0.85 from 1.0 (other runs the same day: overlapped 0.757 and 0.720). On 120
 LC25000 tiles the device Macenko differs from NumPy by at most 1 grey level on
-2e-6 of the values (tests/stain/test_device.py).
+7e-6 of the values, with identical statuses (tests/stain/test_device.py).
 """
 
 from __future__ import annotations
