@@ -56,6 +56,9 @@ def extract(
         "--full-hash", help="Fingerprint slides by a full sha256 (reads every byte) instead "
         "of size + sha256 of the first, middle and last MiB.")] = False,
     progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
+    preprocess: Annotated[str, typer.Option(
+        help="Where the per-slide Macenko apply and the resize run: auto (the GPU when "
+        "TensorFlow sees one), cpu (NumPy in the producer threads) or device.")] = "auto",
     plan: Annotated[bool, typer.Option(
         "--plan", help="Print the expected tiles, store size and time (see `featx plan`), "
         "then stop before extracting anything.")] = False,
@@ -94,9 +97,19 @@ def extract(
         from featx.stain import MacenkoNormalizer
 
         normalizer = MacenkoNormalizer.load(stain_fit)
+    embed = None
+    if preprocess != "auto":
+        from functools import partial
+
+        from featx.embed.pipeline import PREPROCESS, embed_slide
+
+        if preprocess not in PREPROCESS:
+            raise typer.BadParameter(f"one of {', '.join(PREPROCESS)}, not {preprocess}",
+                                     param_hint="--preprocess")
+        embed = partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
     status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
-                       normalizer=normalizer, dtype=dtype, batch_size=batch_size, workers=workers,
-                       threads_per_worker=threads_per_worker, scheduler=scheduler,
+                       normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
+                       workers=workers, threads_per_worker=threads_per_worker, scheduler=scheduler,
                        retry_failed=retry_failed, full_hash=full_hash, progress=progress)
     counts = status["status"].value_counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in counts.index)

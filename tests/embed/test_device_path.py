@@ -109,3 +109,26 @@ def test_xla_compiled_device_graph_equals_plain(slide: tuple) -> None:
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     expected = plain(norm.transform(target))  # the CPU path on the NumPy-normalised tiles
     np.testing.assert_allclose(a, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_cli_extract_preprocess_reaches_the_pipeline(slide: tuple, tmp_path: Path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from featx.cli._app import app
+    from featx.embed.store import provenance
+
+    path, _ = slide
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame({"path": [str(path)]}).to_csv(manifest, index=False)
+    base = ["extract", str(manifest), "--extractor", "IMGNET-2048", "--extractor-arg",
+            "weights=random", "--extractor-arg", "input_px=71", "--tile-px", "64",
+            "--tile-mpp", "4.0", "--min-tissue", "0.5", "--workers", "0", "--no-progress"]
+    for where in ("cpu", "device"):
+        out = tmp_path / where
+        result = CliRunner().invoke(app, [*base, "--out", str(out), "--preprocess", where])
+        assert result.exit_code == 0, result.output
+        (stored,) = out.rglob("*.parquet")
+        assert provenance(stored)["pipeline"]["preprocess"] == where
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "x"), "--preprocess", "gpu"])
+    assert result.exit_code != 0 and "--preprocess" in result.output
