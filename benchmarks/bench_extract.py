@@ -49,8 +49,13 @@ from the synthetic 0.25-mpp slide, batch 32, ImageNet weights, Macenko per slide
     device Macenko vs NumPy: max abs difference 0 grey levels on these tiles
     slide->features, preprocess=device (on the CPU)    6.8   ratio 1.215
 
-A ratio above 1 is the load, not the path: under this contention a single run cannot
-tell 0.85 from 1.0 (other runs the same day: overlapped 0.757 and 0.720). On 120
+A second run (load 5.6): stages 82.6 / 376.9 / 627.7 / 590.8 / 5.2 tiles/s; supply per
+core 41.5 (65.0 steady state from the stages, 82.6 decoding only); bare 7.0, overlapped
+7.7 (ratio 1.092), sequential 7.4 (1.047), device path 6.7 (0.959); the cores a GPU at
+1,000 tiles/s needs: 15 with NumPy Macenko, 12 with the device Macenko (at these
+depressed per-core rates). A ratio above 1 is the load, not the path: under this
+contention a single run cannot tell 0.85 from 1.0 (runs with 1 repeat the same day:
+overlapped 0.757 and 0.720). On 120
 LC25000 tiles the device Macenko differs from NumPy by at most 1 grey level on
 7e-6 of the values, with identical statuses (tests/stain/test_device.py).
 """
