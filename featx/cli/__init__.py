@@ -2,7 +2,7 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``).
+``plan``, ``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     finetune,
     info,
     normalize,
+    plan,
     pool,
     report,
     slidescore,

@@ -60,6 +60,12 @@ def extract(
         "(for slides that record none). A manifest `mpp` column sets it per slide and wins.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
+    preprocess: Annotated[str, typer.Option(
+        help="Where the per-slide Macenko apply and the resize run: auto (the GPU when "
+        "TensorFlow sees one), cpu (NumPy in the producer threads) or device.")] = "auto",
+    plan: Annotated[bool, typer.Option(
+        "--plan", help="Print the expected tiles, store size and time (see `featx plan`), "
+        "then stop before extracting anything.")] = False,
 ) -> None:
     """Extract tile embeddings of every slide in a manifest into a Parquet store.
 
@@ -81,6 +87,13 @@ def extract(
             raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
                                      f"weights=), not {extractor}", param_hint="--weights")
         kwargs["weights"] = str(weights.resolve())
+    if plan:
+        from featx.cli.plan import print_plan
+
+        print_plan(manifest, slides=slides, extractor=extractor, kwargs=kwargs, tile_px=tile_px,
+                   tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, scan_mpp=mpp,
+                   gpu_rate=None, gpus=1, measure=True)
+        return
     factory = ExtractorFactory.of(extractor, **kwargs)
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
@@ -88,11 +101,20 @@ def extract(
         from featx.stain import MacenkoNormalizer
 
         normalizer = MacenkoNormalizer.load(stain_fit)
+    embed = None
+    if preprocess != "auto":
+        from functools import partial
+
+        from featx.embed.pipeline import PREPROCESS, embed_slide
+
+        if preprocess not in PREPROCESS:
+            raise typer.BadParameter(f"one of {', '.join(PREPROCESS)}, not {preprocess}",
+                                     param_hint="--preprocess")
+        embed = partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
     status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
-                       normalizer=normalizer, dtype=dtype, batch_size=batch_size, workers=workers,
-                       threads_per_worker=threads_per_worker, scheduler=scheduler,
-                       retry_failed=retry_failed, full_hash=full_hash, mpp=mpp,
-                       progress=progress)
+                       normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
+                       workers=workers, threads_per_worker=threads_per_worker, scheduler=scheduler,
+                       retry_failed=retry_failed, full_hash=full_hash, mpp=mpp, progress=progress)
     counts = status["status"].value_counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in counts.index)
     typer.echo(f"{len(status)} slides: {summary}; {int(status['n_tiles'].sum())} tiles in {out}")

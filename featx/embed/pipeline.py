@@ -15,6 +15,14 @@ producers matter on a GPU: measured on one CPU core, reading runs at about 70 an
 Macenko at about 120 tiles/s of 224 px, far below a GPU's Xception rate.
 ``prefetch_batches=0`` runs the same steps one after another, for comparison
 (``benchmarks/bench_extract.py`` measures both).
+
+``preprocess="device"`` (the default ``"auto"`` picks it when TensorFlow sees a GPU
+and the extractor has ``embed_on_device``) moves the per-slide Macenko apply and the
+resize onto the model's device (:class:`featx.stain.device.DeviceMacenko`, equal to
+the NumPy path within one grey level): producers then only decode tiles, and uint8
+tiles cross to the device. A per-tile normaliser (or a slide whose sample has too
+little tissue for a per-slide fit) still normalises on the CPU; the resize moves
+anyway. On a CPU-only machine ``"auto"`` keeps the NumPy path.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import pandas as pd
 
 from featx import __version__
 from featx._provenance import config_of
-from featx._validate import non_negative_int, positive_int
+from featx._validate import non_negative_int, one_of, positive_int
 from featx.errors import EmptyTissueError, ExtractionError, InvalidParameterError
 from featx.extractors.base import Extractor
 from featx.wsi.slide import Slide, open_slide
@@ -47,6 +55,10 @@ NOT_NORMALIZED = "not_normalized"
 SOURCE_SAMPLE_TILES = 32
 #: Name prefix of the threads that read and normalise batches.
 PRODUCER_THREAD = "featx-tile-producer"
+#: Most producer threads by default: with the model on the CPU, and feeding a device.
+MAX_CPU_PRODUCERS, MAX_DEVICE_PRODUCERS = 8, 16
+#: Where stain apply and resize run: the CPU producers, the model's device, or auto.
+PREPROCESS = ("auto", "cpu", "device")
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,14 @@ class SlideEmbeddings:
 
     def __len__(self) -> int:
         return len(self.features)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: a SLURM or Kubernetes allocation, not the whole node."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows: no affinity masks
+        return os.cpu_count() or 1
 
 
 def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
@@ -124,6 +144,7 @@ def embed_slide(
     mpp: float | None = None,
     num_workers: int | None = None,
     prefetch_batches: int | None = None,
+    preprocess: str = "auto",
     progress: bool = False,
 ) -> SlideEmbeddings:
     """Embed every tissue tile of a slide.
@@ -150,13 +171,20 @@ def embed_slide(
         Level-0 microns per pixel for slides whose metadata lacks it (paths only).
     num_workers : int, optional
         Producer threads; each reads, normalises and resizes one batch at a time.
-        Default: the CPU count, at most 8. They scale about linearly (measured: 100
+        Default: the cores this process may use (its affinity mask, so a cluster
+        job's allocation), at most 8, or 16 when preprocessing runs on the device
+        (the producers then only decode, for a GPU). They scale about linearly (measured: 100
         tiles/s of 224 px with one thread, 183 with two on two cores), and a GPU
         needs many to be kept busy.
     prefetch_batches : int, optional
         Batches queued or in preparation ahead of the model (the memory bound);
         default ``num_workers + 1``; 0 runs the steps one after another in the
         calling thread.
+    preprocess : {"auto", "cpu", "device"}, default "auto"
+        Where the per-slide Macenko apply and the resize run: in the producer
+        threads (NumPy), or on the model's device
+        (:meth:`~featx.extractors.keras_model.KerasExtractor.embed_on_device`).
+        ``"auto"``: the device when TensorFlow sees a GPU and the extractor can.
     progress : bool, default False
         Show a progress bar.
 
@@ -173,31 +201,74 @@ def embed_slide(
             type(extractor).__name__,
         )
     batch_size = positive_int("batch_size", batch_size)
-    num_workers = min(8, os.cpu_count() or 1) if num_workers is None else positive_int(
+    on_device = _on_device(str(one_of("preprocess", preprocess, PREPROCESS)), extractor)
+    # A GPU at ~1,000 tiles/s needs ~10 cores decoding at ~100 tiles/s each; on a CPU
+    # more producers than 8 only take cores from the model.
+    cap = MAX_DEVICE_PRODUCERS if on_device else MAX_CPU_PRODUCERS
+    num_workers = min(cap, usable_cores()) if num_workers is None else positive_int(
         "num_workers", num_workers)
     prefetch_batches = num_workers + 1 if prefetch_batches is None else non_negative_int(
         "prefetch_batches", prefetch_batches)
     if isinstance(slide_or_path, Slide):
         return _embed(slide_or_path, extractor, spec, normalizer, batch_size, tissue, coords,
-                      num_workers, prefetch_batches, progress)
+                      num_workers, prefetch_batches, on_device, progress)
     with open_slide(slide_or_path, mpp=mpp) as slide:
         return _embed(slide, extractor, spec, normalizer, batch_size, tissue, coords,
-                      num_workers, prefetch_batches, progress)
+                      num_workers, prefetch_batches, on_device, progress)
+
+
+def _on_device(preprocess: str, extractor: Extractor) -> bool:
+    """Whether stain apply and resize go to the model's device."""
+    can = callable(getattr(extractor, "embed_on_device", None))
+    if preprocess == "device" and not can:
+        raise InvalidParameterError(
+            "preprocess", "'cpu' or 'auto' for an extractor without embed_on_device "
+            "(only Keras extractors run preprocessing on their device)", preprocess)
+    if preprocess != "auto" or not can:
+        return preprocess == "device"
+    import tensorflow as tf  # the extractor is a Keras model: TensorFlow is loaded already
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _device_step(fitted: Any) -> Any:
+    """The device form of a slide's fitted normaliser, or None where only the CPU can."""
+    from featx.stain.device import DeviceMacenko
+    from featx.stain.macenko import MacenkoNormalizer
+
+    if (isinstance(fitted, MacenkoNormalizer) and fitted.mode == "per_slide"
+            and hasattr(fitted, "stain_matrix_source_")):
+        return DeviceMacenko.from_normalizer(fitted)
+    return None
 
 
 def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
            batch_size: int, tissue: TissueMask | None, coords: pd.DataFrame | None,
-           num_workers: int, prefetch_batches: int, progress: bool) -> SlideEmbeddings:
+           num_workers: int, prefetch_batches: int, on_device: bool,
+           progress: bool) -> SlideEmbeddings:
     start = time.perf_counter()
     if coords is None:
         coords = grid_coords(slide, spec, tissue=tissue)
     coords = coords.reset_index(drop=True)
-    stain, stain_config = _stain_step(_fit_to_slide(normalizer, slide, coords))
-    prepare = getattr(extractor, "prepare", None)  # resize early, in the producer
+    fitted = _fit_to_slide(normalizer, slide, coords)
+    device_step = _device_step(fitted) if on_device else None
+    stain, stain_config = _stain_step(None if device_step is not None else fitted)
+    if device_step is not None:
+        stain_config = config_of(fitted)  # the same fit, applied elsewhere
+    # Resize early, in the producer, unless the device does it.
+    prepare = None if on_device else getattr(extractor, "prepare", None)
 
     def work(tiles: np.ndarray) -> tuple[Any, np.ndarray]:
         tiles, status = stain(tiles)
         return (prepare(tiles) if prepare is not None else tiles), np.asarray(status)
+
+    def model(ready: Any, batch_status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not on_device:
+            return np.asarray(extractor(ready)), batch_status
+        out, counts = extractor.embed_on_device(ready, device_step)  # type: ignore[attr-defined]
+        if device_step is None:
+            return out, batch_status
+        return out, device_step.status(counts, ready.shape[1] * ready.shape[2])
 
     n, width = len(coords), int(extractor.n_features)
     features = np.empty((n, width), np.float32)
@@ -206,7 +277,7 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
     for rows, ready, batch_status in _stream(slide, coords, batch_size, work, prefetch_batches,
                                                   num_workers, progress):
         t0 = time.perf_counter()
-        out = np.asarray(extractor(ready))
+        out, batch_status = model(ready, batch_status)
         model_s += time.perf_counter() - t0
         if out.shape != (len(rows), width) or not np.isfinite(out).all():
             raise ExtractionError(
@@ -223,7 +294,7 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
         "featx_version": __version__, "extractor": extractor.config,
         "tile_spec": spec.config, "stain": stain_config, "slide": slide.info.config,
         "n_tiles": n, "batch_size": batch_size, "prefetch_batches": prefetch_batches,
-        "num_workers": num_workers,
+        "num_workers": num_workers, "preprocess": "device" if on_device else "cpu",
         "seconds": {"total": round(total_s, 3), "model": round(model_s, 3)},
     }
     return SlideEmbeddings(table, features, provenance)

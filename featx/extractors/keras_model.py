@@ -10,6 +10,12 @@ statistics like the built-in extractors::
 Batches run through one ``tf.function`` whose input shape is fixed at
 ``(batch_size, input_px, input_px, 3)``: short batches are zero-padded and the
 padding rows dropped, so the graph is traced once whatever the batch sizes.
+
+:meth:`KerasExtractor.embed_on_device` is the GPU path: uint8 tiles go to the device
+as they were read (a quarter of float32's bytes), and a device step (the per-slide
+Macenko apply of :class:`featx.stain.device.DeviceMacenko`), the resize, the scaling
+and the model run in one ``tf.function``, optionally compiled by XLA
+(``jit_compile=True``), so the CPU only decodes the slide.
 """
 
 from __future__ import annotations
@@ -54,6 +60,11 @@ class KerasExtractor:
         How uint8 pixels are scaled before the model.
     batch_size : int, default 32
         Fixed inference batch; larger inputs are split, shorter ones padded.
+    jit_compile : bool, default False
+        Compile the forward pass (and :meth:`embed_on_device`) with XLA; on a GPU it
+        fuses the element-wise work around the convolutions (measure with
+        ``benchmarks/bench_extract.py --jit``). Not part of :attr:`config`: XLA
+        changes only the float rounding, not what the features are.
     """
 
     def __init__(
@@ -65,9 +76,12 @@ class KerasExtractor:
         input_px: int | None = None,
         preprocess: str = "xception",
         batch_size: int = 32,
+        jit_compile: bool = False,
     ) -> None:
         import keras
 
+        self.jit_compile = bool(jit_compile)
+        self._device_fns: dict[tuple[Any, ...], Any] = {}
         self.preprocess = str(one_of("preprocess", preprocess, PREPROCESS))
         self.batch_size = positive_int("batch_size", batch_size)
         self.layer = layer
@@ -124,7 +138,8 @@ class KerasExtractor:
         shape = (self.batch_size, self.input_px, self.input_px, 3)
         model, preprocess = self._model, self.preprocess
 
-        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)], reduce_retracing=True)
+        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)], reduce_retracing=True,
+                     jit_compile=self.jit_compile or None)
         def forward(x: Any) -> Any:
             return tf.cast(model(_scale(x, preprocess), training=False), tf.float32)
 
@@ -149,6 +164,75 @@ class KerasExtractor:
         if tiles.shape[1:3] == (self.input_px, self.input_px):
             return tiles.astype(np.float32)
         return self._resize(tiles).numpy()
+
+    def embed_on_device(self, tiles: np.ndarray, step: Any = None) -> tuple[np.ndarray, Any]:
+        """Embed a uint8 batch with the device step, resize and model all on the device.
+
+        Parameters
+        ----------
+        tiles : numpy.ndarray
+            uint8 (N, H, W, 3), as read from the slide.
+        step : object, optional
+            A device step such as :class:`featx.stain.device.DeviceMacenko`: its
+            ``tf_apply(tiles, params)`` returns (uint8 tiles, per-tile values (N,)),
+            its ``params`` are the per-slide numbers and ``graph_key`` names the graph.
+
+        Returns
+        -------
+        features : numpy.ndarray
+            float32 (N, n_features).
+        values : numpy.ndarray or None
+            The step's per-tile values (the Macenko step's tissue counts), or None.
+        """
+        import tensorflow as tf
+
+        tiles = rgb_batch("tiles", tiles)
+        n, size = len(tiles), self.batch_size
+        forward = self._device_fn(step, tiles.shape[1:3])
+        params = tf.constant(np.zeros(0, np.float32) if step is None else step.params)
+        out = np.empty((n, self.n_features), np.float32)
+        values = np.empty(n, np.int64)
+        for start in range(0, n, size):
+            chunk = tiles[start:start + size]
+            if len(chunk) < size:  # black padding: safe through the stain step, dropped after
+                chunk = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]),
+                                                        np.uint8)])
+            features, counts = forward(tf.constant(chunk), params)
+            keep = min(size, n - start)
+            out[start:start + keep] = features.numpy()[:keep]
+            values[start:start + keep] = counts.numpy()[:keep]
+        return out, (None if step is None else values)
+
+    def _device_fn(self, step: Any, tile_hw: tuple[int, int]) -> Any:
+        """One traced graph per (step kind, tile size); per-slide numbers are an argument."""
+        import tensorflow as tf
+
+        key = (None if step is None else step.graph_key, tuple(tile_hw))
+        if key in self._device_fns:
+            return self._device_fns[key]
+        model, preprocess, px = self._model, self.preprocess, self.input_px
+        shape = (self.batch_size, *tile_hw, 3)
+
+        jit = self.jit_compile or None
+        # XLA compiles the stain step and the model; the antialiased resize between them
+        # (ScaleAndTranslate) has no XLA kernel, so it runs as a plain TF op in the outer graph.
+        stain = tf.function(step.tf_apply, jit_compile=jit) if step is not None else None
+        net = tf.function(lambda x: model(_scale(x, preprocess), training=False),
+                          jit_compile=jit)
+
+        @tf.function(input_signature=[tf.TensorSpec(shape, tf.uint8),
+                                      tf.TensorSpec((None,), tf.float32)])
+        def forward(x: Any, params: Any) -> tuple[Any, Any]:
+            counts = tf.zeros((shape[0],), tf.int32)
+            if stain is not None:
+                x, counts = stain(x, params)
+            x = tf.cast(x, tf.float32)
+            if tuple(tile_hw) != (px, px):  # the same resize as prepare() on the CPU
+                x = tf.image.resize(x, (px, px), antialias=True)
+            return tf.cast(net(x), tf.float32), counts
+
+        self._device_fns[key] = forward
+        return forward
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
         """Embed a uint8 batch (N, H, W, 3), or a prepared float32 one, into (N, n_features)."""

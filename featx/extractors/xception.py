@@ -92,6 +92,8 @@ class ImagenetXception(KerasExtractor):
         Seed for ``weights="random"``.
     mixed_precision : bool, default False
         Run in float16 on a GPU (features are returned as float32).
+    jit_compile : bool, default False
+        Compile the forward pass with XLA (see :class:`KerasExtractor`).
 
     Examples
     --------
@@ -108,6 +110,7 @@ class ImagenetXception(KerasExtractor):
         batch_size: int = 32,
         seed: int = 0,
         mixed_precision: bool = False,
+        jit_compile: bool = False,
     ) -> None:
         if positive_int("input_px", input_px) < MIN_INPUT_PX:
             raise InvalidParameterError("input_px", f"an int >= {MIN_INPUT_PX}", input_px)
@@ -117,7 +120,7 @@ class ImagenetXception(KerasExtractor):
         self.mixed_precision = bool(mixed_precision)
         name = "RANDOM-XCEPTION-2048" if self.source["weights"] == "random" else "IMGNET-2048"
         super().__init__(model, name=name, input_px=input_px, preprocess="xception",
-                         batch_size=batch_size)
+                         batch_size=batch_size, jit_compile=jit_compile)
         self.model_sha256 = self.source["weights_sha256"]
 
     @property
