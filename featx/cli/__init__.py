@@ -2,7 +2,8 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``).
+``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), and ``targets``
+(target tables from public data).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     pool,
     report,
     slidescore,
+    targets,
     tile,
 )
 from featx.cli._app import app
