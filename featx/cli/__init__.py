@@ -2,8 +2,8 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), and ``targets``
-(target tables from public data).
+``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), ``gdc`` (manifests of
+GDC files) and ``targets`` (target tables from public data).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     extract,
     fetch,
     finetune,
+    gdc,
     info,
     normalize,
     pool,

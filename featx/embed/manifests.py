@@ -92,7 +92,10 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     table = _read_table(path)
     if is_gdc_manifest(table):
         table = table.copy()
-        table["url"] = GDC_DATA_ENDPOINT + table["id"].astype(str)
+        gdc_url = GDC_DATA_ENDPOINT + table["id"].astype(str)
+        # A manifest of `featx gdc` names its URLs (a mirror, another API root): keep them.
+        given = table["url"].fillna("") if "url" in table.columns else pd.Series("", table.index)
+        table["url"] = given.where(given != "", gdc_url)
     if "filename" not in table.columns:
         raise InvalidParameterError(
             "manifest", "a table with a 'filename' column (featx) or the GDC columns "
