@@ -2,8 +2,8 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), ``gdc`` (manifests of
-GDC files) and ``targets`` (target tables from public data).
+``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), ``embed`` (labelled tile sets),
+``gdc`` (manifests of GDC files) and ``targets`` (target tables from public data).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import typer
 
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
     demo,
+    embed,
     evaluate,
     extract,
     fetch,

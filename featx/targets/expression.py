@@ -235,7 +235,8 @@ def expression_targets(matrix: pd.DataFrame, *, genes: Sequence[str] | None = No
         "patients": len(table), "patients_averaged": repeats,
         "genes_asked": len(wanted), "genes_missing": missing, "genes_constant_dropped": constant,
         "genes_kept": len(table.columns),
-        "transform": {"log2p1": "log2(x + 1), after averaging aliquots",
-                      "none": "none"}[transform],
+        "transform": transform,
+        "transform_detail": {"log2p1": "log2(x + 1), after averaging aliquots",
+                             "none": "none"}[transform],
     }
     return TargetTable(table, record, notes)

@@ -8,6 +8,7 @@ aliquots were averaged, and the transform applied.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,21 @@ def source_record(path: str | Path) -> dict[str, Any]:
     """A source file for provenance: its path, size and sha256."""
     path = Path(path)
     return {"path": str(path), "size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def recorded_transform(table_path: str | Path) -> str | None:
+    """The transform ``featx targets`` applied to a table (``"log2p1"``, ``"none"``), or None.
+
+    None when the table has no provenance beside it (not made by featx) or records none.
+    """
+    path = provenance_path(table_path)
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("transform")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, eq=False)
