@@ -3,7 +3,8 @@
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
 ``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), ``embed`` (labelled tile sets),
-``gdc`` (manifests of GDC files) and ``targets`` (target tables from public data).
+``gdc`` (manifests of GDC files) ``targets`` (target tables from public data) and ``reproduce``
+(one of the paper's experiments end to end).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     normalize,
     pool,
     report,
+    reproduce,
     slidescore,
     targets,
     tile,
