@@ -206,8 +206,9 @@ class _Run:
             self.fetch(bundled_manifest("nct_crc_he"), ["CRC-VAL-HE-7K.zip"], self.out / "data",
                        "fetch-val")
             tiles, per_class = self.unpack("CRC-VAL-HE-7K.zip"), None
-        factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx)),
-                     "IMGNET-2048": ExtractorFactory.of("IMGNET-2048", weights=str(weights))}
+        factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx.resolve())),
+                     "IMGNET-2048": ExtractorFactory.of("IMGNET-2048",
+                                                        weights=str(weights.resolve()))}
         store = self.embed_tiles(tiles, factories, max_per_class=per_class)
         features = {name: read_embeddings(store / f"extractor={name}") for name in factories}
         labels = read_targets(store / "labels.tsv")[["label"]]
@@ -317,8 +318,9 @@ class _Run:
         normalizer = MacenkoNormalizer(mode="per_slide").fit(read_rgb(target))
         spec = TileSpec(tile_px=224, mpp=self.tile_mpp, min_tissue=0.8)
         store = self.out / "store"
-        factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx)),
-                     "IMGNET-2048": ExtractorFactory.of("IMGNET-2048", weights=str(weights))}
+        factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx.resolve())),
+                     "IMGNET-2048": ExtractorFactory.of("IMGNET-2048",
+                                                        weights=str(weights.resolve()))}
         features = {}
         for name, factory in factories.items():
             def work(factory: Any = factory) -> str:
