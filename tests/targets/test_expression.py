@@ -146,3 +146,24 @@ def test_real_openomics_matrix(shared_data):
         "02 recurrent tumour": 2, "11 solid tissue normal": 59}
     assert len(table.provenance["genes_missing"]) == 18
     assert np.isfinite(table.frame.to_numpy()).all() and table.frame.to_numpy().min() >= 0
+
+
+def test_cli_reads_a_folder_of_star_files_with_the_gdc_manifest(tmp_path):
+    folder = tmp_path / "rnaseq" / "uuid-a"
+    folder.mkdir(parents=True)
+    files = {"a.rna_seq.augmented_star_gene_counts.tsv": "TCGA-AA-0001-01A-01R-0001-07",
+             "b.rna_seq.augmented_star_gene_counts.tsv": "TCGA-AA-0002-01A-01R-0001-07"}
+    for i, name in enumerate(files):
+        write_star(folder / name, [1.0 + i, 3.0 * i, 0.0])
+    manifest = tmp_path / "rnaseq.tsv"  # as `featx gdc rnaseq` writes it
+    pd.DataFrame({"filename": list(files), "url": "", "sample": list(files.values())}).to_csv(
+        manifest, sep="\t", index=False)
+    out = tmp_path / "e.parquet"
+    result = CliRunner().invoke(app, ["targets", "expression", str(tmp_path / "rnaseq"),
+                                      "--samples", str(manifest), "--column", "tpm",
+                                      "--transform", "none", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out).set_index("patient")
+    assert table.loc["TCGA-AA-0002", "CD8A"] == 2.0  # the higher-mean CD8A row
+    assert table.loc["TCGA-AA-0002", "GZMB"] == 3.0
+    assert json.loads(provenance_path(out).read_text())["star_column"] == "tpm"
