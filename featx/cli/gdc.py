@@ -38,6 +38,8 @@ def gdc(
     one_of("kind", kind, tuple(KINDS))
     table = project_manifest(project, kind, api=api, page_size=page_size, retries=retries)
     write_table(table, out)
-    size = table["size"].astype("Int64").sum()
+    import pandas as pd
+
+    size = pd.to_numeric(table["size"], errors="coerce").sum()
     typer.echo(f"{len(table)} {kind} files of {project} ({size / 1e9:.2f} GB) from "
                f"{table['patient'].nunique()} patients -> {out}")

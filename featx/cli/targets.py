@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from featx.cli._app import app
+
+if TYPE_CHECKING:
+    from featx.targets.table import TargetTable
 
 targets_app = typer.Typer(
     help="Patient x gene target tables from public TCGA data, with provenance beside them.",
@@ -38,10 +41,10 @@ def _star_files(sources: list[Path]) -> list[Path]:
     return files
 
 
-def _echo_result(table: object, written: tuple[Path, Path]) -> None:
-    for note in table.notes:  # type: ignore[attr-defined]
+def _echo_result(table: TargetTable, written: tuple[Path, Path]) -> None:
+    for note in table.notes:
         typer.echo(f"note: {note}")
-    rows, cols = table.frame.shape  # type: ignore[attr-defined]
+    rows, cols = table.frame.shape
     typer.echo(f"{rows} patients x {cols} genes -> {written[0]} (provenance: {written[1]})")
 
 
@@ -94,7 +97,7 @@ def expression(
         wanted, record = read_gene_list(genes)
         extra.update(record)
     table = expression_targets(matrix, genes=wanted, sample_types=_sample_types(sample_types),
-                               transform=transform, sources=listed if len(listed) <= 50 else [],
+                               transform=transform, sources=listed,
                                provenance={**extra, "n_source_files": len(listed)})
     _echo_result(table, table.save(out))
 

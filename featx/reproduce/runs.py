@@ -44,12 +44,20 @@ SLIDE_MANIFEST = "tables/deeppath_luad/LUAD_slides_from_manifest_DERIVED.tsv"
 MUTATION_GENES = "luad_coudray2018"
 
 
-def _find(name: str, folders: Sequence[Path]) -> Path | None:
+def _index(folders: Sequence[Path]) -> dict[str, Path]:
+    """Every file under ``folders`` by name (the first folder that has a name wins), one walk each."""
+    import os
+
+    found: dict[str, Path] = {}
     for folder in folders:
-        hits = sorted(Path(folder).rglob(name)) if Path(folder).is_dir() else []
-        if hits:
-            return hits[0]
-    return None
+        for parent, _, files in os.walk(folder):
+            for name in files:
+                found.setdefault(name, Path(parent) / name)
+    return found
+
+
+def _find(name: str, folders: Sequence[Path]) -> Path | None:
+    return _index(folders).get(name)
 
 
 class _Run:
@@ -274,9 +282,17 @@ class _Run:
         if not manifest.is_file():
             write_table(project_manifest("TCGA-LUAD", "rnaseq", dest="rnaseq"), manifest)
         self.fetch(manifest, None, self.out / "data", "fetch-rnaseq")
-        table = read_table(manifest, dtype=str)
-        files = [self.out / "data" / "rnaseq" / name for name in table["filename"]]
+        files = self.located(read_table(manifest, dtype=str)["filename"])
         return read_star_counts(files, column="tpm", samples=read_sample_sheet(manifest))
+
+    def located(self, names: Sequence[str]) -> list[Path]:
+        """Where the fetched files are: downloaded under ``out/data``, or local copies."""
+        where = _index([self.out / "data", *self.local_dirs])
+        missing = [n for n in names if n not in where]
+        if missing:
+            raise DataNotFoundError(f"{len(missing)} fetched files (e.g. {missing[:2]})",
+                                    "Run the command again to resume the downloads")
+        return [where[n] for n in names]
 
     def mutation_table(self) -> Any:
         from featx.targets import mutation_targets, read_gene_list, read_maf
@@ -294,11 +310,9 @@ class _Run:
             if not manifest.is_file():
                 write_table(project_manifest("TCGA-LUAD", "maf", dest="maf"), manifest)
             self.fetch(manifest, None, self.out / "data", "fetch-maf")
-            names = read_table(manifest, dtype=str)["filename"]
-            sources = [self.out / "data" / "maf" / n for n in names]
+            sources = self.located(read_table(manifest, dtype=str)["filename"])
             maf = pd.concat([read_maf(p) for p in sources], ignore_index=True)
-        return mutation_targets(maf, genes=genes, sources=sources if len(sources) < 50 else [],
-                                provenance=record)
+        return mutation_targets(maf, genes=genes, sources=sources, provenance=record)
 
     def slide_features(self, slides: pd.DataFrame) -> dict[str, pd.DataFrame]:
         from featx._io import read_rgb
@@ -311,6 +325,7 @@ class _Run:
         ftx = self.ftx(weights)
         slide_dir = self.out / "data" / "slides"
         self.fetch(slides, None, slide_dir, "fetch-slides")
+        slides = slides.assign(path=[str(p) for p in self.located(list(slides["filename"]))])
         target = _find(Path(STAIN_TARGET).name, self.search)
         if target is None:
             raise DataNotFoundError("a Macenko target image", f"put {Path(STAIN_TARGET).name} "
@@ -394,8 +409,8 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
     one_of("experiment", experiment, EXPERIMENTS)
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     out = Path(out)
-    names = frozenset(p.name for folder in local_dirs for p in Path(folder).rglob("*")
-                      if Path(folder).is_dir())
+    names = frozenset(p.name for folder in local_dirs for pattern in ("*", "*/*")
+                      for p in Path(folder).glob(pattern))  # a shallow look: zips, weights
     n_small = 3 * SMALL_EVAL_PER_CLASS if experiment == "crc-tissue" else 0
     plan = plan_for(experiment, small=small, mpp=tile_mpp, have_ftx=ftx_model is not None,
                     local=names, n_small=n_small)
