@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from featx._io import write_table
@@ -54,3 +55,20 @@ def test_featx_evaluate_on_real_expression_targets(shared_data, tmp_path):
     # CD8 T-cell and cytotoxic genes follow the CIBERSORT fractions; noise predicts nothing.
     assert (comparison["better"] == "STANDIN-IMMUNE").all()
     assert (comparison["mean_a"] > 0.3).all()
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow
+def test_crc_tissue_small_fine_tunes_embeds_and_classifies(shared_data, tmp_path):
+    out = tmp_path / "crc"
+    result = CliRunner().invoke(app, ["reproduce", "crc-tissue", "--small", "-o", str(out),
+                                      "--repeats", "2"])
+    assert result.exit_code == 0, result.output
+    assert (out / "ftx" / "ftx2048.keras").is_file()
+    labels = pd.read_csv(out / "tiles_store/labels.tsv", sep="\t")
+    assert labels["label"].value_counts().tolist() == [20, 20, 20]
+    scores = pd.read_parquet(out / "results/tissue_scores.parquet").query(
+        "fold == -1 and metric == 'accuracy' and target == 'all'")
+    assert set(scores["extractor"]) == {"FTX-2048", "IMGNET-2048"}
+    assert (scores["value"] > 0.5).all()  # three lung classes: chance is a third
+    assert (out / "report/report.html").is_file()
