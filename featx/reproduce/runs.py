@@ -145,7 +145,13 @@ class _Run:
                 handle.extractall(target)
             return f"{archive.name} -> {target}"
         self.log.run(f"unpack-{name}", {"archive": str(archive)}, work)
-        return target / name.removesuffix(".zip")
+        folder = target / name.removesuffix(".zip")
+        if not folder.is_dir():  # the zip's top folder is named otherwise
+            raise DataNotFoundError(f"{folder} after unpacking {archive.name}", "The archive "
+                                    "should hold one folder of class sub-folders named like it; "
+                                    "unpack it yourself and pass the class folder's parent as "
+                                    "--local-dir")
+        return folder
 
     def evaluate(self, features: dict[str, pd.DataFrame], targets: pd.DataFrame,
                  provenance: dict[str, Any]) -> None:
