@@ -135,6 +135,11 @@ class _Run:
         return self.finetune(self.unpack("NCT-CRC-HE-100K.zip"), weights)
 
     def unpack(self, name: str) -> Path:
+        stem = name.removesuffix(".zip")
+        for folder in self.local_dirs:  # already unpacked by the user
+            for candidate in (folder / stem, folder):
+                if candidate.name == stem and candidate.is_dir():
+                    return candidate
         archive = _find(name, self.search)
         if archive is None:
             raise DataNotFoundError(name, "featx fetch nct_crc_he, or --local-dir")
