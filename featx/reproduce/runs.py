@@ -99,7 +99,10 @@ class _Run:
             return self.need_data(SMALL_WEIGHTS)
         from featx.embed.manifests import bundled_manifest
 
-        name = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        # The data folder's Keras 3 copy (no URL) if it is at hand, else Keras's own file;
+        # either is verified against its checksum in the manifest.
+        local = _find("xception_imagenet_notop.weights.h5", self.search)
+        name = local.name if local else "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
         self.fetch(bundled_manifest("xception_weights"), [name], self.out / "data", "fetch-weights")
         found = _find(name, self.search)
         if found is None:
@@ -128,18 +131,21 @@ class _Run:
             return self.ftx_model
         if self.small:
             return self.finetune(self.need_data(SMALL_TILES), weights)
+        return self.finetune(self.tile_set("NCT-CRC-HE-100K.zip", "fetch-nct"), weights)
+
+    def tile_set(self, name: str, stage: str) -> Path:
+        """An NCT-CRC-HE tile folder: already unpacked in a --local-dir, else fetched and unpacked."""
         from featx.embed.manifests import bundled_manifest
 
-        self.fetch(bundled_manifest("nct_crc_he"), ["NCT-CRC-HE-100K.zip"], self.out / "data",
-                   "fetch-nct")
-        return self.finetune(self.unpack("NCT-CRC-HE-100K.zip"), weights)
-
-    def unpack(self, name: str) -> Path:
         stem = name.removesuffix(".zip")
-        for folder in self.local_dirs:  # already unpacked by the user
+        for folder in self.local_dirs:
             for candidate in (folder / stem, folder):
                 if candidate.name == stem and candidate.is_dir():
                     return candidate
+        self.fetch(bundled_manifest("nct_crc_he"), [name], self.out / "data", stage)
+        return self.unpack(name)
+
+    def unpack(self, name: str) -> Path:
         archive = _find(name, self.search)
         if archive is None:
             raise DataNotFoundError(name, "featx fetch nct_crc_he, or --local-dir")
@@ -220,11 +226,7 @@ class _Run:
         if self.small:
             tiles, per_class = self.need_data(SMALL_EVAL_TILES), SMALL_EVAL_PER_CLASS
         else:
-            from featx.embed.manifests import bundled_manifest
-
-            self.fetch(bundled_manifest("nct_crc_he"), ["CRC-VAL-HE-7K.zip"], self.out / "data",
-                       "fetch-val")
-            tiles, per_class = self.unpack("CRC-VAL-HE-7K.zip"), None
+            tiles, per_class = self.tile_set("CRC-VAL-HE-7K.zip", "fetch-val"), None
         factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx.resolve())),
                      "IMGNET-2048": ExtractorFactory.of("IMGNET-2048",
                                                         weights=str(weights.resolve()))}
