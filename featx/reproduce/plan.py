@@ -83,8 +83,10 @@ class Plan:
 
     def lines(self) -> list[str]:
         """The plan as printed before the run starts."""
-        out = [f"{self.experiment}: will download "
-               + (", ".join(f"{n} ({_size(s)})" for n, s in self.downloads) or "nothing")]
+        fetched = [f"{n} ({_size(s)})" for n, s in self.downloads if s]
+        at_hand = [n for n, s in self.downloads if not s]
+        out = [f"{self.experiment}: will download " + (", ".join(fetched) or "nothing")
+               + (f"; found locally: {', '.join(at_hand)}" if at_hand else "")]
         out.append(f"  disk needed: about {_size(self.disk_bytes)}; model passes: "
                    f"{self.forward_tiles:,} tiles for features, {self.train_tiles:,} for training")
         cpu, gpu = self.seconds(RATES["cpu"]), self.seconds(gpu_rate())
@@ -149,10 +151,13 @@ def plan_for(experiment: str, *, small: bool, tile_px: int = 224, mpp: float = 0
         return Plan(experiment, [], 2 * n_small, train, 2 * n_small * EMBEDDING_BYTES, notes)
 
     def wanted(name: str, size: int) -> tuple[str, int]:
-        return (name, 0 if name in local else size)
+        # A local copy, or the folder a zip unpacks to, is not downloaded.
+        return (name, 0 if name in local or name.removesuffix(".zip") in local else size)
 
-    downloads = [wanted("xception_weights_tf_dim_ordering_tf_kernels_notop.h5", WEIGHTS_BYTES)]
-    train = 0 if have_ftx and experiment != "crc-tissue" else NCT_TILES * 20  # 10 + 10 epochs
+    keras3 = "xception_imagenet_notop.weights.h5"  # the data folder's copy, used when present
+    downloads = [(keras3, 0) if keras3 in local else
+                 wanted("xception_weights_tf_dim_ordering_tf_kernels_notop.h5", WEIGHTS_BYTES)]
+    train = 0 if have_ftx else NCT_TILES * 20  # 10 + 10 epochs
     if train:
         downloads.append(wanted("NCT-CRC-HE-100K.zip", NCT_BYTES))
     if experiment == "crc-tissue":

@@ -422,7 +422,8 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
     one_of("experiment", experiment, EXPERIMENTS)
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     out = Path(out)
-    names = frozenset(p.name for folder in local_dirs for pattern in ("*", "*/*")
+    folders = [*local_dirs, *([root / "models"] if root is not None else [])]
+    names = frozenset(p.name for folder in folders for pattern in ("*", "*/*")
                       for p in Path(folder).glob(pattern))  # a shallow look: zips, weights
     n_small = 3 * SMALL_EVAL_PER_CLASS if experiment == "crc-tissue" else 0
     plan = plan_for(experiment, small=small, mpp=tile_mpp, have_ftx=ftx_model is not None,

@@ -72,3 +72,18 @@ def test_crc_tissue_small_fine_tunes_embeds_and_classifies(shared_data, tmp_path
     assert set(scores["extractor"]) == {"FTX-2048", "IMGNET-2048"}
     assert (scores["value"] > 0.5).all()  # three lung classes: chance is a third
     assert (out / "report/report.html").is_file()
+    # The full path (50 x 5-fold) with that model and a CRC-VAL-HE-7K folder at hand: nothing
+    # is downloaded, the data folder's weights are verified and used.
+    val = tmp_path / "local" / "CRC-VAL-HE-7K"
+    for name in ("lung_aca", "lung_n", "lung_scc"):
+        (val / name).mkdir(parents=True)
+        for tile in sorted((shared_data / "tiles/lc25000_lung_224px" / name).glob("*.jpeg"))[:6]:
+            (val / name / tile.name).write_bytes(tile.read_bytes())
+    full = tmp_path / "full"
+    result = CliRunner().invoke(app, ["reproduce", "crc-tissue", "-o", str(full), "--local-dir",
+                                      str(tmp_path / "local"), "--ftx-model", str(out / "ftx")])
+    assert result.exit_code == 0, result.output
+    assert "[fetch-weights] 1 files: 1 local" in result.output
+    assert "NCT-CRC-HE-100K" not in result.output  # the model was given: no fine-tuning
+    scores = pd.read_parquet(full / "results/tissue_scores.parquet")
+    assert scores["repetition"].nunique() == 50 and (scores["n_splits"] == 5).all()
