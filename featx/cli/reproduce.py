@@ -27,6 +27,10 @@ def reproduce(
     ftx_model: Annotated[Path | None, typer.Option(
         help="A fine-tuned FTX-2048 folder (`featx finetune`, or `crc-tissue`'s OUT/ftx); "
         "default: fine-tune here.")] = None,
+    slides_manifest: Annotated[Path | None, typer.Option(
+        help="LUAD: the slides, a GDC or featx manifest (e.g. from `featx gdc "
+        "diagnostic-slides`); default the bundled tcga_luad_slides. Primary tumours are kept.",
+        exists=True, dir_okay=False)] = None,
     repeats: Annotated[int | None, typer.Option(
         help="Repetitions of the 5-fold CV (default 50; --small 3).", min=1)] = None,
     tile_mpp: Annotated[float, typer.Option(help="Slide tile resolution (paper: 0.25).")] = 0.25,
@@ -48,4 +52,5 @@ def reproduce(
 
     run(experiment, out or Path("reproduce") / experiment, small=small,
         local_dirs=local_dir or (), ftx_model=ftx_model, n_repeats=repeats, tile_mpp=tile_mpp,
-        workers=workers, n_jobs=jobs, echo=typer.echo, dry_run=dry_run)
+        workers=workers, n_jobs=jobs, echo=typer.echo, dry_run=dry_run,
+        slides_manifest=slides_manifest)

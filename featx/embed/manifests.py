@@ -151,7 +151,8 @@ def slide_table(
         Columns ``slide_id, patient_id, path, md5, size, exists``, in manifest order.
     """
     table = manifest.copy() if isinstance(manifest, pd.DataFrame) else _read_table(manifest)
-    table = table.fillna("").astype(str)
+    # object first: a read_manifest table has an Int64 size column, whose NA "" cannot fill.
+    table = table.astype(object).fillna("").astype(str)
     if "path" not in table.columns and "filename" not in table.columns:
         raise InvalidParameterError(
             "manifest", "a table with a 'path' column, or a GDC/featx manifest with 'filename'",

@@ -120,7 +120,7 @@ def _duration(seconds: float | None) -> str:
 
 def plan_for(experiment: str, *, small: bool, tile_px: int = 224, mpp: float = 0.25,
              have_ftx: bool = False, local: frozenset[str] = frozenset(),
-             n_small: int = 0) -> Plan:
+             n_small: int = 0, slides: tuple[int, int] | None = None) -> Plan:
     """The plan of one experiment.
 
     Parameters
@@ -136,6 +136,8 @@ def plan_for(experiment: str, *, small: bool, tile_px: int = 224, mpp: float = 0
         File names found locally (not downloaded).
     n_small : int
         Tiles ``--small`` embeds (crc-tissue).
+    slides : (int, int), optional
+        LUAD: primary-tumour slides and their bytes (default: the bundled manifest's).
     """
     one_of("experiment", experiment, EXPERIMENTS)
     if small:
@@ -163,8 +165,9 @@ def plan_for(experiment: str, *, small: bool, tile_px: int = 224, mpp: float = 0
     if experiment == "crc-tissue":
         downloads.append(wanted("CRC-VAL-HE-7K.zip", VAL_BYTES))
         return Plan(experiment, downloads, 2 * VAL_TILES, train, 2 * VAL_TILES * EMBEDDING_BYTES)
-    tiles = SLIDES * tiles_per_slide(tile_px, mpp)
-    downloads.append(wanted(f"{SLIDES} TCGA-LUAD primary-tumour slides", SLIDE_BYTES))
+    n_slides, slide_bytes = slides if slides is not None else (SLIDES, SLIDE_BYTES)
+    tiles = n_slides * tiles_per_slide(tile_px, mpp)
+    downloads.append(wanted(f"{n_slides} TCGA-LUAD primary-tumour slides", slide_bytes))
     target = ("RNA-seq (GDC STAR counts of TCGA-LUAD, size known after the GDC query; or a "
               "Firehose matrix via --local-dir)" if experiment == "luad-expression" else
               "the MAF (via --local-dir, or the GDC masked somatic MAFs)")

@@ -65,12 +65,14 @@ class _Run:
 
     def __init__(self, experiment: str, out: Path, *, small: bool, local_dirs: Sequence[Path],
                  data_dir: Path | None, n_repeats: int, n_splits: int, ftx_model: Path | None,
-                 tile_mpp: float, workers: int, n_jobs: int, echo: Callable[[str], None]) -> None:
+                 tile_mpp: float, workers: int, n_jobs: int, echo: Callable[[str], None],
+                 slides_manifest: Path | None = None) -> None:
         self.experiment, self.out, self.small = experiment, out, small
         self.local_dirs = [Path(p) for p in local_dirs]
         self.data = data_dir
         self.n_repeats, self.n_splits, self.ftx_model = n_repeats, n_splits, ftx_model
         self.tile_mpp, self.workers, self.n_jobs, self.echo = tile_mpp, workers, n_jobs, echo
+        self.slides_manifest = slides_manifest
         self.log = StageLog(out, echo)
         self.search = [*self.local_dirs, *([data_dir] if data_dir else []), out / "data"]
 
@@ -184,7 +186,10 @@ class _Run:
                 better = int((done.comparison["better"] == names[0]).sum())
                 line += f"; {names[0]} better than {names[1]} for {better} of {len(done.comparison)}"
             return line
-        self.log.run("evaluate", {"extractors": list(features), "targets": list(targets.columns),
+        # The features' identity: new embeddings (more slides, another model) evaluate again.
+        identity = {name: [list(f.shape), int(pd.util.hash_pandas_object(f).sum() % 2**61)]
+                    for name, f in features.items()}
+        self.log.run("evaluate", {"features": identity, "targets": list(targets.columns),
                                   "n": len(targets), **options}, work)
 
     def report(self) -> Path:
@@ -208,12 +213,11 @@ class _Run:
 
         store = self.out / "tiles_store"
         for name, factory in extractors.items():
-            def work(factory: Any = factory) -> str:
-                run = embed_tile_folder(tiles, store, extractor=factory,
-                                        max_per_class=max_per_class, progress=True)
-                return f"{run.n_tiles} tiles -> {run.store}"
-            self.log.run(f"embed-{name}", {"tiles": str(tiles), "factory": factory.key,
-                                           "max_per_class": max_per_class}, work)
+            # Not cached as a stage: embed_tile_folder skips the chunks already embedded.
+            run = embed_tile_folder(tiles, store, extractor=factory, max_per_class=max_per_class,
+                                    progress=True)
+            self.echo(f"[embed-{name}] {run.n_tiles} tiles ({run.n_skipped} of {run.n_chunks} "
+                      f"chunks done before) -> {run.store}")
         return store
 
     def crc_tissue(self) -> None:
@@ -240,12 +244,18 @@ class _Run:
 
     def slide_patients(self) -> tuple[pd.DataFrame, set[str]]:
         """The primary-tumour slides of the manifest, and their patients."""
+        from featx.barcodes import tcga_patient, tcga_sample_type
         from featx.embed.manifests import bundled_manifest, read_manifest
 
-        path = (self.data / SLIDE_MANIFEST if self.small and self.data else
-                bundled_manifest("tcga_luad_slides"))
+        path = self.slides_manifest or (self.data / SLIDE_MANIFEST if self.small and self.data
+                                        else bundled_manifest("tcga_luad_slides"))
         table = read_manifest(path)
-        table = table[table["sample_type_code"].astype(str).str.zfill(2) == "01"]
+        # Slide file names are TCGA slide barcodes: sample type and patient come from them.
+        table["patient"] = [tcga_patient(n) or "" for n in table["filename"]]
+        table = table[[tcga_sample_type(n) == "01" for n in table["filename"]]]
+        if table.empty:
+            raise DataError(f"slide manifest {path}", "no primary-tumour (01) TCGA slide",
+                            "Pass a manifest of TCGA slides (featx gdc diagnostic-slides)")
         return table.reset_index(drop=True), set(table["patient"])
 
     def targets(self, patients: set[str]) -> pd.DataFrame:
@@ -337,8 +347,10 @@ class _Run:
         weights = self.weights()
         ftx = self.ftx(weights)
         slide_dir = self.out / "data" / "slides"
-        self.fetch(slides, None, slide_dir, "fetch-slides")
-        slides = slides.assign(path=[str(p) for p in self.located(list(slides["filename"]))])
+        given = slides["path"].astype(str) if "path" in slides.columns else None
+        if given is None or not all(Path(p).is_file() for p in given):  # else: slides at hand
+            self.fetch(slides, None, slide_dir, "fetch-slides")
+            slides = slides.assign(path=[str(p) for p in self.located(list(slides["filename"]))])
         target = _find(Path(STAIN_TARGET).name, self.search)
         if target is None:
             raise DataNotFoundError("a Macenko target image", f"put {Path(STAIN_TARGET).name} "
@@ -351,13 +363,12 @@ class _Run:
                                                         weights=str(weights.resolve()))}
         features = {}
         for name, factory in factories.items():
-            def work(factory: Any = factory) -> str:
-                status = run_batch(slides, store, slide_dir=slide_dir, extractor=factory,
-                                   spec=spec, normalizer=normalizer, workers=self.workers,
-                                   progress=True)
-                return ", ".join(f"{n} {s}" for s, n in status["status"].value_counts().items())
-            self.log.run(f"extract-{name}", {"factory": factory.key, "mpp": self.tile_mpp,
-                                             "n_slides": len(slides)}, work)
+            # Not cached as a stage: run_batch itself skips every slide already in the store
+            # with the same extractor, tiling, stain fit and slide fingerprint.
+            status = run_batch(slides, store, slide_dir=slide_dir, extractor=factory, spec=spec,
+                               normalizer=normalizer, workers=self.workers, progress=True)
+            self.echo(f"[extract-{name}] " + ", ".join(
+                f"{n} {s}" for s, n in status["status"].value_counts().items()))
             pooled = pool_embeddings(store, extractor=name, progress=True)
             features[name] = pooled.set_index("patient_id").drop(columns=["n_slides", "n_tiles"])
         return features
@@ -375,11 +386,24 @@ class _Run:
         self.evaluate(features, targets, {**provenance, "targets": str(self.out / "targets")})
 
 
+def _slide_count(manifest: str | Path | None) -> tuple[int, int] | None:
+    """Primary-tumour slides of a manifest and their bytes (None: the bundled manifest)."""
+    if manifest is None:
+        return None
+    from featx.barcodes import tcga_sample_type
+    from featx.embed.manifests import read_manifest
+
+    table = read_manifest(manifest)
+    table = table[[tcga_sample_type(n) == "01" for n in table["filename"]]]
+    return len(table), int(table["size"].fillna(0).sum())
+
+
 def reproduce(experiment: str, out: str | Path, *, small: bool = False,
               local_dirs: Sequence[str | Path] = (), data_dir: str | Path | None = None,
               n_repeats: int | None = None, n_splits: int = 5, ftx_model: str | Path | None = None,
               tile_mpp: float = 0.25, workers: int = 0, n_jobs: int = 1,
-              echo: Callable[[str], None] = print, dry_run: bool = False) -> Plan:
+              echo: Callable[[str], None] = print, dry_run: bool = False,
+              slides_manifest: str | Path | None = None) -> Plan:
     """Run one of the paper's experiments from public data to a report, resumably.
 
     Parameters
@@ -403,6 +427,9 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
         A fine-tuned FTX-2048 (``featx finetune`` output); default: fine-tune here.
     tile_mpp : float
         Resolution of slide tiles (the paper: 0.25).
+    slides_manifest : path, optional
+        LUAD: a GDC or featx manifest of the slides (e.g. ``featx gdc diagnostic-slides``);
+        default the bundled ``tcga_luad_slides`` (tissue slides); primary tumours are kept.
     workers : int
         Extraction worker processes (0: in this process).
     n_jobs : int
@@ -427,7 +454,7 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
                       for p in Path(folder).glob(pattern))  # a shallow look: zips, weights
     n_small = 3 * SMALL_EVAL_PER_CLASS if experiment == "crc-tissue" else 0
     plan = plan_for(experiment, small=small, mpp=tile_mpp, have_ftx=ftx_model is not None,
-                    local=names, n_small=n_small)
+                    local=names, n_small=n_small, slides=_slide_count(slides_manifest))
     for line in plan.lines():
         echo(line)
     if dry_run:
@@ -436,7 +463,8 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
     run = _Run(experiment, out, small=small, local_dirs=[Path(p) for p in local_dirs],
                data_dir=root, n_repeats=n_repeats or (3 if small else 50), n_splits=splits,
                ftx_model=Path(ftx_model) if ftx_model else None, tile_mpp=tile_mpp,
-               workers=workers, n_jobs=n_jobs, echo=echo)
+               workers=workers, n_jobs=n_jobs, echo=echo,
+               slides_manifest=Path(slides_manifest) if slides_manifest else None)
     if experiment == "crc-tissue":
         run.crc_tissue()
     else:

@@ -27,7 +27,7 @@ def test_luad_mutation_small_end_to_end_and_resume(shared_data, tmp_path):
     assert set(comparison["a"]) == {"STANDIN-IMMUNE"} and len(comparison) == 10
     assert (out / "report/report.html").is_file()
     again = CliRunner().invoke(app, args)
-    assert again.exit_code == 0 and again.output.count("done before") == 3
+    assert again.exit_code == 0 and again.output.count("done before") == 3  # targets, evaluate, report
 
 
 def test_featx_evaluate_on_real_expression_targets(shared_data, tmp_path):
