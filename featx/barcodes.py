@@ -42,3 +42,21 @@ def patient_id_from_slide(slide_id: str, mapping: Mapping[str, str] | None = Non
     if mapping is not None and slide_id in mapping:
         return str(mapping[slide_id])
     return tcga_patient(slide_id) or slide_id
+
+
+_TCGA_SAMPLE = re.compile(r"^TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}-(\d{2})", re.IGNORECASE)
+#: TCGA sample type codes featx names (the GDC's code table): 01 primary solid tumour,
+#: 02 recurrent solid tumour, 06 metastatic, 10 blood derived normal, 11 solid tissue normal.
+SAMPLE_TYPES = {"01": "primary tumour", "02": "recurrent tumour", "03": "primary blood cancer",
+                "05": "additional primary", "06": "metastatic", "07": "additional metastatic",
+                "10": "blood normal", "11": "solid tissue normal"}
+
+
+def tcga_sample_type(barcode: str) -> str | None:
+    """The two-digit sample type code of a TCGA sample barcode (``"01"``), or None.
+
+    ``TCGA-05-4244-01A-01R-1107-07`` is sample type ``01`` (primary solid tumour);
+    a bare patient barcode (``TCGA-05-4244``) has none.
+    """
+    match = _TCGA_SAMPLE.match(str(barcode))
+    return match.group(1) if match else None

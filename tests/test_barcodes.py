@@ -23,3 +23,12 @@ def test_every_layer_uses_the_same_rule(tmp_path) -> None:
     assert set(table["patient_id"]) == {"TCGA-05-4244"}
     assert patient_id_from_slide("slide-7", {"slide-7": "P1"}) == "P1"
     assert patient_id_from_slide("slide-7") == "slide-7"
+
+
+def test_sample_type_is_read_from_sample_and_aliquot_barcodes():
+    from featx.barcodes import tcga_sample_type
+
+    assert tcga_sample_type("TCGA-05-4244-01A-01R-1107-07") == "01"
+    assert tcga_sample_type("tcga-44-7672-11a") == "11"
+    assert tcga_sample_type("TCGA-05-4244") is None  # a patient has no sample type
+    assert tcga_sample_type("sample-1") is None

@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "featx"
 
 #: The layers, lowest first. A module may import its own layer and the ones below it.
-LAYERS = ("", "wsi", "stain", "extractors", "embed", "evaluation", "slidescore", "report", "cli")
+LAYERS = ("", "wsi", "stain", "extractors", "embed", "targets", "evaluation", "slidescore",
+          "report", "reproduce", "cli")
 #: The only modules that may import TensorFlow or Keras when they are imported.
 MODEL_MODULES = {"featx.slidescore.unet", "featx.slidescore.end_to_end"}
 TF_PACKAGES = ("tensorflow", "keras", "tf_keras")

@@ -142,6 +142,9 @@ def test_03_joins_real_tcga_tables(with_data: str, tmp_path: Path) -> None:
     r = run("03_expression_and_mutation", with_data, tmp_path / "out")
     assert r["targets_source"] == "real TCGA-LUAD tables" and r["n_patients"] == 40
     assert r["mode"].startswith("generated stand-in")
+    # Real immune-gene expression from the RNA-seq matrix, built by featx.targets.
+    assert len(r["expression_genes"]) == 20 and set(r["expression_genes"]) <= set(
+        r["pearson_r"][r["a"]])
     check_03(r)
 
 

@@ -31,6 +31,9 @@ def test_wheel_holds_every_module_and_the_package_data(installed_featx: Path) ->
     manifests = {p.relative_to(ROOT).as_posix()
                  for p in (ROOT / "featx" / "embed" / "manifests").glob("*.tsv")}
     assert manifests and manifests <= names
+    gene_sets = {p.relative_to(ROOT).as_posix()
+                 for p in (ROOT / "featx" / "targets" / "gene_sets").glob("*.tsv")}
+    assert len(gene_sets) == 2 and gene_sets <= names
     assert {"featx/py.typed", "featx/ARCHITECTURE.md"} <= names
     entry_points, = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(_wheel(installed_featx)).read(entry_points).decode()

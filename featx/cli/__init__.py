@@ -2,7 +2,9 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``plan``, ``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``).
+``plan``, ``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), ``embed``
+(labelled tile sets), ``gdc`` (manifests of GDC files), ``targets`` (target tables from
+public data) and ``reproduce`` (one of the paper's experiments end to end).
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ import typer
 
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
     demo,
+    embed,
     evaluate,
     extract,
     fetch,
     finetune,
+    gdc,
     info,
     normalize,
     plan,
     pool,
     report,
+    reproduce,
     slidescore,
+    targets,
     tile,
 )
 from featx.cli._app import app

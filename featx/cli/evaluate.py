@@ -44,8 +44,9 @@ def evaluate(
         "--pool/--no-pool", help="Average each patient's rows (tiles, slides) into one "
         "patient-mean embedding (expression and mutation only).")] = True,
     transform: Annotated[str, typer.Option(
-        help="Expression targets: `log2p1` = log2(x + 1), `log1p` = ln(x + 1) or `none`.")
-    ] = "log2p1",
+        help="Expression targets: `log2p1` = log2(x + 1), `log1p` = ln(x + 1), `none`, or "
+        "`auto`: none when the table's provenance says `featx targets` already applied "
+        "log2(x + 1), else log2p1.")] = "auto",
     kernel: Annotated[str, typer.Option(help="Expression SVR kernel: `rbf` or `linear`.")] = "rbf",
     jobs: Annotated[int, typer.Option(
         help="Worker processes fitting folds side by side (results do not depend on it).",
@@ -100,7 +101,7 @@ def evaluate(
     else:
         options["id_mode"] = id_mode
     if experiment == "expression":
-        options.update(transform=transform, kernel=kernel)
+        options.update(transform=_transform(transform, targets), kernel=kernel)
     provenance = {
         "extractors": {name: source_provenance(path) for name, path in sources.items()},
         "targets": targets_provenance(targets, target_table.columns),
@@ -116,3 +117,16 @@ def evaluate(
                        f" of {len(rows)} targets; q_corrected < 0.05 in "
                        f"{int((rows['q_corrected'] < 0.05).sum())}")
     typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))
+
+
+def _transform(option: str, targets: Path) -> str:
+    """``--transform auto``: never log a table twice that `featx targets` already logged."""
+    if option != "auto":
+        return option
+    from featx.targets.table import recorded_transform
+
+    if recorded_transform(targets) == "log2p1":
+        typer.echo(f"{targets.name}: already log2(x + 1) (its provenance says so); not "
+                   "transformed again")
+        return "none"
+    return "log2p1"

@@ -93,7 +93,10 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     table = _read_table(path)
     if is_gdc_manifest(table):
         table = table.copy()
-        table["url"] = GDC_DATA_ENDPOINT + table["id"].astype(str)
+        gdc_url = GDC_DATA_ENDPOINT + table["id"].astype(str)
+        # A manifest of `featx gdc` names its URLs (a mirror, another API root): keep them.
+        given = table["url"].fillna("") if "url" in table.columns else pd.Series("", table.index)
+        table["url"] = given.where(given != "", gdc_url)
     if "filename" not in table.columns:
         raise InvalidParameterError(
             "manifest", "a table with a 'filename' column (featx) or the GDC columns "
@@ -174,7 +177,8 @@ def slide_table(
         not a plausible number (the message names the slide).
     """
     table = manifest.copy() if isinstance(manifest, pd.DataFrame) else _read_table(manifest)
-    table = table.fillna("").astype(str)
+    # object first: a read_manifest table has an Int64 size column, whose NA "" cannot fill.
+    table = table.astype(object).fillna("").astype(str)
     if "path" not in table.columns and "filename" not in table.columns:
         raise InvalidParameterError(
             "manifest", "a table with a 'path' column, or a GDC/featx manifest with 'filename'",

@@ -29,8 +29,14 @@ def demo_dir(tmp_path_factory, installed_featx):
 @pytest.mark.slow
 def test_demo_writes_every_stage(demo_dir):
     summary = json.loads((demo_dir / "demo.json").read_text())
+    # With the data folder the demo also builds the real LUAD target tables ("targets").
     assert set(summary["seconds"]) == {"slides", "imagenet", "finetune", "ftx", "compare",
-                                       "slidescores", "report"}
+                                       "slidescores", "report"} | (
+        {"targets"} if data_dir() is not None else set())
+    if data_dir() is not None:
+        assert pd.read_csv(demo_dir / "targets" / "expression.tsv", sep="\t").shape == (515, 483)
+        comparison = pd.read_csv(demo_dir / "results" / "mutation_comparison.csv")
+        assert len(comparison) == 10 and set(comparison["a"]) == {"STANDIN-IMMUNE"}
     for extractor in ("IMGNET-2048", "FTX-2048"):
         status = pd.read_csv(demo_dir / "store" / f"extractor={extractor}" / "_status.csv")
         assert (status["status"] == "done").all() and status["n_tiles"].min() > 0

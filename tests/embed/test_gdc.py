@@ -1,0 +1,157 @@
+"""The GDC client against a loopback server answering GDC-shaped JSON: paging, errors, fetch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from featx.cli._app import app
+from featx.embed.fetch import fetch
+from featx.embed.gdc import kind_filters, project_manifest, query_files
+from featx.errors import DataError, DownloadError
+from featx.targets.expression import read_sample_sheet
+
+BODIES = {f"uuid-{i}": os.urandom(50_000 + i) for i in range(5)}
+
+
+def gdc_hit(i: int) -> dict:
+    """One /files hit as the GDC API documents it (fields asked for, nested cases)."""
+    patient = f"TCGA-AA-{i:04d}"
+    return {"id": f"uuid-{i}", "file_id": f"uuid-{i}",
+            "file_name": f"uuid-{i}.rna_seq.augmented_star_gene_counts.tsv",
+            "md5sum": hashlib.md5(BODIES[f"uuid-{i}"]).hexdigest(),
+            "file_size": len(BODIES[f"uuid-{i}"]), "state": "released",
+            "data_type": "Gene Expression Quantification",
+            "analysis": {"workflow_type": "STAR - Counts"},
+            "cases": [{"submitter_id": patient, "samples": [
+                {"submitter_id": f"{patient}-01A", "sample_type": "Primary Tumor"}]}],
+            "associated_entities": [{"entity_submitter_id": f"{patient}-01A-11R-A000-07"}]}
+
+
+class _Gdc(BaseHTTPRequestHandler):
+    mode = ""
+    bodies: list[dict] = []
+    data_requests: list[tuple[str, str | None]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, code: int, payload: object) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.bodies.append(body)
+        if self.mode == "500":
+            self.send_error(500)
+            return
+        if self.mode == "html":
+            self.send_response(200)
+            self.send_header("Content-Length", "15")
+            self.end_headers()
+            self.wfile.write(b"<html>no</html>")
+            return
+        hits = [] if self.mode == "empty" else [gdc_hit(i) for i in range(len(BODIES))]
+        start, size = body["from"], body["size"]
+        page = hits[start:start + size]
+        self._json(200, {"data": {"hits": page, "pagination": {
+            "count": len(page), "total": len(hits), "size": size, "from": start,
+            "page": start // size + 1, "pages": -(-len(hits) // size), "sort": ""}},
+            "warnings": {}})
+
+    def do_GET(self):  # noqa: N802
+        name = self.path.rsplit("/", 1)[-1]
+        rng = self.headers.get("Range")
+        self.data_requests.append((name, rng))
+        data = BODIES[name]
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        self.send_response(206 if rng else 200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        first = sum(n == name for n, _ in self.data_requests) == 1
+        if name == "uuid-1" and first:  # a truncated download: half, then hang up
+            self.wfile.write(body[: len(body) // 2])
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def api():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gdc)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Gdc.mode, _Gdc.bodies, _Gdc.data_requests = "", [], []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_pages_through_every_hit(api):
+    hits = query_files(kind_filters("TCGA-AA", "rnaseq"), api=api, page_size=2)
+    assert [h["file_id"] for h in hits] == [f"uuid-{i}" for i in range(5)]
+    assert [b["from"] for b in _Gdc.bodies] == [0, 2, 4]
+    terms = {t["content"]["field"]: t["content"]["value"] for t in _Gdc.bodies[0]["filters"]["content"]}
+    assert terms["cases.project.project_id"] == ["TCGA-AA"] and terms["access"] == ["open"]
+    assert terms["analysis.workflow_type"] == ["STAR - Counts"]
+
+
+def test_manifest_fetches_with_a_resumed_truncated_download(api, tmp_path):
+    table = project_manifest("TCGA-AA", "rnaseq", api=api, page_size=3)
+    assert table["url"].tolist()[0] == f"{api}/data/uuid-0"
+    assert table.loc[1, "sample"] == "TCGA-AA-0001-01A-11R-A000-07"
+    path = tmp_path / "manifest.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    done = fetch(path, tmp_path / "data", retries=2, backoff_s=0.0)
+    assert (done["status"] == "downloaded").all()
+    assert ("uuid-1", "bytes=25000-") in _Gdc.data_requests  # resumed after the half
+    got = (tmp_path / "data" / "TCGA-AA/rnaseq" / table.loc[1, "filename"]).read_bytes()
+    assert got == BODIES["uuid-1"]
+    sheet = read_sample_sheet(path)
+    assert sheet[table.loc[0, "filename"]] == "TCGA-AA-0000-01A-11R-A000-07"
+
+
+def test_http_error_bad_answer_and_empty_project_fail_cleanly(api):
+    _Gdc.mode = "500"
+    with pytest.raises(DownloadError, match="HTTP 500"):
+        query_files(kind_filters("TCGA-AA", "maf"), api=api, retries=1, backoff_s=0.0)
+    assert len(_Gdc.bodies) == 2  # one retry of a transient error
+    _Gdc.mode = "html"
+    with pytest.raises(DataError, match="not the /files JSON shape"):
+        query_files(kind_filters("TCGA-AA", "maf"), api=api)
+    _Gdc.mode = "empty"
+    with pytest.raises(DataError, match="no open-access maf files"):
+        project_manifest("TCGA-AA", "maf", api=api)
+
+
+def test_cli_writes_the_manifest_and_reports_errors_in_one_line(api, tmp_path):
+    out = tmp_path / "m.tsv"
+    result = CliRunner().invoke(app, ["gdc", "rnaseq", "--project", "TCGA-AA", "--api", api,
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "5 rnaseq files of TCGA-AA" in result.output and "5 patients" in result.output
+    assert len(pd.read_csv(out, sep="\t")) == 5
+    from featx.cli import main  # the entry point turns featx errors into one line
+
+    _Gdc.mode = "500"
+    import sys
+    argv = sys.argv
+    sys.argv = ["featx", "gdc", "maf", "--api", api, "--retries", "0", "-o", str(out)]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        sys.argv = argv
+    assert exit_info.value.code == 2
