@@ -18,8 +18,8 @@ from featx._figures import subplots
 from featx._io import read_table
 from featx.embed.store import read_store
 from featx.errors import DataNotFoundError
-from featx.report.document import Figure, Section, Table
-from featx.slidescore.heatmaps import heatmap_rgba, overlay_on_thumbnail
+from featx.report.document import Figure, Section, Table, Verdict
+from featx.slidescore.heatmaps import overlay_on_thumbnail
 from featx.slidescore.plots import plot_roc_curves, plot_score_violins
 from featx.wsi.slide import open_slide
 from featx.wsi.tiling import read_tiles
@@ -59,8 +59,11 @@ def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None 
                                               f"{name} score by slide class."))
     metrics = folder / "metrics.csv"
     if metrics.is_file():
-        section.tables.append(Table("slide-metrics", read_table(metrics, what="slide metrics"),
-                                    "Slide-level metrics at 0.5 and at the screening threshold"))
+        table = read_table(metrics, what="slide metrics")
+        key = [c for c in _METRIC_COLUMNS if c in table.columns]
+        section.tables.append(Table("slide-metrics", table, "Slide-level metrics at 0.5 and at "
+                                    "the screening threshold", display=table[key]))
+        section.verdict = _slide_verdict(table)
     section.tables.append(Table("slide-scores", scores, "Slide scores"))
     order = scores.sort_values(scores.columns[scores.columns.str.endswith("_score")][0],
                                ascending=False)["slide_id"].astype(str).tolist()
@@ -72,31 +75,71 @@ def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None 
     return section
 
 
+def _slide_verdict(metrics: pd.DataFrame) -> Verdict | None:
+    """Which slide score ranks tumour slides best, and how few slides that rests on."""
+    if not {"score", "roc_auc", "n_slides"} <= set(metrics.columns) or not len(metrics):
+        return None
+    best = metrics.loc[metrics["roc_auc"].idxmax()]
+    n = int(best["n_slides"])
+    facts = [(f"{row['score']} score ROC AUC", f"{row['roc_auc']:.3f}")
+             for _, row in metrics.iterrows()]
+    facts.append(("n", f"{n} slides" + (f", {int(best['n_tumour'])} with tumour"
+                                        if "n_tumour" in metrics else "")))
+    sentence = ("With fewer than 30 slides an AUC has a wide interval; treat it as a check "
+                "that the pipeline runs, not as a performance estimate." if n < 30 else
+                "AUCs are over slides, each scored by a model that never saw it.")
+    return Verdict(f"The {best['score']} slide score separates tumour from normal slides best "
+                   f"(ROC AUC {best['roc_auc']:.3f})", facts, False, sentence)
+
+
+_METRIC_COLUMNS = ["score", "n_slides", "n_tumour", "roc_auc", "pr_auc", "accuracy_at_0.5",
+                   "sensitivity_screening", "specificity_screening", "screening_threshold"]
+
+
 def _heatmap_figure(folder: Path, slide_id: str,
                     slides: Mapping[str, Path] | None) -> Figure | None:
+    """The slide's thumbnail beside its probability map, with a colour bar and axes in tiles."""
+    grids = folder / "heatmaps.npz"
+    grid = None
+    if grids.is_file():
+        with np.load(grids) as data:
+            grid = data[slide_id] if slide_id in data else None
     probabilities = folder / "tile_probabilities.parquet"
+    thumb = overlay = None
     if slides and slide_id in slides and probabilities.is_file():
         tiles = pd.read_parquet(probabilities, filters=[("slide_id", "=", slide_id)])
         with open_slide(slides[slide_id]) as slide:
             thumb = slide.thumbnail(mpp=max(8.0, slide.mpp))
-            image = overlay_on_thumbnail(thumb, tiles, tiles["prob"].to_numpy(),
-                                         downsample=slide.info.width / thumb.shape[1],
-                                         level_downsamples=slide.info.level_downsamples)
-        caption = f"{slide_id}: tile tumour probabilities over the thumbnail."
-    else:
-        grids = folder / "heatmaps.npz"
-        if not grids.is_file():
-            return None
-        with np.load(grids) as data:
-            if slide_id not in data:
-                return None
-            image = heatmap_rgba(data[slide_id])
-        caption = f"{slide_id}: tile tumour probabilities on the tile grid."
-    fig, ax = subplots(figsize=(5, 5 * image.shape[0] / max(image.shape[1], 1)))
-    ax.imshow(image)
-    ax.set_axis_off()
-    ax.set_title(slide_id, fontsize=9)
-    return Figure.from_matplotlib(f"heatmap-{slide_id}", fig, caption)
+            overlay = overlay_on_thumbnail(thumb, tiles, tiles["prob"].to_numpy(),
+                                           downsample=slide.info.width / thumb.shape[1],
+                                           level_downsamples=slide.info.level_downsamples)
+    if grid is None and overlay is None:
+        return None
+    panels = [p for p in ((thumb, "thumbnail"), (overlay, "probability over the slide"),
+                          (grid, "probability per tile (row, column)")) if p[0] is not None]
+    first = panels[0][0]
+    aspect = first.shape[0] / max(first.shape[1], 1)
+    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.8, 4.2 * aspect + 0.8),
+                         squeeze=False)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    for ax, (image, label) in zip(axes[0], panels):
+        if image is grid:
+            ax.imshow(np.ma.masked_invalid(image), cmap="inferno", vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set(xlabel="tile column", ylabel="tile row")
+        else:
+            ax.imshow(image)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax.set_title(label, fontsize=9)
+    fig.colorbar(ScalarMappable(Normalize(0, 1), "inferno"), ax=list(axes[0]), shrink=0.8,
+                 label="tumour probability")
+    fig.suptitle(slide_id, fontsize=10)
+    return Figure.from_matplotlib(f"heatmap-{slide_id}", fig,
+                                  f"{slide_id}: tile tumour probabilities (0 black, 1 yellow); "
+                                  "tiles without tissue are left blank.")
 
 
 # ----------------------------------------------------------------- nearest tiles
