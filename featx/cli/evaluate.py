@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -61,8 +61,9 @@ def evaluate(
     each other one (Nadeau-Bengio corrected t-test, plain t-test, Wilcoxon, with
     Benjamini-Hochberg q-values).
 
-    Example: `featx evaluate FTX=ftx.parquet IMGNET=imgnet.parquet -t mutations.tsv
-    -e mutation --folds 5 --repeats 50 -o results/`
+    \b
+    Example:
+      featx evaluate FTX=ftx.parquet IMGNET=imgnet.parquet -t mutations.tsv -e mutation -o results/
     """
     from featx._validate import one_of
     from featx.evaluation import mean_by_patient
@@ -80,6 +81,7 @@ def evaluate(
     from featx.evaluation.results import EXPERIMENTS
 
     one_of("--experiment", experiment, EXPERIMENTS)
+    output_dir(out)
     one_of("--format", table_format, ("parquet", "csv"))
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     target_table, groups = select_targets(read_targets(targets, id_column=target_id_column),

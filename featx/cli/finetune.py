@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -53,6 +53,7 @@ def finetune(
     """
     from featx.extractors.ftx import XceptionFineTuner
 
+    output_dir(out_dir, option="OUT_DIR")
     normalizer = None
     if macenko_target is not None:
         from featx._io import read_rgb
@@ -67,4 +68,6 @@ def finetune(
         seed=seed, progress=True,
     ).fit(tiles)
     accuracy = ", ".join(f"{k} {v:.3f}" for k, v in tuner.card_["validation_accuracy"].items())
-    typer.echo(f"model: {tuner.model_path_}\nvalidation accuracy: {accuracy}")
+    typer.echo(f"model: {tuner.model_path_}\nvalidation accuracy: {accuracy}\n"
+               f"next: featx extract MANIFEST -o store --extractor FTX-2048 "
+               f"--extractor-arg model_path={out_dir}")

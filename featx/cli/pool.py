@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_table
 
 
 @app.command()
@@ -22,13 +22,16 @@ def pool(
 ) -> None:
     """Mean embeddings per patient or per slide, one row each, from the store.
 
-    Reads one slide file at a time. Example:
+    Reads one slide file at a time.
 
-        featx pool store --extractor IMGNET-2048 --level patient -o patients.parquet
+    \b
+    Example:
+      featx pool store --extractor IMGNET-2048 --level patient -o patients.parquet
     """
     from featx._io import write_table
     from featx.embed import pool_embeddings
 
+    output_table(out)
     table = pool_embeddings(store, extractor=extractor, level=level, progress=progress)
     write_table(table, out)
     typer.echo(f"{len(table)} {level}s x {table.shape[1] - 3} features -> {out}")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from featx._io import file_sha256
+from featx._tensorflow import import_tensorflow
 from featx._validate import one_of, positive_int, rgb_batch
 from featx.errors import DataNotFoundError, InvalidParameterError
 
@@ -66,6 +67,7 @@ class KerasExtractor:
         preprocess: str = "xception",
         batch_size: int = 32,
     ) -> None:
+        import_tensorflow()  # quietly, before Keras loads it
         import keras
 
         self.preprocess = str(one_of("preprocess", preprocess, PREPROCESS))

@@ -41,6 +41,7 @@ import numpy as np
 from featx import __version__
 from featx._io import atomic_path, file_sha256, write_json
 from featx._provenance import config_of
+from featx._tensorflow import import_tensorflow
 from featx._validate import fraction, non_negative_int, positive_float, positive_int
 from featx.errors import InvalidParameterError, ResumeMismatchError
 from featx.extractors.ftx.data import (
@@ -190,7 +191,7 @@ class XceptionFineTuner:
 
     # -- data -----------------------------------------------------------------------------
     def _dataset(self, data: TileDataset, index: np.ndarray, *, train: bool) -> Any:
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         px, norm = int(self.input_px), self.normalizer
         paths = np.array([str(p) for p in data.paths])[index]
