@@ -27,6 +27,10 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
 from featx.cli._app import app
 from featx.errors import FeatxError
 
+# Typer vendors click from 0.16 on: take its classes from an exception it exports.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
 
 def main() -> None:
     """Entry point: run the app; any error becomes one clear line and a non-zero exit.
@@ -36,7 +40,17 @@ def main() -> None:
     shown as one line (exit 1) unless ``FEATX_DEBUG=1`` asks for the traceback.
     """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except _USAGE_ERROR as error:  # a bad option or argument: one line, and where to look
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `featx`: the help, as asked
+            typer.echo(error.format_message())
+            raise SystemExit(0) from None
+        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+        _fail(f"error: {error.format_message()}{where}", 2)
+    except _CLICK_EXCEPTION as error:
+        _fail(f"error: {error.format_message()}", error.exit_code)
+    except typer.Abort:
+        _fail("interrupted; finished work is kept, and rerunning the same command resumes.", 130)
     except FeatxError as error:
         _fail(f"error: {error}", 2)
     except OSError as error:
@@ -50,6 +64,8 @@ def main() -> None:
             raise
         _fail(f"error: unexpected {type(error).__name__}: {error}. This is a featx bug: rerun "
               "with FEATX_DEBUG=1 for the traceback and report it.", 1)
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 def _fail(message: str, code: int) -> None:

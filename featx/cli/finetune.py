@@ -49,7 +49,12 @@ def finetune(
 
     Step 1 trains the head (Dense(2048)+ReLU, softmax) on the frozen Xception with Adam
     4e-4; step 2 trains Xception under the frozen head with Adam 5e-5. Then extract with
-    the saved model: `FineTunedXception(OUT_DIR)`.
+    the saved model.
+
+    \b
+    Examples:
+      featx finetune NCT-CRC-HE-100K/ ftx/ --epochs-step1 10 --epochs-step2 10
+      featx extract manifest.csv -o store --extractor FTX-2048 --extractor-arg model_path=ftx/
     """
     from featx.extractors.ftx import XceptionFineTuner
 
