@@ -56,7 +56,10 @@ _SCRIPT = """
 window.addEventListener('load',function(){var i=Array.from(document.images);
 document.documentElement.dataset.figuresTotal=i.length;
 document.documentElement.dataset.figuresRendered=
-  i.filter(function(x){return x.complete&&x.naturalWidth>0}).length;});
+  i.filter(function(x){return x.complete&&x.naturalWidth>0}).length;
+var w=document.body.clientWidth;
+document.documentElement.dataset.tablesOverflowing=Array.from(document.querySelectorAll('table'))
+  .filter(function(t){return t.getBoundingClientRect().width>w+1}).length;});
 """
 
 
@@ -67,11 +70,13 @@ class Figure:
     name: str
     png: bytes
     caption: str = ""
+    colour_bar: bool = False  # marks heatmaps drawn with their scale, for the browser test
 
     @classmethod
-    def from_matplotlib(cls, name: str, figure: Any, caption: str = "", *, dpi: int = 110) -> Figure:
+    def from_matplotlib(cls, name: str, figure: Any, caption: str = "", *, dpi: int = 110,
+                        colour_bar: bool = False) -> Figure:
         """Render a matplotlib figure to PNG."""
-        return cls(name, figure_png(figure, dpi=dpi), caption)
+        return cls(name, figure_png(figure, dpi=dpi), caption, colour_bar)
 
 
 @dataclass
@@ -131,6 +136,8 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     verdict: Verdict | None = None
     bullets: list[str] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (text, path in the folder)
+    files: dict[str, bytes] = field(default_factory=dict)  # written beside the report
 
 
 @dataclass
@@ -199,6 +206,9 @@ def write_report(report: Report, folder: str | Path) -> ReportFiles:
                for section in report.sections for fig in section.figures]
     tables = [write_table(table.frame, out / "tables" / f"{_slug(table.name)}.csv")
               for section in report.sections for table in section.tables]
+    for section in report.sections:
+        for relative, data in section.files.items():
+            write_bytes(out / relative, data)
     write_json(out / "provenance.json", provenance)
     write_text(out / "report.html", _html(report, provenance))
     write_text(out / "report.md", _markdown(report, provenance))
@@ -220,8 +230,13 @@ def _html(report: Report, provenance: dict[str, Any]) -> str:
                 f"<li>{html.escape(b)}</li>" for b in section.bullets) + "</ul>")
         for fig in section.figures:
             data = base64.b64encode(fig.png).decode("ascii")
-            parts.append(f"<figure><img alt='{html.escape(fig.name)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>")
+            bar = " data-colour-bar='true'" if fig.colour_bar else ""
+            parts.append(f"<figure{bar}><img alt='{html.escape(fig.name)}' "
+                         f"src='data:image/png;base64,{data}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
+        if section.links:
+            parts.append("<ul class='links'>" + "".join(
+                f"<li><a href='{html.escape(href)}'>{html.escape(text)}</a></li>"
+                for text, href in section.links) + "</ul>")
         parts += [_table_html(table) for table in section.tables]
         parts.append("</section>")
     parts.append("<section><h2>Provenance</h2>")
@@ -277,6 +292,7 @@ def _markdown(report: Report, provenance: dict[str, Any]) -> str:
         lines += [*(f"- {b}" for b in section.bullets), ""] if section.bullets else []
         for fig in section.figures:
             lines += [f"![{fig.caption or fig.name}](figures/{_slug(fig.name)}.png)", ""]
+        lines += [*(f"- [{text}]({href})" for text, href in section.links), ""] if section.links else []
         for table in section.tables:
             shown = table.display if table.display is not None else table.frame
             lines += [f"**{table.caption or table.name}** (`tables/{_slug(table.name)}.csv`)", ""]

@@ -183,7 +183,8 @@ def _confusion_figure(confusion: pd.DataFrame) -> Figure:
         ax.set(title=name, xlabel="predicted", ylabel="true" if ax is axes[0][0] else "")
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="fraction of the true class")
     return Figure.from_matplotlib("tissue-confusion", fig,
-                                  "Confusion matrices, summed over repetitions, rows normalised.")
+                                  "Confusion matrices, summed over repetitions, rows normalised.",
+                                  colour_bar=True)
 
 
 def _expression(section: Section, folder: Path, scores: pd.DataFrame,

@@ -17,8 +17,9 @@ import pandas as pd
 from featx._figures import subplots
 from featx._io import read_table
 from featx.embed.store import read_store
-from featx.errors import DataNotFoundError
+from featx.errors import DataError, DataNotFoundError
 from featx.report.document import Figure, Section, Table, Verdict
+from featx.report.viewer import safe_name, viewer_files
 from featx.slidescore.heatmaps import overlay_on_thumbnail
 from featx.slidescore.plots import plot_roc_curves, plot_score_violins
 from featx.wsi.slide import open_slide
@@ -26,7 +27,8 @@ from featx.wsi.tiling import read_tiles
 
 
 def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None = None,
-                       max_overlays: int = 4) -> Section:
+                       max_overlays: int = 4, viewers: bool = True,
+                       max_viewers: int = 20) -> Section:
     """ROC curves, violin plots, metrics and heatmaps from a ``featx slidescore`` folder.
 
     Parameters
@@ -38,6 +40,10 @@ def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None 
         heatmaps are shown.
     max_overlays : int
         Heatmaps shown (the highest- and lowest-scoring slides first).
+    viewers : bool, default True
+        Write a zoomable slide viewer with the overlay for each scored slide that has a
+        file (at most ``max_viewers``, highest scores first), linked from the section.
+    max_viewers : int
     """
     folder = Path(folder)
     scores_path = folder / "slide_scores.csv"
@@ -72,7 +78,30 @@ def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None 
         figure = _heatmap_figure(folder, slide_id, slides)
         if figure is not None:
             section.figures.append(figure)
+    if slides and viewers:
+        _add_viewers(section, folder, order, slides, max_viewers)
     return section
+
+
+def _add_viewers(section: Section, folder: Path, order: list[str], slides: Mapping[str, Path],
+                 max_viewers: int) -> None:
+    """A zoomable viewer per scored slide (with a file), linked from the section."""
+    probabilities = folder / "tile_probabilities.parquet"
+    if not probabilities.is_file():
+        return
+    skipped = []
+    for slide_id in [s for s in order if s in slides][:max_viewers]:
+        tiles = pd.read_parquet(probabilities, filters=[("slide_id", "=", slide_id)])
+        try:
+            section.files.update(viewer_files(slides[slide_id], tiles, slide_id))
+        except DataError as error:
+            skipped.append(f"{slide_id} ({error.problem})")
+            continue
+        section.links.append((f"{slide_id}: open in the slide viewer (zoom and pan at full "
+                              "resolution; space bar toggles the probability overlay)",
+                              f"viewer-{safe_name(slide_id)}.html"))
+    if skipped:
+        section.paragraphs.append("No viewer for " + ", ".join(skipped) + ".")
 
 
 def _slide_verdict(metrics: pd.DataFrame) -> Verdict | None:
@@ -139,7 +168,7 @@ def _heatmap_figure(folder: Path, slide_id: str,
     fig.suptitle(slide_id, fontsize=10)
     return Figure.from_matplotlib(f"heatmap-{slide_id}", fig,
                                   f"{slide_id}: tile tumour probabilities (0 black, 1 yellow); "
-                                  "tiles without tissue are left blank.")
+                                  "tiles without tissue are left blank.", colour_bar=True)
 
 
 # ----------------------------------------------------------------- nearest tiles
