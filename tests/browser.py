@@ -52,12 +52,12 @@ def dump_dom(url: str, *, screenshot: Path | None = None, window: str = "1200,80
     """The DOM of ``url`` (a file URI, a ``#fragment`` allowed) after its scripts ran."""
     binary = chromium()
     with tempfile.TemporaryDirectory() as profile:
-        flags = [*CHROMIUM_FLAGS, "--virtual-time-budget=10000", f"--user-data-dir={profile}"]
+        flags = [*CHROMIUM_FLAGS, "--virtual-time-budget=10000", f"--user-data-dir={profile}",
+                 f"--window-size={window}"]
         dom = subprocess.run([binary, *flags, "--dump-dom", url], capture_output=True,
                              text=True, timeout=120, check=True).stdout
         if screenshot is not None:
-            subprocess.run([binary, *flags, f"--screenshot={screenshot}",
-                            f"--window-size={window}", url],
+            subprocess.run([binary, *flags, f"--screenshot={screenshot}", url],
                            capture_output=True, timeout=120, check=True)
     return dom
 

@@ -38,7 +38,8 @@ h1{border-bottom:2px solid #2a5db0}h2{margin-top:2em;color:#2a5db0}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#555}
 table{border-collapse:collapse;font-size:.85em;margin:1em 0;max-width:100%}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#eef2fa}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#eef2fa;overflow-wrap:anywhere}
 td:first-child,th:first-child{text-align:left}td.text{text-align:left;overflow-wrap:anywhere}
 .verdict{border-left:6px solid #888;background:#f5f5f5;padding:.6em 1em;margin:1em 0}
 .verdict.significant{border-color:#1a7f37;background:#eef8f0}

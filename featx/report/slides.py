@@ -68,7 +68,8 @@ def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None 
         table = read_table(metrics, what="slide metrics")
         key = [c for c in _METRIC_COLUMNS if c in table.columns]
         section.tables.append(Table("slide-metrics", table, "Slide-level metrics at 0.5 and at "
-                                    "the screening threshold", display=table[key]))
+                                    "the screening threshold",
+                                    display=table[key].rename(columns=_readable)))
         section.verdict = _slide_verdict(table)
     section.tables.append(Table("slide-scores", scores, "Slide scores"))
     order = scores.sort_values(scores.columns[scores.columns.str.endswith("_score")][0],
@@ -102,6 +103,11 @@ def _add_viewers(section: Section, folder: Path, order: list[str], slides: Mappi
                               f"viewer-{safe_name(slide_id)}.html"))
     if skipped:
         section.paragraphs.append("No viewer for " + ", ".join(skipped) + ".")
+
+
+def _readable(column: str) -> str:
+    """A column name that can wrap in a narrow table header."""
+    return column.replace("_", " ")
 
 
 def _slide_verdict(metrics: pd.DataFrame) -> Verdict | None:
