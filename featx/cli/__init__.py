@@ -2,7 +2,8 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``).
+``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``); ``doctor`` checks
+the machine and ``status`` a store.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
     demo,
+    doctor,
     evaluate,
     extract,
     fetch,
@@ -22,6 +24,7 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     pool,
     report,
     slidescore,
+    status,
     tile,
 )
 from featx.cli._app import app
