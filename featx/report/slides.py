@@ -79,9 +79,41 @@ def slidescore_section(folder: str | Path, *, slides: Mapping[str, Path] | None 
         figure = _heatmap_figure(folder, slide_id, slides)
         if figure is not None:
             section.figures.append(figure)
+    top = _top_tiles_figure(folder, list(dict.fromkeys(shown)), slides)
+    if top is not None:
+        section.figures.append(top)
     if slides and viewers:
         _add_viewers(section, folder, order, slides, max_viewers)
     return section
+
+
+def _top_tiles_figure(folder: Path, slide_ids: list[str], slides: Mapping[str, Path] | None,
+                      k: int = 5) -> Figure | None:
+    """Each shown slide's ``k`` highest-probability tiles, so a reader sees what scored."""
+    from featx.wsi.tiling import TILE_TABLE_COLUMNS
+
+    probabilities = folder / "tile_probabilities.parquet"
+    slide_ids = [s for s in slide_ids if slides and s in slides]
+    if not slide_ids or not probabilities.is_file():
+        return None
+    table = pd.read_parquet(probabilities, filters=[("slide_id", "in", slide_ids)])
+    if not set(TILE_TABLE_COLUMNS) <= set(table.columns):
+        return None
+    fig, axes = subplots(len(slide_ids), k, figsize=(1.7 * k, 1.9 * len(slide_ids)),
+                         squeeze=False)
+    for axes_row, slide_id in zip(axes, slide_ids):
+        rows = table[table["slide_id"].astype(str) == slide_id].nlargest(k, "prob")
+        for ax in axes_row:
+            ax.set_axis_off()
+        with open_slide(slides[slide_id]) as slide:
+            images = read_tiles(slide, rows)
+        for ax, image, prob in zip(axes_row, images, rows["prob"]):
+            ax.imshow(image)
+            ax.set_title(f"p = {prob:.2f}", fontsize=8)
+        axes_row[0].text(-0.08, 0.5, slide_id, transform=axes_row[0].transAxes, rotation=90,
+                         ha="right", va="center", fontsize=8)
+    return Figure.from_matplotlib("top-tiles", fig, f"The {k} tiles with the highest tumour "
+                                  "probability on each slide shown above, highest first.")
 
 
 def _add_viewers(section: Section, folder: Path, order: list[str], slides: Mapping[str, Path],
