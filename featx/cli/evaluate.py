@@ -114,7 +114,11 @@ def evaluate(
     if done.comparison is not None:
         for other in names[1:]:
             rows = done.comparison[done.comparison["b"] == other]
-            typer.echo(f"{names[0]} vs {other}: better in {int((rows['better'] == names[0]).sum())}"
-                       f" of {len(rows)} targets; q_corrected < 0.05 in "
-                       f"{int((rows['q_corrected'] < 0.05).sum())}")
+            significant = rows[rows["q_corrected"] < 0.05]
+            better = int((significant["mean_diff"] > 0).sum())
+            typer.echo(f"{names[0]} vs {other}: {len(significant)} of {len(rows)} targets differ "
+                       f"(BH q < 0.05): {names[0]} better in {better}, {other} in "
+                       f"{len(significant) - better}; no evidence either way in "
+                       f"{len(rows) - len(significant)}")
     typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))
+    typer.echo(f"next: featx report NAME --results {out}")

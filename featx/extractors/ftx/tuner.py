@@ -32,6 +32,7 @@ but sees no augmentation in step 1; the card records the choice.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,11 @@ class XceptionFineTuner:
                 model.compile(optimizer=keras.optimizers.Adam(lrs[step]),
                               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             if state["epochs_done"] < epochs[step]:
+                if self.progress:  # Keras's own bars say neither the step nor the epoch
+                    print(f"FTX-2048 step {step} of 2 ("
+                          f"{'head, Xception frozen' if step == 1 else 'Xception, head frozen'})"
+                          f": epoch {state['epochs_done'] + 1} of {epochs[step]}, {steps} "
+                          "batches, then validation", file=sys.stderr, flush=True)
                 record = self._epoch(model, data, train_idx, val_ds, step, steps,
                                      len(state["history"]))
                 record.update(step=step, epoch=state["epochs_done"] + 1)
