@@ -78,3 +78,4 @@ def normalize(
     typer.echo(f"{len(done.table)} tiles normalised, {done.n_flagged} flagged glass or faint "
                f"(background={background}); montage {done.montage_path}, status "
                f"{done.table_path}, fit {done.fit_path}")
+    typer.echo(f"next: featx extract MANIFEST -o store --stain-fit {done.fit_path}")

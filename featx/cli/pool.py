@@ -35,3 +35,4 @@ def pool(
     table = pool_embeddings(store, extractor=extractor, level=level, progress=progress)
     write_table(table, out)
     typer.echo(f"{len(table)} {level}s x {table.shape[1] - 3} features -> {out}")
+    typer.echo(f"next: featx evaluate {extractor}={out} ... -t TARGETS -e mutation")

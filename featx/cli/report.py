@@ -58,3 +58,4 @@ def report(
     files = write_report(built, out / name)
     typer.echo(f"report: {files.html.resolve()} ({len(files.figures)} figures, "
                f"{len(files.tables)} tables)")
+    typer.echo("next: open it in a browser; it prints, or saves to PDF, as it is")

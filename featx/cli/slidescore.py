@@ -96,3 +96,4 @@ def slidescore(
              "score is the mean of all their tiles; lower --k to rank their hottest tiles")
     ids = done.scores["slide_id"]
     typer.echo(f"{len(ids)} slides scored -> {out.resolve()}")
+    typer.echo(f"next: featx report NAME --slidescores {out} --slides SLIDES/")

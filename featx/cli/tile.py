@@ -47,3 +47,4 @@ def tile(
             done = tile_slide(opened, spec, out_dir=out, tissue_method=tissue_method,
                               table_format=table_format)
         typer.echo(f"{done.slide_id}: {done.n_tiles} tiles -> {done.table_path}, {done.figure_path}")
+    typer.echo("next: look at the drawing, then featx normalize SLIDE -t TARGET or featx extract")

@@ -144,3 +144,19 @@ def test_info_without_mpp_reports_unknown(monkeypatch, capfd, tmp_path):
     main()
     out, err = capfd.readouterr()
     assert "unknown" in out and "--mpp" in err and "Traceback" not in err
+
+
+def test_silent_wrong_outcomes_become_warnings(monkeypatch, capfd, tmp_path):
+    """--k above every slide's tile count, and --store without --slides, are said out loud."""
+    tiles = pd.DataFrame([{"slide_id": f"S{s}", "row": r, "col": c, "prob": 0.1 * s}
+                          for s in range(2) for r in range(3) for c in range(3)])
+    tiles.to_parquet(tmp_path / "probs.parquet")
+    monkeypatch.setattr(sys, "argv", ["featx", "slidescore", str(tmp_path / "probs.parquet"),
+                                      "-o", str(tmp_path / "scores"), "--k", "50"])
+    main()
+    _, err = capfd.readouterr()
+    assert "warning: --k 50" in err and "9 tiles" in err and "mean of all their tiles" in err
+    code, out, err = run_main(monkeypatch, capfd, "report", "r", "--slidescores",
+                              str(tmp_path / "nowhere"), "--store", str(tmp_path),
+                              "-o", str(tmp_path / "reports"))
+    assert "warning: --store is used only with --slides" in err and code != 0  # no scores there
