@@ -58,3 +58,24 @@ def plot_score_violins(
     ax.set_xticks([0, 1], [f"{n} (n={g.size})" for n, g in zip(class_names, groups, strict=True)])
     ax.set(ylabel="slide score", title=title)
     return save_figure(fig, path)
+
+
+def plot_heatmap(heatmap: np.ndarray, path: str | Path, *, title: str = "") -> Path:
+    """Save a tile heatmap with its axes (tile column and row) and a probability colour bar.
+
+    Off-tissue (NaN) cells stay blank; the figure is about 600 px on its long side
+    whatever the grid's size, so small slides are not postage stamps.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    if heatmap.ndim != 2 or heatmap.size == 0:
+        raise InvalidParameterError("heatmap", "a non-empty 2-D [row, col] array",
+                                    getattr(heatmap, "shape", None))
+    rows, cols = heatmap.shape
+    aspect = rows / cols
+    fig, ax = subplots(figsize=(6.5, max(2.5, 5.5 * aspect) + 0.6) if aspect <= 1
+                       else (max(3.0, 5.5 / aspect) + 1.5, 6.0))
+    image = ax.imshow(np.ma.masked_invalid(heatmap), cmap="inferno", vmin=0, vmax=1,
+                      interpolation="nearest")
+    ax.set(xlabel="tile column", ylabel="tile row", title=title)
+    fig.colorbar(image, ax=ax, shrink=0.85, label="tumour probability")
+    return save_figure(fig, path)
