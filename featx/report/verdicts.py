@@ -134,10 +134,17 @@ def comparison_display(comparison: pd.DataFrame, confidence: float) -> pd.DataFr
         f"{a} - {b}": comparison["mean_diff"].map(fmt_num),
         f"{level} CI": [f"[{fmt_num(lo)}, {fmt_num(hi)}]"
                         for lo, hi in zip(comparison["ci_low"], comparison["ci_high"])],
-        "p (corrected t)": comparison["p_corrected"].map(fmt_p),
-        "q (BH)": comparison.get("q_corrected", comparison["p_corrected"]).map(fmt_p),
+        "p (corrected t)": _tested(comparison, "p_corrected"),
+        "q (BH)": _tested(comparison, "q_corrected" if "q_corrected" in comparison
+                          else "p_corrected"),
         "better": comparison.apply(winner, axis=1),
     })
+
+
+def _tested(comparison: pd.DataFrame, column: str) -> list[str]:
+    """p- or q-values, or "no spread" where the resamples could not measure one."""
+    spread = (comparison["ci_high"] > comparison["ci_low"]) & (comparison["n"] >= 3)
+    return [fmt_p(v) if ok else "n/a (no spread)" for v, ok in zip(comparison[column], spread)]
 
 
 def forest_figure(comparison: pd.DataFrame, name: str, *, metric: str, confidence: float,
