@@ -101,10 +101,14 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
         headline = f"No evidence of a difference between {a} and {b} for any {noun}"
         sentence = (f"None of the {n_all} {noun}s has a BH q below {ALPHA}; the differences "
                     "shown are within what resampling alone produces.")
+    elif n_a == n_b:
+        headline = (f"Neither is better overall: {a} wins {n_a} and {b} wins {n_b} of the "
+                    f"{n_sig} {noun}s with a significant difference ({n_all} tested)")
     else:
-        lead = a if n_a >= n_b else b
+        lead = a if n_a > n_b else b
         headline = (f"{lead} is better for {max(n_a, n_b)} of the {n_sig} {noun}s with a "
                     f"significant difference ({n_all} {noun}s tested)")
+    if n_sig:
         sentence = (f"{a} better: {n_a}; {b} better: {n_b}; no evidence either way: "
                     f"{n_all - n_sig} (BH q < {ALPHA}, corrected resampled t-test).")
     diffs = comparison["mean_diff"].to_numpy(dtype=float)
