@@ -183,3 +183,17 @@ def test_provenance_facts_table_and_random_weights_caveat():
     assert not facts["fact"].str.contains("stain_matrix_target").any()  # the JSON has it
     caveats = data_caveats(record, None)
     assert len(caveats) == 1 and "random weights" in caveats[0]
+
+
+def test_tiny_classes_and_near_duplicate_tiles_are_caveats(tmp_path):
+    from featx.report.builder import data_caveats
+
+    confusion = pd.DataFrame({"experiment": "tissue", "extractor": "A", "repetition": 0,
+                              "true_label": ["big", "big", "rare"],
+                              "predicted_label": ["big", "rare", "rare"], "count": [40, 5, 3]})
+    confusion.to_parquet(tmp_path / "tissue_confusion.parquet")
+    record = {"results/tissue_provenance.json": {"tiles": "/data/tiles/lc25000_lung_224px"}}
+    caveats = data_caveats(record, tmp_path)
+    assert any("near-duplicate" in c for c in caveats)
+    tiny = [c for c in caveats if "fewer than 10 samples" in c]
+    assert tiny and "rare (3)" in tiny[0] and "big" not in tiny[0]
