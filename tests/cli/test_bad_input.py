@@ -160,3 +160,19 @@ def test_silent_wrong_outcomes_become_warnings(monkeypatch, capfd, tmp_path):
                               str(tmp_path / "nowhere"), "--store", str(tmp_path),
                               "-o", str(tmp_path / "reports"))
     assert "warning: --store is used only with --slides" in err and code != 0  # no scores there
+
+
+def test_every_other_command_answers_bad_paths_in_one_line(monkeypatch, capfd, inputs):
+    root, _ = inputs
+    notes, gone = str(root / "notes.txt"), str(root / "gone")
+    for args, needle in ((["info", gone + ".svs"], "no such file"),
+                         (["tile", notes, "-o", str(root / "t")], "not a slide format"),
+                         (["finetune", gone, str(root / "ftx")], "tile folder"),
+                         (["slidescore", notes, "-o", str(root / "ss")], "slide_id"),
+                         (["status", gone], "does not exist"),
+                         (["pool", gone, "--extractor", "X", "-o", str(root / "p.csv")],
+                          "does not exist"),
+                         (["extract", notes, "-o", str(root / "st3"), "--extractor",
+                           "COLORSTATS"], "path"),
+                         (["report", "r", "--results", gone], "not found")):
+        assert_one_line(*run_main(monkeypatch, capfd, *args), needle)

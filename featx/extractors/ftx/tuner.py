@@ -232,10 +232,11 @@ class XceptionFineTuner:
         self
         """
         self._check()
+        if not isinstance(data, TileDataset):  # a wrong folder fails before TensorFlow loads
+            data = read_tile_folder(data, max_per_class=self.max_per_class, seed=self.seed)
+        import_tensorflow()  # quietly, before Keras loads it
         import keras
 
-        if not isinstance(data, TileDataset):
-            data = read_tile_folder(data, max_per_class=self.max_per_class, seed=self.seed)
         out = Path(self.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         train_idx, val_idx = stratified_split(data.labels, val_fraction=self.val_fraction,
