@@ -46,3 +46,24 @@ def render(page: Path, screenshot: Path, *, height_px: int = 6000) -> tuple[int,
     if not (rendered and total):
         raise AssertionError("the page did not report its figures (did its script run?)")
     return int(rendered.group(1)), int(total.group(1))
+
+
+def dump_dom(url: str, *, screenshot: Path | None = None, window: str = "1200,800") -> str:
+    """The DOM of ``url`` (a file URI, a ``#fragment`` allowed) after its scripts ran."""
+    binary = chromium()
+    with tempfile.TemporaryDirectory() as profile:
+        flags = [*CHROMIUM_FLAGS, "--virtual-time-budget=10000", f"--user-data-dir={profile}",
+                 f"--window-size={window}"]
+        dom = subprocess.run([binary, *flags, "--dump-dom", url], capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+        if screenshot is not None:
+            subprocess.run([binary, *flags, f"--screenshot={screenshot}", url],
+                           capture_output=True, timeout=120, check=True)
+    return dom
+
+
+def html_data(dom: str, name: str) -> str | None:
+    """A ``data-<name>`` attribute of the page's <html> element, as the page's script set it."""
+    head = re.search(r"<html[^>]*>", dom)
+    found = re.search(rf'data-{name}="([^"]*)"', head.group(0)) if head else None
+    return found.group(1) if found else None

@@ -35,6 +35,9 @@ def test_wheel_holds_every_module_and_the_package_data(installed_featx: Path) ->
                  for p in (ROOT / "featx" / "targets" / "gene_sets").glob("*.tsv")}
     assert len(gene_sets) == 2 and gene_sets <= names
     assert {"featx/py.typed", "featx/ARCHITECTURE.md"} <= names
+    # The slide viewer's OpenSeadragon (from npm) and its licence ship with featx.
+    assert {"featx/report/viewer_assets/openseadragon.min.js",
+            "featx/report/viewer_assets/OPENSEADRAGON-LICENSE.txt"} <= names
     entry_points, = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(_wheel(installed_featx)).read(entry_points).decode()
     assert "featx = featx.cli:main" in text

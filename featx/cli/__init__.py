@@ -4,15 +4,19 @@
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
 ``plan``, ``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), ``embed``
 (labelled tile sets), ``gdc`` (manifests of GDC files), ``targets`` (target tables from
-public data) and ``reproduce`` (one of the paper's experiments end to end).
+public data) and ``reproduce`` (one of the paper's experiments end to end); ``doctor`` checks
+the machine and ``status`` a store.
 """
 
 from __future__ import annotations
+
+import os
 
 import typer
 
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
     demo,
+    doctor,
     embed,
     evaluate,
     extract,
@@ -26,20 +30,57 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     report,
     reproduce,
     slidescore,
+    status,
     targets,
     tile,
 )
 from featx.cli._app import app
 from featx.errors import FeatxError
 
+# Typer vendors click from 0.16 on: take its classes from an exception it exports.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
 
 def main() -> None:
-    """Entry point: run the app, turning featx errors into one clear line and exit code 2."""
+    """Entry point: run the app; any error becomes one clear line and a non-zero exit.
+
+    featx's own errors say what to fix (exit 2); a file the system refuses names the
+    file and the reason (exit 2); Ctrl-C exits 130; anything else is a featx bug,
+    shown as one line (exit 1) unless ``FEATX_DEBUG=1`` asks for the traceback.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except _USAGE_ERROR as error:  # a bad option or argument: one line, and where to look
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `featx`: the help, as asked
+            typer.echo(error.format_message())
+            raise SystemExit(0) from None
+        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
+        _fail(f"error: {error.format_message()}{where}", 2)
+    except _CLICK_EXCEPTION as error:
+        _fail(f"error: {error.format_message()}", error.exit_code)
+    except typer.Abort:
+        _fail("interrupted; finished work is kept, and rerunning the same command resumes.", 130)
     except FeatxError as error:
-        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        raise SystemExit(2) from None
+        _fail(f"error: {error}", 2)
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        _fail(f"error:{where}: {error.strerror or error}. Check the path and that you may "
+              "read or write it.", 2)
+    except KeyboardInterrupt:
+        _fail("interrupted; finished work is kept, and rerunning the same command resumes.", 130)
+    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("FEATX_DEBUG"):
+            raise
+        _fail(f"error: unexpected {type(error).__name__}: {error}. This is a featx bug: rerun "
+              "with FEATX_DEBUG=1 for the traceback and report it.", 1)
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.secho(" ".join(message.split()), err=True, fg=typer.colors.RED)
+    raise SystemExit(code) from None
 
 
 __all__ = ["app", "main"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -28,7 +29,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
 )
 
 MppOption = Annotated[
@@ -68,3 +69,37 @@ def parse_kv(pairs: list[str] | None, *, option: str) -> dict[str, Any]:
         except ValueError:
             out[key] = value
     return out
+
+
+#: Table formats featx writes (``featx._io.write_table``).
+TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
+
+
+def output_dir(path: Path, *, option: str = "--out") -> Path:
+    """Create an output folder now, so a bad path fails before any work, in one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot create the folder {str(path)!r} "
+                                 f"({error.strerror or error}); pick a folder you can write to",
+                                 param_hint=option) from None
+    if not os.access(path, os.W_OK):
+        raise typer.BadParameter(f"the folder {str(path)!r} is not writable; pick one you can "
+                                 "write to", param_hint=option)
+    return path
+
+
+def output_table(path: Path, *, option: str = "--out") -> Path:
+    """Refuse, before any work, a table name featx cannot write (``p.xlsx``)."""
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise typer.BadParameter(f"featx writes tables as {', '.join(TABLE_SUFFIXES)}, not "
+                                 f"{path.suffix or 'a name without extension'!r}; name the "
+                                 f"file e.g. {path.with_suffix('.parquet').name}",
+                                 param_hint=option)
+    output_dir(path.parent if str(path.parent) else Path("."), option=option)
+    return path
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)

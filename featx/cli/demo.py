@@ -30,7 +30,7 @@ import typer
 
 from featx import __version__
 from featx._io import write_json
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 from featx.data_folder import data_dir, data_file
 from featx.errors import DataNotFoundError, FeatxError
 from featx.wsi.synthetic import Region, SyntheticSlide, render_region, write_synthetic_slide
@@ -323,21 +323,29 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
     if cmu1 is not None:
         result.slides["CMU-1-Small-Region"] = cmu1
     manifest = pd.DataFrame({"path": [str(p) for p in result.slides.values()]})
-    clock.lap("slides", f"{len(result.slides)} slides ({len(slides)} generated)")
+    clock.lap("slides", f"{len(result.slides)} slides ({len(slides)} generated"
+                        f"{', CMU-1-Small-Region' if cmu1 else '; CMU-1-Small-Region missing'})")
+    clock.notes()
 
     target, target_name = stain_target()
     per_slide = MacenkoNormalizer(mode="per_slide").fit(target)
     per_tile = MacenkoNormalizer(mode="per_tile").fit(target)
     per_slide.save(out / "stain_fit.json")
     weights = imagenet_weights(result.notes)
+    clock.notes()
     store = out / "store"
     imgnet_factory = ExtractorFactory.of("IMGNET-2048", weights=weights)
-    extract(manifest, store, imgnet_factory, per_slide, progress)
     imgnet = get_extractor(imgnet_factory)  # built once, cached; "RANDOM-..." without weights
-    clock.lap("imagenet", "IMGNET-2048 embeddings in the store")
+    clock.begin(f"embedding every slide with {imgnet.name}"
+                + (" (seeded random weights: no ImageNet weights found)" if weights == "random"
+                   else " (ImageNet weights)"))
+    extract(manifest, store, imgnet_factory, per_slide, progress)
+    clock.lap("imagenet", f"{imgnet.name} embeddings in the store")
 
     tiles_for_ftx = data_file("tiles", "kather2016_samples") or slide_tiles_folder(
         store, imgnet.name, slides, out / "finetune_tiles", 12)
+    clock.begin(f"fine-tuning FTX-2048 on {tiles_for_ftx} ({sum(size.finetune_epochs)} "
+                "epochs; the longest stage)")
     model = finetune(out / "ftx", tiles_for_ftx, weights, per_tile.transform,
                      size.finetune_epochs)
     clock.lap("finetune", f"FTX-2048 fine-tuned on {tiles_for_ftx}")
@@ -351,6 +359,7 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
     from featx.extractors import FineTunedXception
 
     extractors = {"FTX-2048": FineTunedXception(model), imgnet.name: imgnet}
+    clock.begin(f"tissue classification: {size.cv_repeats} x 5-fold CV of both extractors")
     features, labels = tissue_features(extractors, classify_dir, size.tiles_per_class,
                                        per_tile.transform)
     provenance = {"extractors": {n: e.config for n, e in extractors.items()},
@@ -368,21 +377,16 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
     scores = slide_scores(store, "FTX-2048", slides, out / "slidescores")
     clock.lap("slidescores", f"{len(scores)} slides scored")
 
-    intro = [
-        "The featx demo: generated slides with known tumour and OpenSlide's CMU-1-Small-Region "
-        f"slide, tiled at {SPEC.tile_px} px and {SPEC.mpp} microns per pixel, Macenko-normalised "
-        f"to {target_name}, embedded by IMGNET-2048 and by an FTX-2048 fine-tuned for a few "
-        "epochs on a handful of tiles. Numbers on such small data show that the pipeline "
-        "works, not how good the extractors are.",
-        f"Tissue classification uses {'LC25000 lung tiles' if lc25000 else 'tiles of the generated slides'}"
-        f" ({len(labels)} tiles; LC25000 holds augmented near-duplicates, so its accuracies are "
-        "optimistic). Slide scores come from a tile classifier trained on other slides.",
-        *result.notes,
-    ]
+    intro = _intro(cmu1 is not None, weights == "random", imgnet.name, target_name,
+                   str(tiles_for_ftx), lc25000 is not None, len(labels))
+    caveats = list(result.notes)
+    if lc25000 is None:
+        caveats.append("Tissue classification ran on tiles cut from the generated slides (the "
+                       "data folder's LC25000 tiles were not found): a stand-in for real tissue.")
     report = build_report(
         f"featx demo: FTX-2048 vs {imgnet.name}", results=out / "results",
         slidescores=out / "slidescores", store=store, nearest_extractor="FTX-2048",
-        slides=result.slides, intro=intro,
+        slides=result.slides, intro=intro, caveats=caveats,
         provenance={"demo": {"size": size.__dict__, "seconds": result.seconds,
                              "featx_version": __version__, "slides": {k: str(v) for k, v in
                                                                       result.slides.items()}}},
@@ -394,12 +398,41 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
     return result
 
 
+def _intro(cmu1: bool, random_weights: bool, imgnet: str, target: str, ftx_tiles: str,
+           lc25000: bool, n_tiles: int) -> list[str]:
+    """What the demo actually used, said truthfully (offline runs use stand-ins)."""
+    slides = ("generated slides with known tumour and OpenSlide's CMU-1-Small-Region slide"
+              if cmu1 else "generated slides with known tumour (CMU-1-Small-Region was not "
+              "available)")
+    base = (f"{imgnet}, an Xception with seeded random weights (no ImageNet weights were "
+            "available)" if random_weights else f"{imgnet} (ImageNet Xception weights)")
+    return [
+        f"The featx demo: {slides}, tiled at {SPEC.tile_px} px and {SPEC.mpp} microns per "
+        f"pixel, Macenko-normalised to {target}, embedded by {base} and by an FTX-2048 "
+        f"fine-tuned for a few epochs on tiles from {ftx_tiles}. Numbers on such small data "
+        "show that the pipeline works, not how good the extractors are.",
+        f"Tissue classification uses {'LC25000 lung tiles' if lc25000 else 'tiles of the generated slides'}"
+        f" ({n_tiles} tiles). Slide scores come from a tile classifier trained on other slides.",
+    ]
+
+
 class _Clock:
     """Times the demo's stages and logs each as it ends."""
 
     def __init__(self, result: DemoResult, log: Callable[[str], None]) -> None:
         self.result, self.log = result, log
         self.start = self.last = time.perf_counter()
+        self.logged = 0
+
+    def begin(self, message: str) -> None:
+        """Say what a stage over a few seconds is doing before it starts."""
+        self.log(f"[{time.perf_counter() - self.start:6.1f} s] {message} ...")
+
+    def notes(self) -> None:
+        """Log the notes not logged yet (missing data, random weights) as they arise."""
+        for note in self.result.notes[self.logged:]:
+            self.log(f"note: {note}")
+        self.logged = len(self.result.notes)
 
     def lap(self, stage: str, message: str) -> None:
         now = time.perf_counter()
@@ -412,7 +445,8 @@ class _Clock:
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/demo"),
     quick: Annotated[bool, typer.Option(
-        "--quick", help="Fewer slides, repetitions and epochs (about a minute, for tests).")
+        "--quick", help="Fewer slides, repetitions and epochs (one to three minutes, for "
+        "tests).")
     ] = False,
 ) -> None:
     """Run the whole pipeline on built-in data and print where the report is.
@@ -423,6 +457,8 @@ def demo(
     report. Uses the public data folder (`$FEATX_DATA_DIR`) when present and downloads
     what it can otherwise; a rerun reuses what is done.
     """
+    output_dir(out)
     result = run_demo(out, size=QUICK if quick else FULL, log=typer.echo)
     typer.echo(f"demo finished in {sum(result.seconds.values()):.0f} s; report: "
-               f"{result.report.resolve()}")
+               f"{result.report.resolve()}\nnext: open the report in a browser; then try "
+               "featx info SLIDE and featx tile SLIDE on your own slides")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -62,8 +62,9 @@ def evaluate(
     each other one (Nadeau-Bengio corrected t-test, plain t-test, Wilcoxon, with
     Benjamini-Hochberg q-values).
 
-    Example: `featx evaluate FTX=ftx.parquet IMGNET=imgnet.parquet -t mutations.tsv
-    -e mutation --folds 5 --repeats 50 -o results/`
+    \b
+    Example:
+      featx evaluate FTX=ftx.parquet IMGNET=imgnet.parquet -t mutations.tsv -e mutation -o results/
     """
     from featx._validate import one_of
     from featx.evaluation import mean_by_patient
@@ -81,6 +82,7 @@ def evaluate(
     from featx.evaluation.results import EXPERIMENTS
 
     one_of("--experiment", experiment, EXPERIMENTS)
+    output_dir(out)
     one_of("--format", table_format, ("parquet", "csv"))
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     target_table, groups = select_targets(read_targets(targets, id_column=target_id_column),
@@ -113,10 +115,14 @@ def evaluate(
     if done.comparison is not None:
         for other in names[1:]:
             rows = done.comparison[done.comparison["b"] == other]
-            typer.echo(f"{names[0]} vs {other}: better in {int((rows['better'] == names[0]).sum())}"
-                       f" of {len(rows)} targets; q_corrected < 0.05 in "
-                       f"{int((rows['q_corrected'] < 0.05).sum())}")
+            significant = rows[rows["q_corrected"] < 0.05]
+            better = int((significant["mean_diff"] > 0).sum())
+            typer.echo(f"{names[0]} vs {other}: {len(significant)} of {len(rows)} targets differ "
+                       f"(BH q < 0.05): {names[0]} better in {better}, {other} in "
+                       f"{len(significant) - better}; no evidence either way in "
+                       f"{len(rows) - len(significant)}")
     typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))
+    typer.echo(f"next: featx report NAME --results {out}")
 
 
 def _transform(option: str, targets: Path) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from featx.cli._app import app, parse_kv
+from featx.cli._app import app, output_dir, parse_kv
 
 
 @app.command()
@@ -21,8 +21,9 @@ def extract(
         "gdc-client writes them); paths in the manifest are relative to it.")] = None,
     extractor: Annotated[str, typer.Option(
         help="Extractor name (COLORSTATS, IMGNET-2048, FTX-2048 with `--extractor-arg "
-        "model_path=OUT_DIR` of `featx finetune`) or import path `package.module:Callable`.")
-    ] = "COLORSTATS",
+        "model_path=OUT_DIR` of `featx finetune`) or import path `package.module:Callable`. "
+        "COLORSTATS (colour statistics, no network) is for quick tests only.")
+    ] = "IMGNET-2048",
     weights: Annotated[Path | None, typer.Option(
         "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "
         "$FEATX_XCEPTION_WEIGHTS, the featx data folder, then Keras's download cache).",
@@ -73,9 +74,11 @@ def extract(
     stain normaliser and slide fingerprint are skipped; killing the run at any
     moment loses at most the slides in progress. The status of every slide
     (done, no_tissue, failed with its error, missing) is in
-    `OUT/extractor=NAME/_status.csv`. Example:
+    `OUT/extractor=NAME/_status.csv`.
 
-        featx extract gdc_manifest.txt --slides /data/luad --out store --workers 2
+    \b
+    Example:
+      featx extract gdc_manifest.txt --slides /data/luad --out store --extractor IMGNET-2048
     """
     from featx.embed import run_batch
     from featx.extractors import ExtractorFactory
@@ -95,6 +98,8 @@ def extract(
                    gpu_rate=None, gpus=1, measure=True)
         return
     factory = ExtractorFactory.of(extractor, **kwargs)
+    factory.resolve()  # a missing model_path fails here, in one line, before any slide
+    output_dir(out)
     spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
     if stain_fit is not None:
@@ -111,12 +116,36 @@ def extract(
             raise typer.BadParameter(f"one of {', '.join(PREPROCESS)}, not {preprocess}",
                                      param_hint="--preprocess")
         embed = partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
-    status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
-                       normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
-                       workers=workers, threads_per_worker=threads_per_worker, scheduler=scheduler,
-                       retry_failed=retry_failed, full_hash=full_hash, mpp=mpp, progress=progress)
+    try:
+        status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
+                           normalizer=normalizer, embed=embed, dtype=dtype,
+                           batch_size=batch_size, workers=workers,
+                           threads_per_worker=threads_per_worker, scheduler=scheduler,
+                           retry_failed=retry_failed, full_hash=full_hash, mpp=mpp,
+                           progress=progress)
+    except KeyboardInterrupt:
+        typer.secho(f"interrupted: slides finished so far are kept in {out} (see "
+                    f"{out}/extractor=NAME/_status.csv); rerun the same command to resume, "
+                    "done slides are skipped", err=True, fg=typer.colors.YELLOW)
+        raise typer.Exit(130) from None
+    _summarise(status, out, slides, extractor)
+
+
+def _summarise(status: Any, out: Path, slides: Path | None, extractor: str) -> None:
+    """The closing line; exit 1 when a slide failed or nothing was extracted at all."""
     counts = status["status"].value_counts()
-    summary = ", ".join(f"{counts[k]} {k}" for k in counts.index)
+    summary = ", ".join(f"{counts[k]} {k}" for k in counts.index) or "no slides"
     typer.echo(f"{len(status)} slides: {summary}; {int(status['n_tiles'].sum())} tiles in {out}")
-    if (status["status"] == "failed").any():
+    if not status["status"].isin(["done", "no_tissue"]).any():
+        hint = ("check --slides" if slides is not None else
+                "paths in the manifest are relative to --slides; pass the slide folder")
+        typer.secho(f"error: nothing was extracted ({summary}); {hint}", err=True,
+                    fg=typer.colors.RED)
         raise typer.Exit(1)
+    if (status["status"] == "failed").any():
+        typer.secho("some slides failed: their errors are in the status file; fix them and "
+                    "rerun with --retry-failed", err=True, fg=typer.colors.YELLOW)
+        raise typer.Exit(1)
+    name = extractor if ":" not in extractor else "NAME"
+    typer.echo(f"next: featx pool {out} --extractor {name} -o patients.parquet (then featx "
+               "evaluate)")

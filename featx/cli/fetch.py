@@ -34,9 +34,11 @@ def fetch(
 
     Interrupted downloads resume from `<file>.part` (HTTP Range); a file that
     fails its checksum is deleted, never kept under its final name. GDC manifests
-    download from https://api.gdc.cancer.gov/data/<id>. Example:
+    download from https://api.gdc.cancer.gov/data/<id>.
 
-        featx fetch nct_crc_he --dest data --only CRC-VAL-HE-7K.zip
+    \b
+    Example:
+      featx fetch nct_crc_he --dest data --only CRC-VAL-HE-7K.zip
     """
     from featx.embed.fetch import fetch as run_fetch
     from featx.embed.manifests import find_manifest

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -49,10 +49,16 @@ def finetune(
 
     Step 1 trains the head (Dense(2048)+ReLU, softmax) on the frozen Xception with Adam
     4e-4; step 2 trains Xception under the frozen head with Adam 5e-5. Then extract with
-    the saved model: `FineTunedXception(OUT_DIR)`.
+    the saved model.
+
+    \b
+    Examples:
+      featx finetune NCT-CRC-HE-100K/ ftx/ --epochs-step1 10 --epochs-step2 10
+      featx extract manifest.csv -o store --extractor FTX-2048 --extractor-arg model_path=ftx/
     """
     from featx.extractors.ftx import XceptionFineTuner
 
+    output_dir(out_dir, option="OUT_DIR")
     normalizer = None
     if macenko_target is not None:
         from featx._io import read_rgb
@@ -67,4 +73,6 @@ def finetune(
         seed=seed, progress=True,
     ).fit(tiles)
     accuracy = ", ".join(f"{k} {v:.3f}" for k, v in tuner.card_["validation_accuracy"].items())
-    typer.echo(f"model: {tuner.model_path_}\nvalidation accuracy: {accuracy}")
+    typer.echo(f"model: {tuner.model_path_}\nvalidation accuracy: {accuracy}\n"
+               f"next: featx extract MANIFEST -o store --extractor FTX-2048 "
+               f"--extractor-arg model_path={out_dir}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import MppOption, app
+from featx.cli._app import MppOption, app, warn
 
 
 @app.command()
@@ -19,14 +19,26 @@ def info(
 ) -> None:
     """Print a slide's size, pyramid levels, vendor and microns per pixel.
 
-    Example: `featx info CMU-1-Small-Region.svs`
+    A slide whose metadata has no microns per pixel is shown with mpp "unknown".
+
+    \b
+    Example:
+      featx info CMU-1-Small-Region.svs
     """
     import json
 
+    from featx.errors import MissingMppError
     from featx.wsi import open_slide
 
-    with open_slide(slide, mpp=mpp) as opened:
-        details = opened.info.config
+    try:
+        with open_slide(slide, mpp=mpp) as opened:
+            details = opened.info.config
+    except MissingMppError:
+        # The slide a user most wants to inspect: show what it has, and how to give the mpp.
+        with open_slide(slide, mpp=1.0) as opened:
+            details = {**opened.info.config, "mpp": "unknown", "mpp_source": "none"}
+        warn("the slide records no microns per pixel; pass it to other commands with "
+             "--mpp (e.g. --mpp 0.25 for a 40x scan, 0.5 for 20x)")
     if as_json:
         typer.echo(json.dumps(details, indent=2))
         return

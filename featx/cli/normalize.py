@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import MppOption, app
+from featx.cli._app import MppOption, app, output_dir
 
 
 @app.command()
@@ -51,15 +51,15 @@ def normalize(
     (one row per tile: `ok`, `background` or `faint`), OUT/stain_fit.json (the fit to
     record beside embeddings, reusable as --target) and, with --save-tiles, OUT/tiles/.
 
+    \b
     Examples:
-
-    `featx normalize tiles/ --target target.png -o normalized/`
-
-    `featx normalize slide.svs --target stain_fit.json --mode per_slide --tile-px 224 --target-mpp 0.5`
+      featx normalize tiles/ --target target.png -o normalized/
+      featx normalize slide.svs --target stain_fit.json --mode per_slide --tile-px 224
     """
     from featx._io import read_rgb
     from featx.stain import MacenkoNormalizer, normalize_folder, normalize_slide
 
+    output_dir(out)
     options = dict(mode=mode, background=background, min_tissue_fraction=min_tissue_fraction)
     if target.suffix.lower() == ".json":
         normalizer = MacenkoNormalizer.load(target).set_params(**options)
@@ -85,3 +85,4 @@ def normalize(
         typer.echo(f"{done.n_unreadable} tile(s) could not be read; the others are normalised "
                    f"(status.csv lists them).", err=True)
         raise typer.Exit(1)
+    typer.echo(f"next: featx extract MANIFEST -o store --stain-fit {done.fit_path}")

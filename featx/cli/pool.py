@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_table
 
 
 @app.command()
@@ -22,15 +22,18 @@ def pool(
 ) -> None:
     """Mean embeddings per patient or per slide, one row each, from the store.
 
-    Reads one slide file at a time. Example:
+    Reads one slide file at a time.
 
-        featx pool store --extractor IMGNET-2048 --level patient -o patients.parquet
+    \b
+    Example:
+      featx pool store --extractor IMGNET-2048 --level patient -o patients.parquet
     """
     import warnings
 
     from featx._io import write_table
     from featx.embed import pool_embeddings
 
+    output_table(out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the skipped files are listed below, one a line
         table = pool_embeddings(store, extractor=extractor, level=level, progress=progress)
@@ -42,3 +45,4 @@ def pool(
     if skipped:
         typer.echo(f"{len(skipped)} slide file(s) left out; the others are pooled.", err=True)
         raise typer.Exit(1)
+    typer.echo(f"next: featx evaluate {extractor}={out} ... -t TARGETS -e mutation")

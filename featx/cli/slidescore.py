@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir, warn
 
 
 @app.command()
@@ -48,9 +48,10 @@ def slidescore(
     `metrics.csv` (ROC AUC, PR-AUC, accuracy, sensitivity, specificity and Cohen's kappa
     at 0.5 and at the screening threshold), `roc.png` and `violin_<score>.png`.
 
-    Examples: `featx slidescore tile_probs.parquet --labels slides.csv --k 10 -o scores/`;
-    from stored embeddings and a tile classifier:
-    `featx slidescore store/extractor=FTX-2048/ --classifier tumour_lr.joblib -o scores/`
+    \b
+    Examples (tile probabilities; stored embeddings and a tile classifier):
+      featx slidescore tile_probs.parquet --labels slides.csv --k 10 -o scores/
+      featx slidescore store/extractor=FTX-2048/ --classifier tumour_lr.joblib -o scores/
     """
     import warnings
 
@@ -60,6 +61,7 @@ def slidescore(
     from featx.errors import DataError, DataNotFoundError, InvalidParameterError
     from featx.slidescore import embedding_probabilities, score_slides
 
+    output_dir(out)
     tiles = read_table(table, what="tile table")
     if classifier is not None:
         import joblib
@@ -101,5 +103,10 @@ def slidescore(
             typer.echo(f"{name}: ROC AUC {row['roc_auc']:.3f}, PR-AUC {row['pr_auc']:.3f}, "
                        f"sensitivity/specificity at 0.5 {row['sensitivity_at_0.5']:.2f}/"
                        f"{row['specificity_at_0.5']:.2f}")
+    if unit == "tile" and "n_tiles" in done.scores and k >= int(done.scores["n_tiles"].min()):
+        warn(f"--k {k} is at least the tile count of {int((done.scores['n_tiles'] <= k).sum())} "
+             f"slide(s) (smallest: {int(done.scores['n_tiles'].min())} tiles): their top-k "
+             "score is the mean of all their tiles; lower --k to rank their hottest tiles")
     ids = done.scores["slide_id"]
     typer.echo(f"{len(ids)} slides scored -> {out.resolve()}")
+    typer.echo(f"next: featx report NAME --slidescores {out} --slides SLIDES/")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import MppOption, app
+from featx.cli._app import MppOption, app, output_dir
 
 
 @app.command()
@@ -32,13 +32,16 @@ def tile(
     level-0 x and y, level, read size, tissue fraction) and `<slide_id>.tiles.png`
     (thumbnail with tissue tinted and tiles outlined).
 
-    Example: `featx tile slide.svs --tile-px 224 --target-mpp 0.5 -o tiles/`
+    \b
+    Example:
+      featx tile slide.svs --tile-px 224 --target-mpp 0.5 -o tiles/
     """
     from tqdm.auto import tqdm
 
     from featx.errors import SlideError
     from featx.wsi import TileSpec, open_slide, tile_slide
 
+    output_dir(out)
     spec = TileSpec(tile_px=tile_px, mpp=target_mpp, overlap_px=overlap_px, min_tissue=min_tissue)
     failed = []
     for path in tqdm(slides, unit="slide", disable=len(slides) < 2):
@@ -57,3 +60,4 @@ def tile(
         typer.echo(f"{len(failed)} of {len(slides)} slides could not be read; the others are "
                    "tiled.", err=True)
         raise typer.Exit(1)
+    typer.echo("next: look at the drawing, then featx normalize SLIDE -t TARGET or featx extract")

@@ -30,7 +30,13 @@ import pandas as pd
 from featx import __version__
 from featx._io import file_digests, fsync_replace
 from featx._validate import non_negative_int, positive_float
-from featx.errors import ChecksumError, DownloadError, FeatxError, FetchError
+from featx.errors import (
+    ChecksumError,
+    DownloadError,
+    FeatxError,
+    FetchError,
+    InvalidParameterError,
+)
 
 _CHUNK = 1 << 20  # bytes read from the connection at a time
 _RETRY_HTTP = {408, 425, 429, 500, 502, 503, 504}
@@ -245,6 +251,11 @@ def fetch(
 
     table = manifest if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
     if names is not None:
+        unknown = sorted(set(names) - set(table["filename"]))
+        if unknown:  # a typo must not pass for "nothing to do"
+            listed = ", ".join(table["filename"].head(8))
+            raise InvalidParameterError("names", f"file names the manifest lists ({listed}"
+                                        f"{', ...' if len(table) > 8 else ''})", unknown)
         table = table[table["filename"].isin(names)]
     rows = []
     for record in table.to_dict("records"):

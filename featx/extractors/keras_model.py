@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from featx._io import file_sha256
+from featx._tensorflow import import_tensorflow
 from featx._validate import one_of, positive_int, rgb_batch
 from featx.errors import DataNotFoundError, InvalidParameterError
 
@@ -78,6 +79,7 @@ class KerasExtractor:
         batch_size: int = 32,
         jit_compile: bool = False,
     ) -> None:
+        import_tensorflow()  # quietly, before Keras loads it
         import keras
 
         self.jit_compile = bool(jit_compile)

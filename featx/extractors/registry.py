@@ -9,6 +9,7 @@ model once (:func:`get_extractor`) and reuses it for every slide.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import threading
 from dataclasses import dataclass
@@ -54,13 +55,38 @@ class ExtractorFactory:
         return json.dumps([self.target, [list(kv) for kv in self.kwargs]], sort_keys=True,
                           default=str)
 
-    def __call__(self) -> Any:
+    def resolve(self) -> Any:
+        """The callable the recipe names, its arguments checked against its signature.
+
+        Raises
+        ------
+        InvalidParameterError
+            An unknown name, an import path that does not import, or arguments the
+            callable does not take (e.g. FTX-2048 without ``model_path``).
+        """
         module_name, _, attr = self.target.partition(":")
+        known = f"one of {sorted(KNOWN_EXTRACTORS)} or 'package.module:Callable'"
         if not attr:
+            raise InvalidParameterError("extractor", known, self.target)
+        try:
+            build = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as error:
+            raise InvalidParameterError("extractor", f"{known} that imports ({error})",
+                                        self.target) from None
+        try:
+            inspect.signature(build).bind(**dict(self.kwargs))
+        except TypeError as error:
+            name = next((k for k, v in KNOWN_EXTRACTORS.items() if v == self.target), self.target)
             raise InvalidParameterError(
-                "extractor", f"one of {sorted(KNOWN_EXTRACTORS)} or 'package.module:Callable'",
-                self.target)
-        return getattr(importlib.import_module(module_name), attr)(**dict(self.kwargs))
+                "--extractor-arg", f"the arguments {name} takes ({error}; e.g. FTX-2048 needs "
+                "--extractor-arg model_path=OUT_DIR of `featx finetune`)",
+                dict(self.kwargs)) from None
+        except ValueError:  # no signature to check (a builtin): let the call decide
+            pass
+        return build
+
+    def __call__(self) -> Any:
+        return self.resolve()(**dict(self.kwargs))
 
 
 _EXTRACTORS: dict[str, Any] = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from featx._io import file_sha256
+from featx._tensorflow import import_tensorflow
 from featx._validate import non_negative_int, positive_int
 from featx.errors import InvalidParameterError
 from featx.extractors.keras_model import KerasExtractor
@@ -46,6 +47,7 @@ def build_xception_base(
     source : dict
         ``{"weights": "imagenet" | "random", "weights_path", "weights_sha256", "seed"}``.
     """
+    import_tensorflow()  # quietly, before Keras loads it
     import keras
 
     policy = keras.config.dtype_policy()

@@ -6,10 +6,19 @@ Nothing is refitted or recomputed here.
 """
 
 from featx.report.builder import build_report, collect_provenance
-from featx.report.document import Figure, Report, ReportFiles, Section, Table, write_report
+from featx.report.document import (
+    Figure,
+    Report,
+    ReportFiles,
+    Section,
+    Table,
+    Verdict,
+    format_cell,
+    write_report,
+)
 from featx.report.experiments import experiment_section, experiment_sections
 from featx.report.slides import nearest_tiles_section, slidescore_section
 
-__all__ = ["Figure", "Report", "ReportFiles", "Section", "Table", "build_report",
-           "collect_provenance", "experiment_section", "experiment_sections",
+__all__ = ["Figure", "Report", "ReportFiles", "Section", "Table", "Verdict", "build_report",
+           "collect_provenance", "experiment_section", "format_cell", "experiment_sections",
            "nearest_tiles_section", "slidescore_section", "write_report"]

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from featx.embed.store import list_extractors
 from featx.errors import DataNotFoundError
 from featx.report.document import Report, Section
@@ -54,8 +56,9 @@ def build_report(
     slides: Mapping[str, Path] | None = None,
     intro: list[str] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    caveats: list[str] | None = None,
 ) -> Report:
-    """Assemble a report from whatever results are given.
+    """Assemble a report from whatever results are given: the answers first.
 
     Parameters
     ----------
@@ -71,11 +74,14 @@ def build_report(
     slides : mapping of slide_id to path, optional
         Slide files, for the nearest tiles and the heatmap overlays.
     intro : list of str, optional
-        Opening paragraphs.
+        Paragraphs about the data, shown after the results.
     provenance : mapping, optional
         Extra provenance; the inputs' provenance files are added automatically.
+    caveats : list of str, optional
+        Caveats the caller knows of (stand-in data); those read from the results and
+        provenance (random weights, tiny classes, few repetitions) are added.
     """
-    sections = [Section("About this report", list(intro or []))] if intro else []
+    sections: list[Section] = []
     if results is not None:
         if not Path(results).is_dir():
             raise DataNotFoundError(f"results folder {results}", "Run `featx evaluate` first.")
@@ -90,4 +96,89 @@ def build_report(
         extractor = nearest_extractor or list_extractors(store)[0]
         sections.append(nearest_tiles_section(store, extractor, slides))
     record = {**collect_provenance(results, slidescores), **(provenance or {})}
-    return Report(title, record, sections)
+    found_caveats = [*(caveats or []), *data_caveats(record, results)]
+    if found_caveats:
+        sections.append(Section("Caveats", bullets=list(dict.fromkeys(found_caveats))))
+    if intro:
+        sections.append(Section("About this report", list(intro)))
+    return Report(title, record, sections, facts=provenance_facts(record))
+
+
+#: Provenance leaves a reader wants in the table (the rest stays in the JSON).
+_FACT_KEYS = {"featx_version", "experiment", "n_rows", "weights", "weights_sha256",
+              "base_weights_sha256", "data_hash", "stain_target", "target_sha256", "method",
+              "mode", "tile_px", "mpp", "min_tissue", "overlap_px", "n_splits", "n_repeats",
+              "seed", "n_samples", "fold_ids_sha256", "tiles", "targets_sha256", "path",
+              "sha256", "n_features", "input_px", "classes_sha256", "version"}
+
+
+def provenance_facts(record: Mapping[str, Any]) -> pd.DataFrame:
+    """The provenance as a table a reader scans: source, fact, value (hashes shortened).
+
+    Only the leaves named in ``_FACT_KEYS`` or ending in ``sha256``/``_version`` are
+    listed; the full record is written beside the report as ``provenance.json``.
+    """
+    facts: dict[tuple[str, str], list[str]] = {}
+    for source, value in record.items():
+        for path, leaf in _leaves(value):
+            key = path[-1] if path else source
+            if key in _FACT_KEYS or key.endswith(("sha256", "_version")):
+                # Folds are recorded per target: one row per fact, not one per gene.
+                shown = ("folds", "per target", *path[2:]) if path[:1] == ("folds",) else path
+                facts.setdefault((source, " / ".join(shown) or source), []).append(_short(leaf))
+    rows = [{"source": source, "fact": fact,
+             "value": values[0] if len(set(values)) == 1 else
+             f"{len(set(values))} values over {len(values)} targets (see the JSON)"}
+            for (source, fact), values in facts.items()]
+    return pd.DataFrame(rows, columns=["source", "fact", "value"])
+
+
+def _leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, Mapping):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, str(k)))]
+    return [(path, value)]
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        return text[:16] + "…"  # a SHA-256: the start identifies it, the JSON has it whole
+    return text if len(text) <= 90 else text[:87] + "…"
+
+
+def data_caveats(record: Mapping[str, Any], results: str | Path | None) -> list[str]:
+    """Caveats read from the provenance and the stored results."""
+    out = []
+    leaves = [(path, v) for value in record.values() for path, v in _leaves(value)]
+    for path, value in leaves:
+        if path and path[-1] in {"weights", "name"} and str(value).lower().startswith("random"):
+            out.append(f"{' / '.join(path[:-1]) or 'An extractor'} ran with random weights: "
+                       "its features are not ImageNet features, and the comparison is not "
+                       "the paper's.")
+        if path and path[-1] == "tiles" and "lc25000" in str(value).lower():
+            out.append("LC25000 holds augmented near-duplicate tiles, so cross-validated "
+                       "accuracies on it are optimistic (near-copies fall in train and test).")
+        if path and path[-1] == "n_repeats" and isinstance(value, int) and value < 5:
+            out.append(f"Only {value} repetitions of cross-validation: p-values and intervals "
+                       "from so few resamples are unstable; use 5 or more (the paper: 10).")
+    if results is not None:
+        out += _tiny_class_caveats(Path(results))
+    return out
+
+
+def _tiny_class_caveats(results: Path, minimum: int = 10) -> list[str]:
+    from featx._io import read_table
+
+    path = next((results / f"tissue_confusion{s}" for s in (".parquet", ".csv")
+                 if (results / f"tissue_confusion{s}").is_file()), None)
+    if path is None:
+        return []
+    confusion = read_table(path, what="confusion table")
+    per_rep = confusion.groupby(["extractor", "repetition", "true_label"])["count"].sum()
+    sizes = per_rep.groupby("true_label").max()
+    small = sizes[sizes < minimum]
+    if small.empty:
+        return []
+    listed = ", ".join(f"{label} ({int(n)})" for label, n in small.items())
+    return [f"Classes with fewer than {minimum} samples: {listed}; their per-class "
+            "accuracies rest on a handful of tiles."]

@@ -21,7 +21,7 @@ from featx.slidescore.heatmaps import (
     tile_heatmap,
 )
 from featx.slidescore.metrics import evaluate_slide_scores, screening_threshold
-from featx.slidescore.plots import plot_roc_curves, plot_score_violins
+from featx.slidescore.plots import plot_heatmap, plot_roc_curves, plot_score_violins
 from featx.slidescore.probabilities import embedding_probabilities, tile_probabilities
 from featx.slidescore.scores import (
     HeatmapForestScorer,
@@ -32,6 +32,6 @@ from featx.slidescore.scores import (
 
 __all__ = ["HeatmapForestScorer", "ScoredSlides", "embedding_probabilities",
            "evaluate_slide_scores", "heatmap_feature_table", "heatmap_features", "heatmap_rgba",
-           "heatmaps_from_table", "overlay_on_thumbnail", "plot_roc_curves",
+           "heatmaps_from_table", "overlay_on_thumbnail", "plot_heatmap", "plot_roc_curves",
            "plot_score_violins", "save_heatmap_png", "save_overlay_png", "score_slides",
            "screening_threshold", "tile_heatmap", "tile_probabilities", "topk_score"]

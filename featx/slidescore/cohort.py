@@ -3,7 +3,7 @@
 Outputs in the folder: ``slide_scores.csv`` (top-k score; with labels also the
 random forest's out-of-fold score and the label), ``heatmap_features.csv``,
 ``heatmaps.npz`` (one [row, col] array per slide, NaN off tissue),
-``heatmaps/<slide_id>.png``, ``tile_probabilities.parquet`` (the input rows, so a
+``heatmaps/<slide_id>.png`` (with axes and a colour bar), ``tile_probabilities.parquet`` (the input rows, so a
 report can paint them over thumbnails), and with labels ``metrics.csv``,
 ``roc.png`` and ``violin_<score>.png``.
 """
@@ -18,9 +18,9 @@ import pandas as pd
 
 from featx._io import atomic_path, write_table
 from featx.errors import DataError, InvalidParameterError
-from featx.slidescore.heatmaps import heatmaps_from_table, save_heatmap_png
+from featx.slidescore.heatmaps import heatmaps_from_table
 from featx.slidescore.metrics import evaluate_slide_scores
-from featx.slidescore.plots import plot_roc_curves, plot_score_violins
+from featx.slidescore.plots import plot_heatmap, plot_roc_curves, plot_score_violins
 from featx.slidescore.scores import HeatmapForestScorer, heatmap_feature_table, topk_score
 
 
@@ -80,7 +80,7 @@ def score_slides(
     features = heatmap_feature_table(heatmaps)
     out.mkdir(parents=True, exist_ok=True)
     for slide_id, grid in heatmaps.items():
-        save_heatmap_png(grid, out / "heatmaps" / f"{slide_id}.png")
+        plot_heatmap(grid, out / "heatmaps" / f"{slide_id}.png", title=str(slide_id))
     with atomic_path(out / "heatmaps.npz") as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **heatmaps)
     write_table(features, out / "heatmap_features.csv", index=True)

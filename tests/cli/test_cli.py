@@ -43,16 +43,40 @@ def test_tile_writes_table_and_drawing(slide_path, tmp_path):
     assert (tmp_path / "cli-slide.tiles.png").stat().st_size > 1000
 
 
-def test_missing_mpp_is_one_clear_line(tmp_path):
+def test_missing_mpp_info_shows_unknown_and_tile_asks_for_it(tmp_path):
     import subprocess
     import sys
 
     path = write_synthetic_slide(tmp_path / "nompp.tiff", width_px=512, height_px=512,
                                  fmt="tiff-no-mpp", downsamples=(1,)).path
-    done = subprocess.run([sys.executable, "-m", "featx", "info", str(path)],
-                          capture_output=True, text=True)
+    shown = subprocess.run([sys.executable, "-m", "featx", "info", str(path)],
+                           capture_output=True, text=True)
+    assert shown.returncode == 0 and "unknown" in shown.stdout and "--mpp" in shown.stderr
+    done = subprocess.run([sys.executable, "-m", "featx", "tile", str(path), "-o",
+                           str(tmp_path / "t")], capture_output=True, text=True)
     assert done.returncode == 2
     assert "--mpp" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     ok = subprocess.run([sys.executable, "-m", "featx", "info", str(path), "--mpp", "0.5"],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "override" in ok.stdout
+
+
+@pytest.mark.parametrize("command", ["tile", "normalize", "finetune", "extract", "pool", "fetch",
+                                     "evaluate", "slidescore", "report", "info", "status"])
+def test_help_keeps_every_character_and_examples_on_one_line(command):
+    import re
+
+    text = runner.invoke(app, [command, "--help"], terminal_width=100).output
+    assert "<bool>" not in text
+    examples = [line.strip() for line in text.splitlines()
+                if line.strip().startswith(f"featx {command} ")]
+    assert examples, text  # an example, unwrapped, that can be pasted as it is
+    for line in examples:
+        assert not re.search(r"\s-{1,2}$", line)
+    if command == "finetune":
+        assert "TILES/ADI/*.tif" in text
+    if command == "report":
+        assert "reports/luad/report.html" in text
+    if command == "extract":
+        assert "--extractor IMGNET-2048" in text and "default: IMGNET-2048" in " ".join(text.split())

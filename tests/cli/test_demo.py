@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from featx.data_folder import data_dir
-from tests.browser import render
+from tests.browser import dump_dom, html_data, render
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,43 @@ def test_demo_report_renders_every_figure_in_chromium(demo_dir, artifacts_dir):
     assert "weights_sha256" in text and "fold_ids_sha256" in text and "stain_matrix_target" in text
     rendered, total = render(page, artifacts_dir / "demo-report.png", height_px=9000)
     assert total >= 8 and rendered == total
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_report_answers_first_and_reads_cleanly_in_chromium(demo_dir, artifacts_dir):
+    """Verdict first under each experiment, no overflowing table, no "nan", scales on heatmaps."""
+    import re
+
+    page = demo_dir / "report" / "report.html"
+    text = page.read_text()
+    sections = re.findall(r"<section><h2>(.*?)</h2>(.*?)</section>", text, flags=re.S)
+    experiments = [(h, body) for h, body in sections if h.startswith("Tissue classification")]
+    assert experiments
+    for heading, body in experiments:
+        assert body.lstrip().startswith("<div class='verdict"), heading
+        assert "95% CI" in body
+    dom = dump_dom(page.resolve().as_uri(), screenshot=artifacts_dir / "demo-report-top.png")
+    assert html_data(dom, "tables-overflowing") == "0"
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style|pre)[^>]*>.*?</\1>", " ", dom,
+                                             flags=re.S))
+    assert not re.search(r"\bnan\b", visible, flags=re.I)
+    figures = re.findall(r"<figure([^>]*)><img alt='([^']*)'", text)
+    heatmaps = [(attrs, name) for attrs, name in figures
+                if name.startswith("heatmap-") or "confusion" in name]
+    assert heatmaps and all("data-colour-bar='true'" in attrs for attrs, _ in heatmaps)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_report_links_a_slide_viewer_that_toggles_its_overlay(demo_dir, artifacts_dir):
+    import re
+
+    text = (demo_dir / "report" / "report.html").read_text()
+    links = re.findall(r"<a href='(viewer-[^']+\.html)'", text)
+    assert links
+    viewer = (demo_dir / "report" / links[0]).resolve().as_uri()
+    shown = dump_dom(viewer, screenshot=artifacts_dir / "demo-viewer.png")
+    assert html_data(shown, "viewer-ready") == "true"
+    assert int(html_data(shown, "tiles-loaded") or 0) > 0
+    assert html_data(dump_dom(viewer + "#selftest"), "overlay-visible") == "false"

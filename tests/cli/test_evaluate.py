@@ -58,6 +58,10 @@ def test_evaluate_mutation_writes_scores_and_comparison(tmp_path):
     kras = comparison.set_index("target").loc["KRAS"]
     assert kras["better"] == "SIG" and kras["a"] == "SIG" and kras["b"] == "noise"
     assert "SIG vs noise" in result.output and "40 rows used" in result.output
+    # A winner is named only for targets with BH q < 0.05; the rest are "no evidence".
+    line = next(x for x in result.output.splitlines() if "SIG vs noise" in x)
+    assert "(BH q < 0.05)" in line and "no evidence either way in" in line
+    assert "next: featx report" in result.output
     record = json.loads((out / "mutation_provenance.json").read_text())
     assert set(record["extractors"]) == {"SIG", "noise"}
     assert record["options"]["seed"] == 0 and len(record["targets"]["sha256"]) == 64

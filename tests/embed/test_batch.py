@@ -398,8 +398,8 @@ def test_cli_extract(tmp_path, monkeypatch):
     manifest = _cohort(tmp_path / "slides", 2, blank=True)
     args = ["extract", str(manifest), "--out", str(tmp_path / "store"), "--slides",
             str(manifest.parent), "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0",
-            "--min-tissue", "0.5", "--extractor-arg", "bins=4", "--dtype", "float16",
-            "--no-progress"]
+            "--min-tissue", "0.5", "--extractor", "COLORSTATS", "--extractor-arg", "bins=4",
+            "--dtype", "float16", "--no-progress"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "3 slides: 2 done, 1 no_tissue" in result.output
@@ -482,7 +482,8 @@ def test_cli_extract_with_a_saved_stain_fit(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, [
         "extract", str(manifest), "--out", str(tmp_path / "store"), "--slides",
         str(manifest.parent), "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0",
-        "--min-tissue", "0.5", "--stain-fit", str(fit), "--no-progress"])
+        "--min-tissue", "0.5", "--extractor", "COLORSTATS", "--stain-fit", str(fit),
+        "--no-progress"])
     assert result.exit_code == 0, result.output
     stored = provenance(slide_path(tmp_path / "store", extractor=NAME,
                                    slide_id="TCGA-AA-1000-01Z-00-DX1"))

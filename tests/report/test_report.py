@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from featx import __version__  # noqa: E402
 from featx.report.document import Figure, Report, Section, Table, write_report  # noqa: E402
@@ -44,44 +45,155 @@ def test_chromium_renders_good_figures_and_flags_broken_ones(tmp_path, artifacts
     assert (artifacts_dir / "report-writer.png").stat().st_size > 5000
 
 
-def test_cli_report_from_stored_results(tmp_path):
-    """`featx report` builds a comparison from evaluate's tables alone."""
+def _stored_results(folder, feats, names=("SIG", "NOISE"), n_repeats=3):
+    import numpy as np
+
+    from featx.evaluation.comparisons import compare_extractors
+    from featx.evaluation.experiments import classify_tissue, predict_mutations, regress_expression
+
+    rng = np.random.default_rng(1)
+    ids = list(next(iter(feats.values())).index)
+    signal = feats["SIG"].to_numpy()[:, :3] if "SIG" in feats else rng.normal(size=(len(ids), 3))
+    labels = pd.Series(np.where(signal[:, 0] > 0, "tumour", "stroma"), index=ids, name="label")
+    expression = pd.DataFrame(np.exp(signal + 0.3 * rng.normal(size=signal.shape)), index=ids,
+                              columns=["CD8A", "GZMB", "PRF1"])
+    mutations = pd.DataFrame((signal[:, :2] > 0.3).astype(int), index=ids, columns=["TP53", "KRAS"])
+    for name, result in (
+        ("tissue", classify_tissue(feats, labels, n_splits=4, n_repeats=n_repeats)),
+        ("expression", regress_expression(feats, expression, n_splits=4, n_repeats=n_repeats)),
+        ("mutation", predict_mutations(feats, mutations, n_splits=4, n_repeats=n_repeats)),
+    ):
+        result.save(folder)
+        metric = {"tissue": "accuracy", "expression": "pearson_r", "mutation": "roc_auc"}[name]
+        compare_extractors(result.scores, *names, metric=metric).to_csv(
+            folder / f"{name}_comparison.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory):
+    """`featx report` over the three experiments, SIG (signal) against NOISE."""
     import numpy as np
     from typer.testing import CliRunner
 
     from featx.cli._app import app
-    from featx.evaluation.comparisons import compare_extractors
-    from featx.evaluation.experiments import classify_tissue, predict_mutations, regress_expression
 
+    tmp = tmp_path_factory.mktemp("report")
     rng = np.random.default_rng(0)
     ids = [f"TCGA-AA-{i:04d}" for i in range(40)]
     signal = rng.normal(size=(40, 3))
     feats = {"SIG": pd.DataFrame(np.c_[signal, rng.normal(size=(40, 5))], index=ids),
              "NOISE": pd.DataFrame(rng.normal(size=(40, 8)), index=ids)}
-    results = tmp_path / "results"
-    labels = pd.Series(np.where(signal[:, 0] > 0, "tumour", "stroma"), index=ids, name="label")
-    expression = pd.DataFrame(np.exp(signal + 0.3 * rng.normal(size=(40, 3))), index=ids,
-                              columns=["CD8A", "GZMB", "PRF1"])
-    mutations = pd.DataFrame((signal[:, :2] > 0.3).astype(int), index=ids, columns=["TP53", "KRAS"])
-    for name, result in (
-        ("tissue", classify_tissue(feats, labels, n_splits=4, n_repeats=3)),
-        ("expression", regress_expression(feats, expression, n_splits=4, n_repeats=3)),
-        ("mutation", predict_mutations(feats, mutations, n_splits=4, n_repeats=3)),
-    ):
-        result.save(results)
-        metric = {"tissue": "accuracy", "expression": "pearson_r", "mutation": "roc_auc"}[name]
-        compare_extractors(result.scores, "SIG", "NOISE", metric=metric).to_csv(
-            results / f"{name}_comparison.csv", index=False)
+    results = _stored_results(tmp / "results", feats)
     done = CliRunner().invoke(app, ["report", "cmp", "--results", str(results), "-o",
-                                    str(tmp_path / "reports")])
+                                    str(tmp / "reports")])
     assert done.exit_code == 0, done.output
-    page = (tmp_path / "reports" / "cmp" / "report.html").read_text()
+    return tmp / "reports" / "cmp"
+
+
+def test_cli_report_from_stored_results(report_page, tmp_path):
+    """`featx report` builds a comparison from evaluate's tables alone."""
+    from typer.testing import CliRunner
+
+    from featx.cli._app import app
+
+    page = (report_page / "report.html").read_text()
     for text in ("Tissue classification", "Expression regression", "Mutation prediction",
                  "observed", "DeLong", "fold_ids_sha256"):
         assert text in page
-    figures = sorted(p.name for p in (tmp_path / "reports" / "cmp" / "figures").iterdir())
-    assert figures == ["expression-differences.png", "expression-observed-predicted.png",
-                       "mutation-auc.png", "tissue-accuracy.png", "tissue-class-accuracy.png",
-                       "tissue-confusion.png"]
+    figures = sorted(p.name for p in (report_page / "figures").iterdir())
+    assert figures == ["expression-differences.png", "expression-forest.png",
+                       "expression-observed-predicted.png", "mutation-auc.png",
+                       "mutation-forest.png", "tissue-accuracy.png", "tissue-class-accuracy.png",
+                       "tissue-class-differences.png", "tissue-confusion.png"]
     missing = CliRunner().invoke(app, ["report", "x", "--results", str(tmp_path / "none")])
     assert missing.exit_code != 0
+
+
+def _sections(page: str) -> dict[str, str]:
+    import re
+
+    return {m.group(1): m.group(2) for m in re.finditer(
+        r"<section><h2>(.*?)</h2>(.*?)</section>", page, flags=re.S)}
+
+
+def test_every_experiment_opens_with_its_verdict(report_page):
+    sections = _sections((report_page / "report.html").read_text())
+    for heading in ("Tissue classification (linear SVC)", "Expression regression (SVR)",
+                    "Mutation prediction (LASSO logistic regression)"):
+        assert sections[heading].lstrip().startswith("<div class='verdict"), heading
+        assert "95% CI" in sections[heading] and "BH q" in sections[heading]
+    tissue = sections["Tissue classification (linear SVC)"]
+    # The signal extractor is far better: the card names it, and the table agrees.
+    assert "SIG is better than NOISE (accuracy)" in tissue
+    assert "verdict significant" in tissue
+    assert "better for" in sections["Expression regression (SVR)"]
+
+
+def test_report_tables_are_readable(report_page):
+    import re
+
+    page = (report_page / "report.html").read_text()
+    assert not re.search(r"\bnan\b", page, flags=re.I)
+    assert "<table" in page and "tables/tissue-comparison.csv" in page
+    # Key columns only on the page; every column in the CSV.
+    headers = [len(re.findall("<th>", head)) for head in re.findall("<thead>(.*?)</thead>", page)]
+    assert headers and max(headers) <= 9
+    full = pd.read_csv(report_page / "tables" / "tissue-comparison.csv")
+    assert {"effect_size", "p_wilcoxon", "q_ttest"} <= set(full.columns)
+    assert "<details><summary>Full provenance" in page and "@media print" in page
+
+
+def test_no_winner_without_evidence(tmp_path):
+    """Two all-but-identical extractors: every card says "no evidence", no cell names a winner."""
+    import numpy as np
+
+    from featx.report import build_report, write_report
+
+    rng = np.random.default_rng(3)
+    ids = [f"TCGA-AB-{i:04d}" for i in range(40)]
+    base = rng.normal(size=(40, 6))
+    feats = {"N1": pd.DataFrame(base, index=ids),
+             "N2": pd.DataFrame(base + 1e-3 * rng.normal(size=base.shape), index=ids)}
+    results = _stored_results(tmp_path / "results", feats, names=("N1", "N2"), n_repeats=2)
+    report = build_report("noise", results=results)
+    assert all(s.verdict is None or not s.verdict.significant for s in report.sections)
+    assert "No evidence of a difference" in report.sections[0].verdict.headline
+    for section in report.sections:
+        for table in section.tables:
+            if table.display is not None and "better" in table.display:
+                assert set(table.display["better"]) == {"no evidence"}
+    caveats = next(s for s in report.sections if s.heading == "Caveats")
+    assert any("Only 2 repetitions" in b for b in caveats.bullets)
+    page = write_report(report, tmp_path / "r").html.read_text()
+    assert "Caveats" in page
+
+
+def test_provenance_facts_table_and_random_weights_caveat():
+    from featx.report.builder import data_caveats, provenance_facts
+
+    record = {"results/tissue_provenance.json": {
+        "extractors": {"IMGNET-2048": {"weights": "random", "weights_sha256": "ab" * 32}},
+        "folds": {"all": {"n_splits": 5, "n_repeats": 10, "seed": 0}},
+        "stain": {"stain_matrix_target": [[0.1, 0.2, 0.3]]}}}
+    facts = provenance_facts(record)
+    assert "extractors / IMGNET-2048 / weights_sha256" in facts["fact"].tolist()
+    assert facts.loc[facts["fact"].str.endswith("weights_sha256"), "value"].iloc[0] == "ab" * 8 + "…"
+    assert "folds / per target / n_repeats" in facts["fact"].tolist()
+    assert not facts["fact"].str.contains("stain_matrix_target").any()  # the JSON has it
+    caveats = data_caveats(record, None)
+    assert len(caveats) == 1 and "random weights" in caveats[0]
+
+
+def test_tiny_classes_and_near_duplicate_tiles_are_caveats(tmp_path):
+    from featx.report.builder import data_caveats
+
+    confusion = pd.DataFrame({"experiment": "tissue", "extractor": "A", "repetition": 0,
+                              "true_label": ["big", "big", "rare"],
+                              "predicted_label": ["big", "rare", "rare"], "count": [40, 5, 3]})
+    confusion.to_parquet(tmp_path / "tissue_confusion.parquet")
+    record = {"results/tissue_provenance.json": {"tiles": "/data/tiles/lc25000_lung_224px"}}
+    caveats = data_caveats(record, tmp_path)
+    assert any("near-duplicate" in c for c in caveats)
+    tiny = [c for c in caveats if "fewer than 10 samples" in c]
+    assert tiny and "rare (3)" in tiny[0] and "big" not in tiny[0]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from featx._tensorflow import import_tensorflow
+
 #: Names of the layers the extractor and the tests rely on.
 BASE_NAME, DENSE_NAME, LOGITS_NAME = "xception_base", "ftx_dense_2048", "ftx_softmax"
 #: Files a fine-tuning run leaves in its folder.
@@ -34,6 +36,7 @@ def build_ftx_model(
     source : dict
         Where the base weights came from and their sha256.
     """
+    import_tensorflow()  # quietly, before Keras loads it
     import keras
 
     from featx.extractors.xception import build_xception_base

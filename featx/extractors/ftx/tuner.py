@@ -32,6 +32,7 @@ but sees no augmentation in step 1; the card records the choice.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ import numpy as np
 from featx import __version__
 from featx._io import atomic_path, file_sha256, write_json
 from featx._provenance import config_of
+from featx._tensorflow import import_tensorflow
 from featx._validate import fraction, non_negative_int, positive_float, positive_int
 from featx.errors import InvalidParameterError, ResumeMismatchError
 from featx.extractors.ftx.data import (
@@ -190,7 +192,7 @@ class XceptionFineTuner:
 
     # -- data -----------------------------------------------------------------------------
     def _dataset(self, data: TileDataset, index: np.ndarray, *, train: bool) -> Any:
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         px, norm = int(self.input_px), self.normalizer
         paths = np.array([str(p) for p in data.paths])[index]
@@ -230,10 +232,11 @@ class XceptionFineTuner:
         self
         """
         self._check()
+        if not isinstance(data, TileDataset):  # a wrong folder fails before TensorFlow loads
+            data = read_tile_folder(data, max_per_class=self.max_per_class, seed=self.seed)
+        import_tensorflow()  # quietly, before Keras loads it
         import keras
 
-        if not isinstance(data, TileDataset):
-            data = read_tile_folder(data, max_per_class=self.max_per_class, seed=self.seed)
         out = Path(self.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         train_idx, val_idx = stratified_split(data.labels, val_fraction=self.val_fraction,
@@ -265,6 +268,11 @@ class XceptionFineTuner:
                 model.compile(optimizer=keras.optimizers.Adam(lrs[step]),
                               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             if state["epochs_done"] < epochs[step]:
+                if self.progress:  # Keras's own bars say neither the step nor the epoch
+                    print(f"FTX-2048 step {step} of 2 ("
+                          f"{'head, Xception frozen' if step == 1 else 'Xception, head frozen'})"
+                          f": epoch {state['epochs_done'] + 1} of {epochs[step]}, {steps} "
+                          "batches, then validation", file=sys.stderr, flush=True)
                 record = self._epoch(model, data, train_idx, val_ds, step, steps,
                                      len(state["history"]))
                 record.update(step=step, epoch=state["epochs_done"] + 1)
