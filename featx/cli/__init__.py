@@ -2,7 +2,8 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``).
+``extract``, ``import``, ``export``, ``extractors``, ``pool``, ``evaluate``,
+``slidescore``, ``report``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import typer
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
     demo,
     evaluate,
+    export,
     extract,
+    extractors,
     fetch,
     finetune,
+    imports,
     info,
     normalize,
     pool,

@@ -51,6 +51,12 @@ def evaluate(
         help="Worker processes fitting folds side by side (results do not depend on it).",
         min=1)] = 1,
     table_format: Annotated[str, typer.Option("--format", help="`parquet` or `csv`.")] = "parquet",
+    reference: Annotated[str | None, typer.Option(
+        help="N-way: compare each extractor with this one (default: every pair when there "
+        "are three or more extractors).")] = None,
+    correction: Annotated[str, typer.Option(
+        help="N-way: correction across pairs, `holm` (family-wise error) or `bh` "
+        "(Benjamini-Hochberg false discovery rate).")] = "holm",
 ) -> None:
     """Cross-validate every extractor on the same folds and write tidy score tables.
 
@@ -59,7 +65,11 @@ def evaluate(
     out-of-fold score), for tissue also `tissue_confusion`, and with two or more
     extractors `<experiment>_comparison.csv`: per target, the first extractor against
     each other one (Nadeau-Bengio corrected t-test, plain t-test, Wilcoxon, with
-    Benjamini-Hochberg q-values).
+    Benjamini-Hochberg q-values). With three or more extractors also
+    `<experiment>_pairs.csv` (every pair, or each against `--reference`, on the same
+    folds, p-values corrected across pairs by `--correction`), `_ranking.csv` (mean
+    score per target with its corrected interval, and rank) and `_mean_ranks.csv`.
+    Imported extractors (`featx import`) sit in the store beside extracted ones.
 
     Example: `featx evaluate FTX=ftx.parquet IMGNET=imgnet.parquet -t mutations.tsv
     -e mutation --folds 5 --repeats 50 -o results/`
@@ -81,6 +91,7 @@ def evaluate(
 
     one_of("--experiment", experiment, EXPERIMENTS)
     one_of("--format", table_format, ("parquet", "csv"))
+    one_of("--correction", correction, ("holm", "bh"))
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     target_table, groups = select_targets(read_targets(targets, id_column=target_id_column),
                                           experiment, columns=wanted, group_column=group_column,
@@ -106,8 +117,11 @@ def evaluate(
         "targets": targets_provenance(targets, target_table.columns),
         "options": {k: v for k, v in options.items() if k not in ("progress", "groups")},
     }
+    if reference is not None:
+        one_of("--reference", reference, tuple(features))
     done = run_evaluation(experiment, features, target_table, out, fmt=table_format,
-                          provenance=provenance, **options)
+                          provenance=provenance, reference=reference, correction=correction,
+                          **options)
     names = list(features)
     if done.comparison is not None:
         for other in names[1:]:
@@ -115,4 +129,12 @@ def evaluate(
             typer.echo(f"{names[0]} vs {other}: better in {int((rows['better'] == names[0]).sum())}"
                        f" of {len(rows)} targets; q_corrected < 0.05 in "
                        f"{int((rows['q_corrected'] < 0.05).sum())}")
+    if done.multiway is not None:
+        pairs = done.multiway.pairs
+        typer.echo(f"{len(set(zip(pairs['a'], pairs['b'])))} pairs, "
+                   f"{pairs['correction'].iloc[0]}: {int(pairs['significant'].sum())} of "
+                   f"{len(pairs)} pair-target tests significant at 0.05")
+        for row in done.multiway.mean_ranks.itertuples():
+            typer.echo(f"  {row.extractor}: mean rank {row.mean_rank:.2f} "
+                       f"[{row.ci_low:.2f}, {row.ci_high:.2f}] over {row.n_targets} targets")
     typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))
