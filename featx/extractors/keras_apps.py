@@ -16,6 +16,7 @@ sha256 of the weight arrays themselves (and of the file, when there is one).
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def _application(architecture: str) -> tuple[Any, Any, str]:
             preprocess = getattr(module, "preprocess_input", None)
             if preprocess is not None:
                 return constructor, preprocess, f"keras.applications.{name}.preprocess_input"
+    # Some backbones (MobileNetV3) have no public module: their defining one has it.
+    home = importlib.import_module(constructor.__module__)
+    if callable(getattr(home, "preprocess_input", None)):
+        return constructor, home.preprocess_input, f"{constructor.__module__}.preprocess_input"
     raise InvalidParameterError("architecture", "a backbone with its own preprocess_input",
                                 architecture)
 
