@@ -177,9 +177,15 @@ class OnnxExtractor:
                                         out.shape)
         return out.astype(np.float32, copy=False)
 
+    def _prepared(self, tiles: np.ndarray) -> bool:
+        px = self.input_px
+        shape = (3, px, px) if self.layout == "NCHW" else (px, px, 3)
+        return (isinstance(tiles, np.ndarray) and tiles.dtype == np.float32
+                and tiles.shape[1:] == shape)
+
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
-        """Embed a uint8 batch (N, H, W, 3) into float32 (N, n_features)."""
-        x = self.prepare(tiles)
+        """Embed a uint8 batch (N, H, W, 3), or one :meth:`prepare` made, into (N, n_features)."""
+        x = tiles if self._prepared(tiles) else self.prepare(tiles)
         size = self._fixed_batch or self.batch_size
         return np.concatenate([self._embed(x[i:i + size]) for i in range(0, len(x), size)]
                               ) if len(x) else np.zeros((0, getattr(self, "n_features", 0)),

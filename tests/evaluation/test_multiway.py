@@ -95,3 +95,27 @@ def test_bad_requests():
         compare_many(score_table(), metric="accuracy", reference="Z")
     with pytest.raises(InvalidParameterError, match="correction"):
         compare_many(score_table(), metric="accuracy", correction="bonferroni")
+
+
+def test_run_evaluation_writes_the_n_way_tables(tmp_path):
+    from featx.evaluation.experiments import run_evaluation
+
+    rng = np.random.default_rng(2)
+    labels = pd.Series(np.repeat(["a", "b"], 20), index=[f"t{i}" for i in range(40)],
+                       name="label")
+    signal = (labels == "b").to_numpy(float)[:, None]
+    features = {name: pd.DataFrame(rng.normal(size=(40, 3)) + strength * signal,
+                                   index=labels.index)
+                for name, strength in (("STRONG", 3.0), ("WEAK", 1.0), ("NONE", 0.0))}
+    done = run_evaluation("tissue", features, labels.to_frame(), tmp_path, n_splits=4,
+                          n_repeats=2, seed=0, reference="NONE", correction="bh")
+    assert done.multiway is not None
+    assert set(zip(done.multiway.pairs["a"], done.multiway.pairs["b"])) == {
+        ("NONE", "STRONG"), ("NONE", "WEAK")}
+    for stem in ("pairs", "ranking", "mean_ranks"):
+        assert (tmp_path / f"tissue_{stem}.csv").is_file()
+    assert pd.read_csv(tmp_path / "tissue_mean_ranks.csv")["extractor"].tolist() == [
+        "STRONG", "WEAK", "NONE"]
+    two = run_evaluation("tissue", {k: features[k] for k in ("STRONG", "WEAK")},
+                         labels.to_frame(), tmp_path / "two", n_splits=4, n_repeats=2)
+    assert two.multiway is None and not (tmp_path / "two" / "tissue_pairs.csv").exists()

@@ -154,3 +154,26 @@ def test_clear_errors(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'featx\[onnx\]'"):
         OnnxExtractor(path)
+
+
+def test_runs_in_the_pipeline_by_name_with_prepared_batches(tmp_path):
+    from featx.embed.batch import run_batch
+    from featx.embed.store import provenance, read_slide, slide_path
+    from featx.extractors.registry import ExtractorFactory
+    from tests.embed._batch_helpers import make_spec, write_slide
+
+    path = conv_net(tmp_path)
+    ext = OnnxExtractor(path)
+    batch = tiles(3)
+    np.testing.assert_array_equal(ext(ext.prepare(batch)), ext(batch))
+    write_slide(tmp_path / "S1.tiff")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,slide_id\n{tmp_path / 'S1.tiff'},S1\n")
+    factory = ExtractorFactory.of(f"onnx:{path}", name="TINY-ONNX")
+    status = run_batch(manifest, tmp_path / "store", extractor=factory, spec=make_spec(),
+                       workers=0)
+    assert status["status"].tolist() == ["done"], status["error"].tolist()
+    features = read_slide(tmp_path / "store", "S1", extractor="TINY-ONNX", as_="numpy")
+    assert features.shape[1] == 5 and len(features) > 0
+    record = provenance(slide_path(tmp_path / "store", extractor="TINY-ONNX", slide_id="S1"))
+    assert record["extractor"]["weights_sha256"] == ext.config["weights_sha256"]
