@@ -130,10 +130,10 @@ def multiway_section(results: str | Path, experiment: str) -> Section | None:
             f"({r.target})" for r in significant.head(12).itertuples()) if len(significant)
             else "") + ".")
     if mean_ranks is not None and len(mean_ranks):
-        best = mean_ranks.iloc[0]
+        best, n = mean_ranks.iloc[0], int(mean_ranks["n_targets"].iloc[0])
         section.paragraphs.append(
             f"Best mean rank: {best['extractor']} ({best['mean_rank']:.2f}, interval "
-            f"{best['ci_low']:.2f}–{best['ci_high']:.2f} over {int(best['n_targets'])} targets).")
+            f"{best['ci_low']:.2f}–{best['ci_high']:.2f} over {n} target{'s' * (n != 1)}).")
     section.figures += [pairs_figure(pairs, experiment),
                         ranking_figure(ranking, mean_ranks, experiment)]
     section.tables.append(Table(f"{experiment}-pairs", pairs[[c for c in _PAIR_COLUMNS
