@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,8 @@ def import_embeddings(
             rows[source.stem] = _record(source.stem, "", source, "failed", error=str(error))
             continue
         for slide in slides:
+            if slide.verbatim is not None and slide.verbatim.get("extractor_name") != extractor:
+                slide = replace(slide, verbatim=None)  # renamed: a new import, not a restore
             expected = _expected(slide, extractor, source, sha256, options, dtype)
             try:
                 rows[slide.slide_id] = _import_slide(

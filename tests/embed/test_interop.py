@@ -99,3 +99,18 @@ def test_export_then_import_gives_the_store_back_bit_for_bit(tmp_path, dtype):
     before = files[0].stat().st_mtime_ns
     export_embeddings(store, tmp_path / "h5")
     assert files[0].stat().st_mtime_ns == before  # the export resumes too
+
+
+def test_an_export_imported_under_another_name_is_a_new_import(tmp_path):
+    store = tmp_path / "store"
+    coords = pd.DataFrame({"x": COORDS[:, 0], "y": COORDS[:, 1], "level": 0, "read_px": 512,
+                           "mpp": 0.5, "tile_px": 256, "tissue_fraction": 1.0,
+                           "col": 0, "row": 0})
+    write_slide_embeddings(store, coords, FEATURES, extractor="FTX-2048", slide_id="S1")
+    export_embeddings(store, tmp_path / "h5")
+    import_embeddings([tmp_path / "h5" / "FTX-2048"], store, extractor="FTX-COPY")
+    record = provenance(slide_path(store, extractor="FTX-COPY", slide_id="S1"))
+    assert record["extractor_name"] == "FTX-COPY"
+    assert record["import"]["format"] == "featx-h5"
+    np.testing.assert_array_equal(read_slide(store, "S1", extractor="FTX-COPY", as_="numpy"),
+                                  FEATURES)
