@@ -162,8 +162,8 @@ class KerasApplication(KerasExtractor):
         self.architecture = architecture
         self._preprocess_input = _application(architecture)[1]
         width = int(model.output_shape[-1])
-        default = f"{'RANDOM-' if self.source['weights'] == 'random' else ''}" \
-                  f"{architecture.upper()}-{width}"
+        prefix = "RANDOM-" if self.source["weights"] == "random" else ""
+        default = f"{prefix}{architecture.upper()}-{width}"
         super().__init__(model, name=name or default, input_px=input_px, preprocess="none",
                          batch_size=batch_size)
         self.model_sha256 = self.source["weights_sha256"]
