@@ -114,3 +114,33 @@ def test_an_export_imported_under_another_name_is_a_new_import(tmp_path):
     assert record["import"]["format"] == "featx-h5"
     np.testing.assert_array_equal(read_slide(store, "S1", extractor="FTX-COPY", as_="numpy"),
                                   FEATURES)
+
+
+def test_an_interrupted_import_finishes_on_rerun_without_redoing_slides(tmp_path, monkeypatch):
+    import featx.embed.interop as interop
+
+    (tmp_path / "src").mkdir()
+    for i in range(3):
+        write_trident(tmp_path / "src" / f"S{i}.h5", FEATURES + i, COORDS)
+    real, calls = interop.write_slide_embeddings, []
+
+    def dies_on_second(*args, **kwargs):
+        calls.append(kwargs["slide_id"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user's ^C (or a kill) mid-run
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(interop, "write_slide_embeddings", dies_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        import_embeddings([tmp_path / "src"], tmp_path / "store", extractor="UNI")
+    first = slide_path(tmp_path / "store", extractor="UNI", slide_id="S0")
+    assert first.is_file() and not slide_path(tmp_path / "store", extractor="UNI",
+                                              slide_id="S1").exists()
+    stamp = first.stat().st_mtime_ns
+    monkeypatch.setattr(interop, "write_slide_embeddings", real)
+    status = import_embeddings([tmp_path / "src"], tmp_path / "store", extractor="UNI")
+    assert status["status"].tolist() == ["done"] * 3 and first.stat().st_mtime_ns == stamp
+    for i in range(3):
+        np.testing.assert_array_equal(
+            read_slide(tmp_path / "store", f"S{i}", extractor="UNI", as_="numpy"), FEATURES + i)
+    assert not list((tmp_path / "store" / "extractor=UNI" / ".locks").glob("*.lock"))
