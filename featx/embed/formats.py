@@ -276,6 +276,19 @@ def write_h5(path: str | Path, table: Any, features: np.ndarray, *, slide_id: st
     ``patch_level`` (and ``patch_size_level0`` for level-0 tiles); featx's other
     columns in the group ``featx`` and its provenance as the root attribute
     :data:`FEATX_H5_ATTR`.
+
+    Parameters
+    ----------
+    path : path
+        The ``.h5`` file to write.
+    table : pyarrow.Table or pandas.DataFrame
+        The store file's rows (its tile columns are used; ``embedding`` is ignored).
+    features : ndarray, shape (n_tiles, n_features)
+        The embeddings, in the dtype to store.
+    slide_id : str
+        Written as the root attribute ``slide_id``.
+    provenance : dict
+        The store file's provenance, restored as is by :func:`read_h5`.
     """
     h5py = _h5py()
     frame = table.drop(columns=["embedding"]).to_pandas() if hasattr(table, "to_pandas") else table
@@ -471,9 +484,27 @@ def read_feature_table(path: str | Path, *, slide_column: str = "slide_id",
                        patch_px: int | None = None) -> list[ForeignSlide]:
     """Read a CSV/TSV/Parquet table: a slide column, optional level-0 ``x``/``y``, features.
 
-    Features are the columns starting with ``feature_prefix`` or, without it, every
-    numeric column that is not tile metadata. Rows without coordinates (one per slide,
-    say) get ``x = y = -1`` and ``col`` = their row number within the slide.
+    Rows without coordinates (one per slide, say) get ``x = y = -1`` and ``col`` = their
+    row number within the slide.
+
+    Parameters
+    ----------
+    path : path
+        The table.
+    slide_column : str, default "slide_id"
+        The column naming each row's slide.
+    feature_prefix : str, optional
+        Features are the columns starting with it; default every numeric column that is
+        not tile metadata (x, y, level, patient_id, ...).
+    slide_mpp : float, optional
+        The tiles' microns per pixel, written into ``mpp``.
+    patch_px : int, optional
+        Tile side in level-0 pixels (default: the spacing of ``x``/``y``).
+
+    Returns
+    -------
+    list of ForeignSlide
+        One per slide, in sorted order.
     """
     path = Path(path)
     frame = read_table(path, what="feature table")
