@@ -33,12 +33,12 @@ def _save(tmp_path, name, nodes, inputs, outputs, weights):
     return path
 
 
-def _image(batch="N", px=32, layout="NCHW"):
+def _image(batch="N", px: int | str = 32, layout="NCHW"):
     shape = [batch, 3, px, px] if layout == "NCHW" else [batch, px, px, 3]
     return helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)
 
 
-def conv_net(tmp_path, *, batch="N", head=True):
+def conv_net(tmp_path, *, batch="N", head=True, px: int | str = 32):
     """Conv 3x3 stride 2 pad 1 -> ReLU -> (GlobalAveragePool -> Flatten -> Gemm)."""
     nodes = [helper.make_node("Conv", ["image", "w", "b"], ["conv"], kernel_shape=[3, 3],
                               strides=[2, 2], pads=[1, 1, 1, 1]),
@@ -50,10 +50,12 @@ def conv_net(tmp_path, *, batch="N", head=True):
                   helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["embedding"], transB=1)]
         weights.update(fc_w=W_FC, fc_b=B_FC)
         outputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [batch, 5]),
-                   helper.make_tensor_value_info("relu", TensorProto.FLOAT, [batch, 4, 16, 16])]
+                   helper.make_tensor_value_info("relu", TensorProto.FLOAT,
+                                                 [batch, 4, "h", "w"])]
     else:
-        outputs = [helper.make_tensor_value_info("relu", TensorProto.FLOAT, [batch, 4, 16, 16])]
-    return _save(tmp_path, f"conv_{batch}_{head}", nodes, [_image(batch)], outputs, weights)
+        outputs = [helper.make_tensor_value_info("relu", TensorProto.FLOAT, [batch, 4, "h", "w"])]
+    return _save(tmp_path, f"conv_{batch}_{head}_{px}", nodes, [_image(batch, px)], outputs,
+                 weights)
 
 
 def token_net(tmp_path):
@@ -110,6 +112,16 @@ def test_output_node_feature_maps_and_custom_normalisation(tmp_path):
     expected = numpy_conv_relu(normalise(batch, mean, std).transpose(0, 3, 1, 2)).mean(axis=(2, 3))
     np.testing.assert_allclose(ext(batch), expected, rtol=1e-4, atol=1e-4)
     assert ext.n_features == 4 and ext.output == "relu"
+
+
+def test_any_size_models_take_input_px(tmp_path):
+    path = conv_net(tmp_path, px="H")
+    with pytest.raises(InvalidParameterError, match="not a fixed square"):
+        OnnxExtractor(path)
+    ext = OnnxExtractor(path, input_px=24)
+    batch = tiles(2, px=24)
+    np.testing.assert_allclose(ext(batch), numpy_conv_net(batch), rtol=1e-4, atol=1e-4)
+    assert ext.config["input_px"] == 24
 
 
 def test_fixed_batch_models_get_padded_batches(tmp_path):
