@@ -33,6 +33,9 @@ from featx.evaluation.mutation import predict_mutations
 from featx.evaluation.results import EXPERIMENT_METRICS, EXPERIMENTS, ExperimentResult
 from featx.evaluation.tissue import classify_tissue
 
+#: Tables of the N-way comparison, ``<experiment>_<name>.csv``.
+MULTIWAY_TABLES = ("pairs", "ranking", "mean_ranks")
+
 
 def evaluate(experiment: str, features: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
              **options: Any) -> ExperimentResult:
@@ -122,6 +125,9 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
         for stem, table in (("pairs", multiway.pairs), ("ranking", multiway.ranking),
                             ("mean_ranks", multiway.mean_ranks)):
             written.append(write_table(table, Path(out) / f"{experiment}_{stem}.csv"))
+    else:  # an earlier N-way run's tables would describe other extractors
+        for stem in MULTIWAY_TABLES:
+            (Path(out) / f"{experiment}_{stem}.csv").unlink(missing_ok=True)
     return Evaluation(result, comparison, written, multiway)
 
 
