@@ -122,6 +122,8 @@ def grid_spacing(values: np.ndarray) -> float | None:
 
 
 def _spacing(xy: np.ndarray, path: Path) -> float:
+    if not len(xy):  # a slide without tissue: no tile, no size to know
+        return 1.0
     found = [s for s in (grid_spacing(xy[:, 0]), grid_spacing(xy[:, 1])) if s is not None]
     if not found:
         raise DataError(str(path), "the tile size is not in its attributes and one tile "

@@ -144,3 +144,12 @@ def test_an_interrupted_import_finishes_on_rerun_without_redoing_slides(tmp_path
         np.testing.assert_array_equal(
             read_slide(tmp_path / "store", f"S{i}", extractor="UNI", as_="numpy"), FEATURES + i)
     assert not list((tmp_path / "store" / "extractor=UNI" / ".locks").glob("*.lock"))
+
+
+def test_a_slide_without_tiles_is_stored_empty(tmp_path):
+    (tmp_path / "clam").mkdir()
+    write_clam(tmp_path / "clam" / "EMPTY.h5", np.zeros((0, 8), np.float32),
+               np.zeros((0, 2), np.int64), attrs=False)
+    status = import_embeddings([tmp_path / "clam"], tmp_path / "store", extractor="R50")
+    assert status["status"].tolist() == ["done"] and status["n_tiles"].tolist() == [0]
+    assert read_slide(tmp_path / "store", "EMPTY", extractor="R50", as_="numpy").shape == (0, 8)
