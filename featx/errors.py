@@ -17,6 +17,7 @@ one line. Each message says what was expected and how to fix it::
     │   └── ChecksumError                     ... or did not match its size or checksum
     ├── FetchError                            some files of a manifest could not be fetched
     ├── ResumeMismatchError                   a run folder belongs to other data or settings
+    ├── MissingExtraError (ImportError)       an optional package is not installed
     └── NotFittedError (sklearn's NotFittedError)  an estimator used before ``fit``
 
 :class:`NotFittedError` also derives from scikit-learn's, so code that catches
@@ -262,6 +263,25 @@ class ResumeMismatchError(FeatxError):
                          "folder, or delete that one to start over.")
 
 
+class MissingExtraError(FeatxError, ImportError):
+    """An optional package that a feature needs is not installed.
+
+    Parameters
+    ----------
+    package : str
+        The missing import (``h5py``, ``onnxruntime``).
+    extra : str
+        The featx extra that installs it (``import``, ``onnx``).
+    purpose : str
+        What it is needed for.
+    """
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        self.package, self.extra, self.purpose = package, extra, purpose
+        super().__init__(f"{package} is needed {purpose} but is not installed: "
+                         f"pip install 'featx[{extra}]'")
+
+
 def _not_fitted_error() -> type:
     from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
@@ -295,5 +315,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["ChecksumError", "DataError", "DataNotFoundError", "DownloadError",
            "EmptyTissueError", "ExtractionError", "FeatxError", "FetchError",
-           "InvalidParameterError", "LockTimeoutError", "MissingMppError", "NotFittedError",  # noqa: F822
+           "InvalidParameterError", "LockTimeoutError", "MissingExtraError", "MissingMppError",
+           "NotFittedError",  # noqa: F822
            "ResumeMismatchError", "SlideError", "StoreError"]

@@ -32,6 +32,7 @@ EXAMPLES = [
     errors.FetchError(pd.DataFrame({"filename": ["a"], "path": ["p"], "status": ["failed"],
                                     "error": ["boom"]})),
     errors.ResumeMismatchError("out", "data"),
+    errors.MissingExtraError("h5py", "import", "to read h5 feature files"),
     errors.NotFittedError("MacenkoNormalizer", "call fit first"),
 ]
 

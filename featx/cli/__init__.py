@@ -2,10 +2,10 @@
 
 ``featx demo`` runs the whole pipeline on built-in data; the other commands are
 the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``,
-``plan``, ``extract``, ``pool``, ``evaluate``, ``slidescore``, ``report``), ``embed``
-(labelled tile sets), ``gdc`` (manifests of GDC files), ``targets`` (target tables from
-public data) and ``reproduce`` (one of the paper's experiments end to end); ``doctor`` checks
-the machine and ``status`` a store.
+``plan``, ``extract``, ``import``, ``export``, ``extractors``, ``pool``, ``evaluate``,
+``slidescore``, ``report``), ``embed`` (labelled tile sets), ``gdc`` (manifests of GDC
+files), ``targets`` (target tables from public data) and ``reproduce`` (one of the paper's
+experiments end to end); ``doctor`` checks the machine and ``status`` a store.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     doctor,
     embed,
     evaluate,
+    export,
     extract,
+    extractors,
     fetch,
     finetune,
     gdc,
+    imports,
     info,
     normalize,
     plan,

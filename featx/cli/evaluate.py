@@ -52,6 +52,12 @@ def evaluate(
         help="Worker processes fitting folds side by side (results do not depend on it).",
         min=1)] = 1,
     table_format: Annotated[str, typer.Option("--format", help="`parquet` or `csv`.")] = "parquet",
+    reference: Annotated[str | None, typer.Option(
+        help="N-way: compare each extractor with this one (default: every pair when there "
+        "are three or more extractors).")] = None,
+    correction: Annotated[str, typer.Option(
+        help="N-way: correction across pairs, `holm` (family-wise error) or `bh` "
+        "(Benjamini-Hochberg false discovery rate).")] = "holm",
 ) -> None:
     """Cross-validate every extractor on the same folds and write tidy score tables.
 
@@ -60,7 +66,11 @@ def evaluate(
     out-of-fold score), for tissue also `tissue_confusion`, and with two or more
     extractors `<experiment>_comparison.csv`: per target, the first extractor against
     each other one (Nadeau-Bengio corrected t-test, plain t-test, Wilcoxon, with
-    Benjamini-Hochberg q-values).
+    Benjamini-Hochberg q-values). With three or more extractors also
+    `<experiment>_pairs.csv` (every pair, or each against `--reference`, on the same
+    folds, p-values corrected across pairs by `--correction`), `_ranking.csv` (mean
+    score per target with its corrected interval, and rank) and `_mean_ranks.csv`.
+    Imported extractors (`featx import`) sit in the store beside extracted ones.
 
     \b
     Example:
@@ -84,6 +94,7 @@ def evaluate(
     one_of("--experiment", experiment, EXPERIMENTS)
     output_dir(out)
     one_of("--format", table_format, ("parquet", "csv"))
+    one_of("--correction", correction, ("holm", "bh"))
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     target_table, groups = select_targets(read_targets(targets, id_column=target_id_column),
                                           experiment, columns=wanted, group_column=group_column,
@@ -109,8 +120,11 @@ def evaluate(
         "targets": targets_provenance(targets, target_table.columns),
         "options": {k: v for k, v in options.items() if k not in ("progress", "groups")},
     }
+    if reference is not None:
+        one_of("--reference", reference, tuple(features))
     done = run_evaluation(experiment, features, target_table, out, fmt=table_format,
-                          provenance=provenance, **options)
+                          provenance=provenance, reference=reference, correction=correction,
+                          **options)
     names = list(features)
     if done.comparison is not None:
         for other in names[1:]:
@@ -121,6 +135,14 @@ def evaluate(
                        f"(BH q < 0.05): {names[0]} better in {better}, {other} in "
                        f"{len(significant) - better}; no evidence either way in "
                        f"{len(rows) - len(significant)}")
+    if done.multiway is not None:
+        pairs = done.multiway.pairs
+        typer.echo(f"{len(set(zip(pairs['a'], pairs['b'])))} pairs, "
+                   f"{pairs['correction'].iloc[0]}: {int(pairs['significant'].sum())} of "
+                   f"{len(pairs)} pair-target tests significant at 0.05")
+        for row in done.multiway.mean_ranks.itertuples():
+            typer.echo(f"  {row.extractor}: mean rank {row.mean_rank:.2f} "
+                       f"[{row.ci_low:.2f}, {row.ci_high:.2f}] over {row.n_targets} targets")
     typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))
     typer.echo(f"next: featx report NAME --results {out}")
 

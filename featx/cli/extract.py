@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from featx.cli._app import app, output_dir, parse_kv
+from featx.extractors.registry import describe_extractors
 
 
 @app.command()
@@ -20,9 +21,11 @@ def extract(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
         "gdc-client writes them); paths in the manifest are relative to it.")] = None,
     extractor: Annotated[str, typer.Option(
-        help="Extractor name (COLORSTATS, IMGNET-2048, FTX-2048 with `--extractor-arg "
-        "model_path=OUT_DIR` of `featx finetune`) or import path `package.module:Callable`. "
-        "COLORSTATS (colour statistics, no network) is for quick tests only.")
+        help="Extractor: " + describe_extractors() + ". FTX-2048 takes `--extractor-arg "
+        "model_path=OUT_DIR` of `featx finetune`; keras:<Name> takes `--extractor-arg "
+        "weights=imagenet|random|PATH`; onnx:<file> takes `--extractor-arg input_px=224` "
+        "(mean, std, output, layout). `featx extractors` lists them all. COLORSTATS (colour "
+        "statistics, no network) is for quick tests only.")
     ] = "IMGNET-2048",
     weights: Annotated[Path | None, typer.Option(
         "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "

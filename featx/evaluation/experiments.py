@@ -9,8 +9,9 @@ numeric feature columns) and the targets, joins them
 (:mod:`featx.evaluation.alignment`), draws folds once (:mod:`featx.evaluation.folds`)
 and fits every extractor on exactly the same folds, so that
 :mod:`featx.evaluation.comparisons` can pair the scores. :func:`run_evaluation` is
-what ``featx evaluate`` (and the demo) run: the experiment, its tables, and the
-comparison of the first extractor with each other one.
+what ``featx evaluate`` (and the demo) run: the experiment, its tables, the
+comparison of the first extractor with each other one and, with three or more
+extractors, the N-way comparison (:mod:`featx.evaluation.multiway`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ from featx._validate import one_of
 from featx.errors import DataError
 from featx.evaluation.comparisons import compare_extractors
 from featx.evaluation.expression import regress_expression
+from featx.evaluation.multiway import MultiwayComparison, compare_many
 from featx.evaluation.mutation import predict_mutations
 from featx.evaluation.results import EXPERIMENT_METRICS, EXPERIMENTS, ExperimentResult
 from featx.evaluation.tissue import classify_tissue
+
+#: Tables of the N-way comparison, ``<experiment>_<name>.csv``.
+MULTIWAY_TABLES = ("pairs", "ranking", "mean_ranks")
 
 
 def evaluate(experiment: str, features: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
@@ -62,16 +67,21 @@ class Evaluation:
         (:func:`~featx.evaluation.comparisons.compare_extractors`); None with one extractor.
     written : list of Path
         The files written.
+    multiway : MultiwayComparison or None
+        With three or more extractors (or a ``reference``): every pair (or each against
+        the reference) corrected across pairs, and the ranking.
     """
 
     result: ExperimentResult
     comparison: pd.DataFrame | None
     written: list[Path] = field(default_factory=list)
+    multiway: MultiwayComparison | None = None
 
 
 def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
                    out: str | Path, *, fmt: str = "parquet",
-                   provenance: Mapping[str, Any] | None = None, **options: Any) -> Evaluation:
+                   provenance: Mapping[str, Any] | None = None, reference: str | None = None,
+                   correction: str = "holm", **options: Any) -> Evaluation:
     """Run an experiment, save its tables, and compare the first extractor with each other one.
 
     Parameters
@@ -89,6 +99,12 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
         Format of the score tables.
     provenance : mapping, optional
         Added to the provenance file (extractors, targets, options).
+    reference : str, optional
+        N-way: compare each extractor with this one; default every pair (with three or
+        more extractors). Writes ``<experiment>_pairs.csv``, ``_ranking.csv`` and
+        ``_mean_ranks.csv``.
+    correction : {"holm", "bh"}
+        N-way: correction across pairs.
     **options
         Passed to the experiment (``n_splits``, ``n_repeats``, ``seed``, ``n_jobs``, ...).
     """
@@ -101,7 +117,18 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
         comparison = pd.concat([compare_extractors(result.scores, names[0], other, metric=metric)
                                 for other in names[1:]], ignore_index=True)
         written.append(write_table(comparison, Path(out) / f"{experiment}_comparison.csv"))
-    return Evaluation(result, comparison, written)
+    multiway = None
+    if len(names) > 2 or (reference is not None and len(names) > 1):
+        multiway = compare_many(result.scores, metric=EXPERIMENT_METRICS[experiment],
+                                extractors=names, reference=reference, correction=correction,
+                                seed=int(options.get("seed", 0)))
+        for stem, table in (("pairs", multiway.pairs), ("ranking", multiway.ranking),
+                            ("mean_ranks", multiway.mean_ranks)):
+            written.append(write_table(table, Path(out) / f"{experiment}_{stem}.csv"))
+    else:  # an earlier N-way run's tables would describe other extractors
+        for stem in MULTIWAY_TABLES:
+            (Path(out) / f"{experiment}_{stem}.csv").unlink(missing_ok=True)
+    return Evaluation(result, comparison, written, multiway)
 
 
 def read_targets(path: str | Path, *, id_column: str | None = None) -> pd.DataFrame:

@@ -138,12 +138,12 @@ class KerasExtractor:
         import tensorflow as tf
 
         shape = (self.batch_size, self.input_px, self.input_px, 3)
-        model, preprocess = self._model, self.preprocess
+        model, preprocess = self._model, self._preprocess_tensor
 
         @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)], reduce_retracing=True,
                      jit_compile=self.jit_compile or None)
         def forward(x: Any) -> Any:
-            return tf.cast(model(_scale(x, preprocess), training=False), tf.float32)
+            return tf.cast(model(preprocess(x), training=False), tf.float32)
 
         @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8)])
         def resize(x: Any) -> Any:
@@ -152,6 +152,10 @@ class KerasExtractor:
 
         self._resize = resize
         return forward
+
+    def _preprocess_tensor(self, x: Any) -> Any:
+        """Scale float pixels in [0, 255] for the model (subclasses bring their own)."""
+        return _scale(x, self.preprocess)
 
     @property
     def config(self) -> dict[str, Any]:

@@ -23,6 +23,22 @@ KNOWN_EXTRACTORS = {
     "IMGNET-2048": "featx.extractors.xception:ImagenetXception",
     "FTX-2048": "featx.extractors.ftx.extractor:FineTunedXception",
 }
+#: Families named ``<prefix><value>``: the value becomes the callable's first keyword.
+EXTRACTOR_FAMILIES = {
+    "keras:": ("featx.extractors.keras_apps:KerasApplication", "architecture"),
+    "onnx:": ("featx.extractors.onnx_model:OnnxExtractor", "model"),
+}
+#: Formats ``featx import`` reads into the store as ``extractor=<NAME>``.
+IMPORT_FORMATS = ("trident", "clam", "slideflow", "table")
+
+
+def describe_extractors() -> str:
+    """Every kind of extractor featx runs or imports, as one line for ``--help`` texts."""
+    return (f"built in: {', '.join(KNOWN_EXTRACTORS)}; any keras.applications backbone as "
+            "keras:<Name> (keras:ResNet50, keras:DenseNet121, keras:EfficientNetB0, "
+            "keras:ConvNeXtTiny, ...); any ONNX image model as onnx:<model.onnx>; any "
+            "'package.module:Callable'; imported with `featx import`: "
+            f"{', '.join(IMPORT_FORMATS)}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,11 @@ class ExtractorFactory:
 
     @classmethod
     def of(cls, target: str, **kwargs: Any) -> ExtractorFactory:
-        """Build a factory from a name or import path and keyword arguments."""
+        """Build a factory from a name, ``keras:<Name>``, ``onnx:<path>`` or an import path."""
+        for prefix, (path, keyword) in EXTRACTOR_FAMILIES.items():
+            if target.startswith(prefix) and len(target) > len(prefix):
+                kwargs = {keyword: target[len(prefix):], **kwargs}
+                return cls(path, tuple(sorted(kwargs.items())))
         return cls(KNOWN_EXTRACTORS.get(target, target), tuple(sorted(kwargs.items())))
 
     @property
@@ -65,7 +85,8 @@ class ExtractorFactory:
             callable does not take (e.g. FTX-2048 without ``model_path``).
         """
         module_name, _, attr = self.target.partition(":")
-        known = f"one of {sorted(KNOWN_EXTRACTORS)} or 'package.module:Callable'"
+        known = (f"one of {sorted(KNOWN_EXTRACTORS)}, keras:<Name>, onnx:<file> or "
+                 "'package.module:Callable'")
         if not attr:
             raise InvalidParameterError("extractor", known, self.target)
         try:
@@ -108,4 +129,5 @@ def extractor_builds() -> list[str]:
     return list(_BUILDS)
 
 
-__all__ = ["KNOWN_EXTRACTORS", "ExtractorFactory", "extractor_builds", "get_extractor"]
+__all__ = ["EXTRACTOR_FAMILIES", "IMPORT_FORMATS", "KNOWN_EXTRACTORS", "ExtractorFactory",
+           "describe_extractors", "extractor_builds", "get_extractor"]

@@ -15,7 +15,8 @@ a store
     For the tiles nearest each patient's mean embedding (the slides' files are
     needed to show the tiles).
 
-The sections come from :mod:`featx.report.experiments` and :mod:`featx.report.slides`;
+The sections come from :mod:`featx.report.experiments`, :mod:`featx.report.multiway`
+(three or more extractors) and :mod:`featx.report.slides`;
 :mod:`featx.report.document` writes the result.
 """
 
@@ -30,8 +31,10 @@ import pandas as pd
 
 from featx.embed.store import list_extractors
 from featx.errors import DataNotFoundError
+from featx.evaluation.results import EXPERIMENTS
 from featx.report.document import Report, Section
 from featx.report.experiments import experiment_sections
+from featx.report.multiway import multiway_section
 from featx.report.slides import nearest_tiles_section, slidescore_section
 
 
@@ -90,6 +93,7 @@ def build_report(
             raise DataNotFoundError(f"experiment tables in {results}",
                                     "Expected <experiment>_scores.parquet from `featx evaluate`.")
         sections += found
+        sections += [s for e in EXPERIMENTS if (s := multiway_section(results, e)) is not None]
     if slidescores is not None:
         sections.append(slidescore_section(slidescores, slides=slides))
     if store is not None and slides:

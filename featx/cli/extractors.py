@@ -1,0 +1,42 @@
+"""``featx extractors``: every kind of extractor featx runs or imports, and what a store holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from featx.cli._app import app
+
+
+@app.command()
+def extractors(
+    store: Annotated[Path | None, typer.Option(
+        help="Also list the extractors in this store, extracted or imported.")] = None,
+) -> None:
+    """List the extractor names `--extractor` takes, the import formats, and a store's extractors."""
+    from featx.extractors.keras_apps import KERAS_APPLICATIONS
+    from featx.extractors.registry import IMPORT_FORMATS, KNOWN_EXTRACTORS
+
+    typer.echo("built in:")
+    for name, target in KNOWN_EXTRACTORS.items():
+        typer.echo(f"  {name:<14} {target}")
+    typer.echo("keras:<Name>     any keras.applications backbone: " + ", ".join(KERAS_APPLICATIONS))
+    typer.echo("onnx:<file>      any ONNX image model through onnxruntime (featx[onnx])")
+    typer.echo("package.module:Callable   your own extractor")
+    typer.echo(f"featx import     {', '.join(IMPORT_FORMATS)} (featx[import] for h5)")
+    if store is not None:
+        from featx.embed.store import list_extractors, list_slides, provenance, slide_path
+
+        typer.echo(f"in {store}:")
+        for name in list_extractors(store):
+            slides = list_slides(store, extractor=name)
+            kind = "empty"
+            if slides:
+                record = provenance(slide_path(store, extractor=name, slide_id=slides[0]))
+                config = record.get("extractor") or {}
+                kind = (f"imported from {config.get('source_format')}" if config.get("imported")
+                        else f"extracted ({config.get('weights', 'featx')} weights)"
+                        if "weights" in config else "extracted")
+            typer.echo(f"  {name:<22} {len(slides)} slides, {kind}")
