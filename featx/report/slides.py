@@ -130,9 +130,6 @@ def _add_viewers(section: Section, folder: Path, order: list[str], slides: Mappi
         tiles = pd.read_parquet(probabilities, filters=[("slide_id", "=", slide_id)])
         try:
             section.files.update(viewer_files(slides[slide_id], tiles, slide_id))
-        except SlideError as error:  # an unreadable slide file: no viewer, said so
-            skipped.append(f"{slide_id} ({error.reason})")
-            continue
         except DataError as error:
             skipped.append(f"{slide_id} ({error.problem})")
             continue

@@ -60,7 +60,8 @@ def viewer_files(slide_path: str | Path, tiles: pd.DataFrame, slide_id: str, *,
     Raises
     ------
     DataError
-        The pyramid would exceed :data:`MAX_DEEPZOOM_TILES` tiles, or a column is missing.
+        The pyramid would exceed :data:`MAX_DEEPZOOM_TILES` tiles, a column is missing, or
+        OpenSlide cannot open the file (featx reads some formats without OpenSlide).
     """
     import openslide
     from openslide.deepzoom import DeepZoomGenerator
@@ -71,7 +72,13 @@ def viewer_files(slide_path: str | Path, tiles: pd.DataFrame, slide_id: str, *,
                         "Pass the tile_probabilities table featx slidescore reads")
     stem = f"viewer-{safe_name(slide_id)}"
     files: dict[str, bytes] = {}
-    with openslide.OpenSlide(str(slide_path)) as slide:
+    try:
+        handle = openslide.OpenSlide(str(slide_path))
+    except (openslide.OpenSlideError, OSError) as error:  # featx's other readers have no DeepZoom
+        raise DataError(f"slide {slide_id}", f"OpenSlide cannot open it ({error})",
+                        "The static viewer needs a format OpenSlide reads; open this one in "
+                        "QuPath") from None
+    with handle as slide:
         pyramid = DeepZoomGenerator(slide, tile_size=tile_size, overlap=1, limit_bounds=False)
         if pyramid.tile_count > MAX_DEEPZOOM_TILES:
             raise DataError(f"slide {slide_id}", f"{pyramid.tile_count} DeepZoom tiles",
