@@ -265,10 +265,10 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
     def model(ready: Any, batch_status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not on_device:
             return np.asarray(extractor(ready)), batch_status
-        out, counts = extractor.embed_on_device(ready, device_step)  # type: ignore[attr-defined]
+        out, codes = extractor.embed_on_device(ready, device_step)  # type: ignore[attr-defined]
         if device_step is None:
             return out, batch_status
-        return out, device_step.status(counts, ready.shape[1] * ready.shape[2])
+        return out, device_step.status(codes)
 
     n, width = len(coords), int(extractor.n_features)
     features = np.empty((n, width), np.float32)

@@ -188,7 +188,7 @@ class KerasExtractor:
         features : numpy.ndarray
             float32 (N, n_features).
         values : numpy.ndarray or None
-            The step's per-tile values (the Macenko step's tissue counts), or None.
+            The step's per-tile values (the Macenko step's status codes), or None.
         """
         import tensorflow as tf
 

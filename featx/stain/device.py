@@ -40,7 +40,13 @@ import numpy as np
 from featx._validate import rgb_batch
 from featx.errors import InvalidParameterError, NotFittedError
 from featx.stain._kernels import OD_LUT, tissue_pixels
-from featx.stain.macenko import STATUS_BACKGROUND, STATUS_FAINT, STATUS_OK, MacenkoNormalizer
+from featx.stain.macenko import (
+    ONE_COLOUR_LEVELS,
+    STATUS_BACKGROUND,
+    STATUS_FAINT,
+    STATUS_OK,
+    MacenkoNormalizer,
+)
 
 #: Parameters per slide, in :attr:`DeviceMacenko.params`: source stains (6), source
 #: maxima (2), target stains (6), target maxima (2).
@@ -132,7 +138,10 @@ class DeviceMacenko:
                 self.min_tissue_fraction, self.background)
 
     def tf_apply(self, tiles: Any, params: Any) -> tuple[Any, Any]:
-        """Normalise a uint8 batch (N, H, W, 3) tensor; return (uint8 tiles, tissue counts (N,)).
+        """Normalise a uint8 batch (N, H, W, 3) tensor; return (uint8 tiles, status codes (N,)).
+
+        The codes (0 background, 1 faint, 2 ok; :meth:`status` names them) follow the NumPy
+        rule: no tissue pixel is background; too few, or tissue of one colour, is faint.
 
         For use inside a ``tf.function``: ``params`` is the float32 (16,) tensor of
         :attr:`params`; H and W must be static.
@@ -146,12 +155,14 @@ class DeviceMacenko:
         tissue = tf.bitwise.bitwise_and(
             tf.bitwise.right_shift(words, tf.bitwise.bitwise_and(keys, 31)), 1)
         counts = tf.reduce_sum(tf.reshape(tissue, (-1, n_px)), axis=1)
+        codes = tf.where(counts == 0, 0, tf.where(
+            (counts < first_not_faint(n_px, self.min_tissue_fraction)) | _one_colour(x, tissue),
+            1, 2))
         od = tf.gather(tf.constant(OD_LUT), x)  # (N, H, W, 3) float32
         mapped = self._mix(self._concentrations(od, params), params)
         if self.background == "normalize":
-            return mapped, counts
-        ok = counts >= max(1, first_not_faint(n_px, self.min_tissue_fraction))
-        return tf.where(ok[:, None, None, None], mapped, tiles), counts
+            return mapped, codes
+        return tf.where((codes == 2)[:, None, None, None], mapped, tiles), codes
 
     def _concentrations(self, od: Any, params: Any) -> Any:
         """The closed-form lasso of :func:`featx.stain._kernels.concentrations`, in TF."""
@@ -196,13 +207,11 @@ class DeviceMacenko:
                 cached = _TENSORS.setdefault(self.luminosity_threshold, cached)
         return cached
 
-    def status(self, counts: np.ndarray, n_px: int) -> np.ndarray:
-        """Per-tile status from tissue counts, by the NumPy path's rule."""
-        counts = np.asarray(counts)
-        status = np.full(counts.shape[0], STATUS_OK, dtype="<U10")
-        status[counts < first_not_faint(n_px, self.min_tissue_fraction)] = STATUS_FAINT
-        status[counts == 0] = STATUS_BACKGROUND
-        return status
+    @staticmethod
+    def status(codes: np.ndarray) -> np.ndarray:
+        """Per-tile status names of the codes :meth:`tf_apply` returns."""
+        return np.array([STATUS_BACKGROUND, STATUS_FAINT, STATUS_OK], dtype="<U10")[
+            np.asarray(codes)]
 
     def transform_with_status(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalise a uint8 batch (N, H, W, 3) with TensorFlow; same contract as NumPy's.
@@ -219,8 +228,8 @@ class DeviceMacenko:
         tiles = rgb_batch("tiles", tiles)
         if tiles.shape[0] == 0 or tiles.shape[1] * tiles.shape[2] == 0:
             return tiles.copy(), np.full(tiles.shape[0], STATUS_OK, dtype="<U10")
-        out, counts = self.tf_apply(tf.constant(tiles), tf.constant(self.params))
-        return out.numpy(), self.status(counts.numpy(), tiles.shape[1] * tiles.shape[2])
+        out, codes = self.tf_apply(tf.constant(tiles), tf.constant(self.params))
+        return out.numpy(), self.status(codes.numpy())
 
     @property
     def config(self) -> dict[str, Any]:
@@ -232,6 +241,21 @@ class DeviceMacenko:
 
 
 _TENSORS: dict[float, Any] = {}
+
+
+def _one_colour(x: Any, tissue: Any) -> Any:
+    """Per tile: its tissue pixels span at most ``ONE_COLOUR_LEVELS`` grey levels per channel.
+
+    The TensorFlow form of :func:`featx.stain.macenko.one_colour`: no stain pair can be
+    read from a single colour, so such tiles are faint on both paths.
+    """
+    import tensorflow as tf
+
+    keep = tf.cast(tissue, tf.bool)[..., None]
+    high = tf.reduce_max(tf.where(keep, x, 0), axis=(1, 2))
+    low = tf.reduce_min(tf.where(keep, x, 255), axis=(1, 2))
+    return tf.reduce_any(tf.reduce_any(keep, axis=3), axis=(1, 2)) & (
+        tf.reduce_max(high - low, axis=1) <= ONE_COLOUR_LEVELS)
 
 
 def _dot3(od: Any, stain: Any) -> Any:
