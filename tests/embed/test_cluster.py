@@ -34,6 +34,7 @@ def _store(root: Path) -> dict[str, tuple]:
     for path in sorted(root.rglob("*.parquet")):
         prov = provenance(path)
         prov.get("pipeline", {}).pop("seconds", None)
+        prov.pop("work", None)  # who did it, when and how long: not content
         out[path.name] = (pq.read_table(path).replace_schema_metadata(None).to_pylist(), prov)
     return out
 
