@@ -129,7 +129,7 @@ def regress_expression(
                       "predicted a constant (all targets inside the epsilon tube); lower "
                       "epsilon or rescale those targets", RuntimeWarning, stacklevel=2)
     return ExperimentResult("expression", score_table(frames), None, {"all": folds}, data.ids,
-                            pd.concat(first_predictions, ignore_index=True))
+                            pd.concat(first_predictions, ignore_index=True), data.dropped)
 
 
 def _expression_predictions(extractor: str, targets: np.ndarray, ids: pd.Index,

@@ -110,7 +110,7 @@ def predict_mutations(
                         "repetition": rep, "sample": samples, "label": y, "score": scores}))
     predictions = pd.concat(kept, ignore_index=True)[PREDICTION_COLUMNS]
     return ExperimentResult("mutation", score_table(frames), None, all_folds, data.ids,
-                            predictions)
+                            predictions, data.dropped)
 
 
 def _fit_mutation_fold(x: np.ndarray, labels: np.ndarray, gene: int, train: np.ndarray,
