@@ -172,8 +172,11 @@ def test_mutation_auc_matches_naive_and_finds_signal():
     y = genes["KRAS"].to_numpy()
     out = np.empty(60)
     for train, test in res.folds["KRAS"].split(1):
+        # Issue 19: the intercept is now unpenalised (intercept_scaling 1000; it was
+        # scikit-learn's penalised default of 1).
         model = make_pipeline(StandardScaler(), LogisticRegression(
-            **L1, C=0.5, solver="liblinear", random_state=0)).fit(x[train], y[train])
+            **L1, C=0.5, solver="liblinear", random_state=0, intercept_scaling=1000,
+            max_iter=1000)).fit(x[train], y[train])
         out[test] = model.decision_function(x[test])
     row = scores.query("extractor == 'NOISE' and target == 'KRAS' and repetition == 1 "
                        "and fold == -1")
@@ -307,7 +310,9 @@ def test_real_luad_mutations_end_to_end_with_random_standin_embeddings(shared_da
     slides = [f"{p}-01Z-00-DX1" for p in genes.index[:300]]  # embeddings for 300 patients
     feats = {name: pd.DataFrame(rng.normal(size=(300, 16)), index=slides)
              for name in ("STANDIN-A", "STANDIN-B")}
-    res = predict_mutations(feats, genes[["TP53", "KRAS", "STK11"]], n_splits=5, n_repeats=2)
+    with pytest.warns(UserWarning, match="202 of 502 rows of targets"):  # 300 have slides
+        res = predict_mutations(feats, genes[["TP53", "KRAS", "STK11"]], n_splits=5,
+                                n_repeats=2, n_Cs=8)
     assert len(res.ids) == 300 and res.ids[0].startswith("TCGA-")
     pooled = res.scores.query("fold == -1")
     assert len(pooled) == 2 * 3 * 2 and pooled["value"].between(0, 1).all()

@@ -1,0 +1,163 @@
+"""LASSO logistic regression with an unpenalised intercept and a penalty tuned by inner CV.
+
+:class:`LassoLogisticCV` is glmnet's ``cv.glmnet(family="binomial",
+type.measure="auc")`` in scikit-learn form: standardise, L1 logistic regression
+(liblinear) over a path of penalties from the one that keeps every coefficient at
+zero down a factor ``path_ratio``, inner stratified K-fold on the training rows
+only, then the penalty with the best mean inner AUC (``rule="min"``, glmnet's
+``lambda.min``, the default) or the strongest one within one standard error of it
+(``rule="1se"``, ``lambda.1se``), refitted on all training rows.
+
+The intercept is not penalised (as in glmnet): liblinear penalises the weight of a
+constant column of value ``intercept_scaling``, so the intercept's penalty is
+``|b| / intercept_scaling``; the default 1000 makes it negligible (a fit on labels
+with no signal recovers the log-odds of the base rate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sklearn
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import validate_data
+
+from featx._validate import one_of, positive_float, positive_int
+from featx.errors import DataError, InvalidParameterError, NotFittedError
+from featx.evaluation.scaling import fit_standardise, standardise
+
+LAMBDA_RULES = ("min", "1se")
+#: liblinear's constant intercept column: penalty on the intercept is |b| / this.
+UNPENALISED_INTERCEPT_SCALING = 1000.0
+
+
+def lasso_logistic(C: float, *, intercept_scaling: float = UNPENALISED_INTERCEPT_SCALING,
+                   ) -> LogisticRegression:
+    """L1 logistic regression (liblinear) with inverse penalty ``C``.
+
+    ``intercept_scaling`` 1 is scikit-learn's default (intercept penalised like a
+    coefficient); the default here leaves it practically unpenalised.
+    """
+    # scikit-learn 1.8 replaced penalty="l1" by l1_ratio=1.
+    l1 = ({"l1_ratio": 1.0} if tuple(int(v) for v in sklearn.__version__.split(".")[:2])
+          >= (1, 8) else {"penalty": "l1"})
+    return LogisticRegression(**l1, C=C, solver="liblinear", random_state=0,
+                              intercept_scaling=intercept_scaling, max_iter=1000)
+
+
+def smallest_C(z: np.ndarray, y: np.ndarray) -> float:
+    """The largest penalty's C: below it every coefficient is zero (glmnet's lambda_max).
+
+    At w = 0 the unpenalised intercept fits the base rate, and the L1 optimality
+    condition keeps coefficient j at zero while ``C * |sum_i (y_i - mean(y)) z_ij| <= 1``.
+    """
+    gradient = np.abs(z.T @ (y - y.mean())).max()
+    return 1.0 / gradient if gradient > 0 else 1.0
+
+
+class LassoLogisticCV(ClassifierMixin, BaseEstimator):
+    """Standardised L1 logistic regression whose penalty is chosen by inner cross-validation.
+
+    Parameters
+    ----------
+    n_Cs : int, default 20
+        Penalties on the path, log-spaced from :func:`smallest_C` up to
+        ``path_ratio`` times it (glmnet: 100 values, ``lambda.min.ratio`` 0.01 when n < p).
+    path_ratio : float, default 100.0
+        Ratio of the weakest to the strongest penalty.
+    cv : int, default 5
+        Inner stratified folds, drawn from the training rows only.
+    rule : {"min", "1se"}, default "min"
+        "min": the penalty with the best mean inner AUC; "1se": the strongest penalty
+        whose mean inner AUC is within one standard error (over inner folds) of the best.
+    intercept_scaling : float, default 1000.0
+        See the module docstring (unpenalised intercept).
+    random_state : int, default 0
+        Seed of the inner folds. Give both extractors of a comparison the same one.
+
+    Attributes
+    ----------
+    C_ : float
+        The chosen inverse penalty (glmnet's lambda is ``1 / (C_ * n_train)``).
+    Cs_ : numpy.ndarray
+        The path.
+    cv_auc_ : numpy.ndarray
+        (n_Cs, cv) inner-fold AUCs.
+    coef_, intercept_ : numpy.ndarray
+        On the standardised scale, refitted on all training rows at ``C_``.
+    n_nonzero_ : int
+        Non-zero coefficients of that refit.
+    classes_ : numpy.ndarray
+    """
+
+    def __init__(self, *, n_Cs: int = 20, path_ratio: float = 100.0, cv: int = 5,
+                 rule: str = "min", intercept_scaling: float = UNPENALISED_INTERCEPT_SCALING,
+                 random_state: int = 0) -> None:
+        self.n_Cs = n_Cs
+        self.path_ratio = path_ratio
+        self.cv = cv
+        self.rule = rule
+        self.intercept_scaling = intercept_scaling
+        self.random_state = random_state
+
+    def fit(self, X, y) -> LassoLogisticCV:
+        """Choose the penalty by inner CV on ``X, y`` and refit on all of them."""
+        positive_int("n_Cs", self.n_Cs)
+        positive_int("cv", self.cv)
+        positive_float("intercept_scaling", self.intercept_scaling)
+        one_of("rule", self.rule, LAMBDA_RULES)
+        if positive_float("path_ratio", self.path_ratio) < 1:
+            raise InvalidParameterError("path_ratio", "a number >= 1", self.path_ratio)
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) != 2 or np.bincount(codes).min() < self.cv:
+            raise DataError("y", f"class counts {np.bincount(codes).tolist()}", "LASSO CV "
+                            f"needs two classes with at least cv={self.cv} members each")
+        z, self._mean, self._scale = fit_standardise(X)
+        self.Cs_ = smallest_C(z, codes.astype(float)) * np.logspace(
+            0, np.log10(self.path_ratio), self.n_Cs)
+        self.cv_auc_ = self._inner_scores(X, codes)
+        self.C_ = float(self.Cs_[self._chosen()])
+        model = lasso_logistic(self.C_, intercept_scaling=self.intercept_scaling).fit(z, codes)
+        self.coef_, self.intercept_ = model.coef_, model.intercept_
+        self.n_nonzero_ = int(np.count_nonzero(model.coef_))
+        return self
+
+    def _inner_scores(self, X: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """AUC of every penalty on every inner fold (features standardised per inner fold)."""
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        auc = np.empty((self.n_Cs, self.cv))
+        for f, (train, test) in enumerate(folds.split(X, codes)):
+            z_train, z_test = standardise(X, train, test)
+            for c, C in enumerate(self.Cs_):
+                model = lasso_logistic(C, intercept_scaling=self.intercept_scaling)
+                scores = model.fit(z_train, codes[train]).decision_function(z_test)
+                auc[c, f] = roc_auc_score(codes[test], scores)
+        return auc
+
+    def _chosen(self) -> int:
+        mean = self.cv_auc_.mean(axis=1)
+        best = int(np.argmax(mean))  # first maximum: the strongest penalty among ties
+        if self.rule == "min":
+            return best
+        se = self.cv_auc_[best].std(ddof=1) / np.sqrt(self.cv)
+        return int(np.flatnonzero(mean >= mean[best] - se)[0])  # Cs_ ascend: strongest first
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of ``classes_[1]``."""
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("LassoLogisticCV", "call fit(X, y) first")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return ((X - self._mean) / self._scale) @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities of ``classes_[0]`` and ``classes_[1]``."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """The more probable class."""
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
