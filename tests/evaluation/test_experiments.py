@@ -111,6 +111,27 @@ def test_expression_scores_match_naive_loop_and_find_signal():
     assert means["SIG"] > 0.5 > abs(means["NOISE"])
 
 
+def test_expression_scale_y_is_e1071_target_scaling():
+    """scale_y=True: each fold's targets standardised (SD with n - 1) before the SVR and
+    mapped back, as R e1071 svm(scale=TRUE) does; r then differs from the default."""
+    signal, feats = _features(0)
+    targets = pd.DataFrame(np.exp(2 * signal[:, :1]), index=IDS, columns=["g1"])
+    scaled = regress_expression({"SIG": feats["SIG"]}, targets, n_splits=5, n_repeats=1,
+                                scale_y=True)
+    plain = regress_expression({"SIG": feats["SIG"]}, targets, n_splits=5, n_repeats=1)
+    x, y = feats["SIG"].to_numpy(), np.log2(targets.to_numpy()[:, 0] + 1)
+    pred = np.empty_like(y)
+    for train, test in scaled.folds["all"].split(0):
+        centre, sd = y[train].mean(), y[train].std(ddof=1)
+        model = make_pipeline(StandardScaler(), SVR()).fit(x[train], (y[train] - centre) / sd)
+        pred[test] = model.predict(x[test]) * sd + centre
+    row = scaled.scores.query("fold == -1 and metric == 'pearson_r'")["value"].item()
+    assert row == pytest.approx(np.corrcoef(y, pred)[0, 1], abs=1e-9)
+    assert row != plain.scores.query("fold == -1 and metric == 'pearson_r'")["value"].item()
+    with pytest.raises(InvalidParameterError, match="scale_y"):
+        regress_expression(feats, targets, scale_y="yes")
+
+
 def test_pearson_p_matches_scipy():
     from scipy.stats import pearsonr
     rng = np.random.default_rng(2)
@@ -260,6 +281,14 @@ def test_tissue_grouped_by_patient_and_class_size_error():
     few.iloc[:3] = "RARE"
     with pytest.raises(DataError, match="'RARE': 3"):
         classify_tissue(feats, few, n_splits=5, n_repeats=1)
+
+
+def test_tissue_without_groups_warns_when_tiles_share_a_patient():
+    feats, labels = _tissue(0)
+    ids = [f"patient{i // 3}_{i % 3}_0" for i in range(90)]  # 3 tiles of each of 30 patients
+    feats = {name: frame.set_axis(ids) for name, frame in feats.items()}
+    with pytest.warns(UserWarning, match="90 tile IDs look like they come from 30 patients"):
+        classify_tissue(feats, labels.set_axis(ids), n_splits=3, n_repeats=1)
 
 
 def test_worker_processes_do_not_change_results():
