@@ -24,7 +24,12 @@ from tqdm.auto import tqdm
 from featx._validate import one_of, positive_float, positive_int
 from featx.evaluation.alignment import align, check_binary
 from featx.evaluation.folds import make_folds
-from featx.evaluation.lasso import LAMBDA_RULES, LassoLogisticCV, lasso_logistic
+from featx.evaluation.lasso import (
+    LAMBDA_RULES,
+    UNPENALISED_INTERCEPT_SCALING,
+    LassoLogisticCV,
+    l1_path_fit,
+)
 from featx.evaluation.parallel import ordered_map, shared_arrays
 from featx.evaluation.results import (
     PREDICTION_COLUMNS,
@@ -158,5 +163,5 @@ def _fit_mutation_fold(x: np.ndarray, labels: np.ndarray, gene: int, train: np.n
         model.fit(np.take(x, train, axis=0), y[train])
         return model.decision_function(np.take(x, test, axis=0)), model.C_, model.n_nonzero_
     z_train, z_test = standardise(x, train, test)
-    model = lasso_logistic(C).fit(z_train, y[train])
-    return model.decision_function(z_test), C, int(np.count_nonzero(model.coef_))
+    coef, intercept = l1_path_fit(z_train, y[train], C, UNPENALISED_INTERCEPT_SCALING)
+    return z_test @ coef + intercept, C, int(np.count_nonzero(coef))

@@ -103,3 +103,21 @@ def test_fixed_penalty_stays_an_option_and_is_recorded():
                             C=0.3, n_splits=3, n_repeats=2)
     used = res.scores.query("metric == 'lasso_C'")["value"]
     assert len(used) == 6 and (used == 0.3).all()
+
+
+def test_direct_liblinear_path_equals_logistic_regression(monkeypatch):
+    from featx.evaluation import lasso
+
+    x, y = _data(6)
+    z, _, _ = fit_standardise(x)
+    reference = lasso_logistic(0.2).fit(z, y)
+    coef, intercept = lasso.l1_path_fit(z, y, 0.2, lasso.UNPENALISED_INTERCEPT_SCALING)
+    np.testing.assert_allclose(coef, reference.coef_[0], rtol=0, atol=1e-12)
+    assert intercept == pytest.approx(reference.intercept_[0], abs=1e-12)
+    scores = z @ coef + intercept
+    assert lasso.fast_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+    fast = LassoLogisticCV(n_Cs=6).fit(x, y)
+    monkeypatch.setattr(lasso, "_fit_liblinear", None)  # a scikit-learn without it
+    public = LassoLogisticCV(n_Cs=6).fit(x, y)
+    assert public.C_ == fast.C_
+    np.testing.assert_allclose(public.coef_, fast.coef_, rtol=0, atol=1e-12)
