@@ -4,6 +4,12 @@ The figures follow the Journal of Pathology Informatics paper: accuracy over
 repetitions with paired-test p-values, per-class accuracy side by side, confusion
 matrices, the distribution of per-gene correlation differences, observed against
 predicted, and mutation AUCs per gene. Nothing is refitted here.
+
+Verdicts come only from tests that hold their level under the null
+(:mod:`featx.evaluation.comparisons`): the corrected resampled t per target, the
+corrected t of the mean difference over targets, and the count's corrected t.
+The plain t-test and Wilcoxon over folds are shown labelled "liberal", and
+DeLong's test "conditional on the fitted models".
 """
 
 from __future__ import annotations
@@ -72,8 +78,9 @@ def _tissue(section: Section, folder: Path, scores: pd.DataFrame,
     title = "Accuracy over repetitions (out-of-fold)"
     if comparison is not None and (comparison["target"] == "all").any():
         row = comparison[comparison["target"] == "all"].iloc[0]
-        title += (f"\n{row['a']} vs {row['b']}: corrected t p={_p(row['p_corrected'])}, "
-                  f"t-test p={_p(row['p_ttest'])}, Wilcoxon p={_p(row['p_wilcoxon'])}")
+        title += (f"\n{row['a']} vs {row['b']}: corrected t p={_p(row['p_corrected'])}"
+                  f" ({_verdict(row)}); liberal: t-test p={_p(_column(row, 'p_ttest'))}, "
+                  f"Wilcoxon p={_p(_column(row, 'p_wilcoxon'))}")
     ax.set(ylabel="accuracy", title=title)
     section.figures.append(Figure.from_matplotlib("tissue-accuracy", fig,
                            "Overall accuracy of each repetition's out-of-fold predictions; "
@@ -97,9 +104,26 @@ def _tissue(section: Section, folder: Path, scores: pd.DataFrame,
                                 .merge(_summary_table(scores, "class_accuracy"), how="outer"),
                                 "Mean out-of-fold accuracy over repetitions"))
     if comparison is not None:
-        section.tables.append(Table("tissue-comparison", comparison,
-                                    "Paired tests per target (Nadeau-Bengio corrected t-test, "
-                                    "plain paired t-test, Wilcoxon; BH q-values)"))
+        section.tables.append(Table("tissue-comparison", comparison, COMPARISON_CAPTION))
+
+
+COMPARISON_CAPTION = (
+    "Paired tests per target. The verdict is the Nadeau-Bengio corrected resampled t-test "
+    "over single folds (BH q < 0.05); columns ending in _liberal (plain paired t-test and "
+    "Wilcoxon over folds, which reject a true null about half the time) are shown only for "
+    "comparison with the literature.")
+
+
+def _column(row: pd.Series, stem: str) -> float:
+    """A liberal p-value under its current name, or its name in tables from before issue 19."""
+    return row.get(f"{stem}_liberal", row.get(stem, float("nan")))
+
+
+def _verdict(row: pd.Series) -> str:
+    verdict = row.get("verdict")
+    if verdict is None or verdict == "no difference":
+        return "no significant difference"
+    return f"{verdict} better"
 
 
 def _confusion_figure(confusion: pd.DataFrame) -> Figure:
@@ -134,17 +158,14 @@ def _expression(section: Section, folder: Path, scores: pd.DataFrame,
         ax.hist(rows["mean_diff"], bins=min(40, max(5, len(rows) // 3)), color="#2a5db0")
         ax.axvline(0, color="black", lw=1)
         ax.set(xlabel=f"Pearson r difference ({a} - {b})", ylabel="targets",
-               title=f"Per-target correlation differences: Wilcoxon p={_p(over.p_value)}")
+               title=f"Per-target correlation differences: corrected t p={_p(over.p_value)}")
         section.figures.append(Figure.from_matplotlib("expression-differences", fig,
-                               "Distribution over targets of the mean (over repetitions) "
-                               "difference in out-of-fold Pearson r."))
-        section.paragraphs.append(
-            f"{counts['significant']} of {counts['targets']} targets have a significant "
-            f"correlation (BH q < 0.05) for either extractor; {counts[f'better_{a}']} of them "
-            f"are better with {a} and {counts[f'better_{b}']} with {b}. Over all targets, "
-            f"{over.summary()}")
-        section.tables.append(Table("expression-comparison", comparison,
-                                    "Paired tests per target (BH q-values over targets)"))
+                               "Distribution over targets of the mean (over folds) difference "
+                               "in Pearson r; the p-value is the corrected t over resamples of "
+                               "the mean difference over targets."))
+        section.paragraphs.append(_count_sentence(counts, a, b) + f" Over all targets, "
+                                  f"{over.summary()}")
+        section.tables.append(Table("expression-comparison", comparison, COMPARISON_CAPTION))
     predictions = _read(folder, "expression_predictions")
     if predictions is not None and len(predictions):
         pooled = _summary_table(scores, "pearson_r")
@@ -164,6 +185,16 @@ def _expression(section: Section, folder: Path, scores: pd.DataFrame,
                                "repetition) for the best-predicted targets."))
     section.tables.append(Table("expression-summary", _summary_table(scores, "pearson_r"),
                                 "Mean out-of-fold Pearson r over repetitions"))
+
+
+def _count_sentence(counts: dict[str, object], a: str, b: str) -> str:
+    chance = ("" if not np.isfinite(counts["p_value"]) else
+              f" Whether that split is more than chance ({counts['test']}): "
+              f"p = {_p(counts['p_value'])}.")
+    return (f"{counts['significant']} of {counts['targets']} targets are significant for either "
+            f"extractor ({counts['threshold']}); {counts[f'better_{a}']} of them are better "
+            f"with {a}, {counts[f'better_{b}']} with {b} and {counts['undecided']} undecided."
+            + chance)
 
 
 def _mutation(section: Section, folder: Path, scores: pd.DataFrame,
@@ -190,12 +221,15 @@ def _mutation(section: Section, folder: Path, scores: pd.DataFrame,
             result = delong_from_predictions(predictions, a, b, target=gene)
             delong.append({"target": gene, "auc_difference": result.estimate,
                            "ci_low": result.ci_low, "ci_high": result.ci_high,
-                           "p_delong": result.p_value})
+                           "p_delong_conditional": result.p_value})
         section.tables.append(Table("mutation-delong", pd.DataFrame(delong),
-                                    f"DeLong's test, {a} vs {b}, first repetition"))
+                                    f"DeLong's test, {a} vs {b}, first repetition's out-of-fold "
+                                    "scores: conditional on the fitted models (it ignores "
+                                    "refitting, about 12% false positives between equal "
+                                    "extractors), not a verdict; the corrected t over "
+                                    "repetitions in the next table decides."))
     if comparison is not None:
-        section.tables.append(Table("mutation-comparison", comparison,
-                                    "Paired tests over repetitions per gene (BH q-values)"))
+        section.tables.append(Table("mutation-comparison", comparison, COMPARISON_CAPTION))
     section.tables.append(Table("mutation-summary", summary, "Mean out-of-fold AUC"))
 
 
