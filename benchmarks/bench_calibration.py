@@ -255,7 +255,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=200, help="per experiment and scenario")
     parser.add_argument("--repeats", type=int, default=10, help="CV repetitions (5 folds each)")
-    parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=EXPERIMENTS)
+    parser.add_argument("--experiments", nargs="*", default=list(EXPERIMENTS), choices=EXPERIMENTS)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--power-datasets", type=int, default=None,
@@ -267,11 +267,13 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     MUTATION_C[0] = args.mutation_C
-    table = simulate(tuple(args.experiments), args.datasets, args.repeats, alpha=args.alpha,
-                     jobs=args.jobs, power_datasets=args.power_datasets)
     penalty = "inner CV" if args.mutation_C is None else f"fixed C = {args.mutation_C:g}"
-    print(f"{args.repeats} x 5-fold CV; mutation LASSO penalty: {penalty}")
-    _print(table, args.alpha)
+    print(f"{args.repeats} x 5-fold CV; mutation LASSO penalty: {penalty}", flush=True)
+    for experiment in args.experiments:  # one table at a time, printed as soon as it is done
+        table = simulate((experiment,), args.datasets, args.repeats, alpha=args.alpha,
+                         jobs=args.jobs, power_datasets=args.power_datasets)
+        _print(table, args.alpha)
+        print(f"({time.perf_counter() - start:.0f} s so far)", flush=True)
     if args.lasso:
         print(f"\nLASSO on weak sparse signal (n=150, p=60, 3 true features, 30% mutated), "
               f"{args.repeats // 5 or 1} x 5-fold:")
