@@ -308,9 +308,9 @@ def _check_complete(wide: pd.DataFrame, a: str, b: str) -> None:
     everywhere = list(bad.index[bad["sum"] == bad["size"]])
     listed = ", ".join(f"{t!r} ({s} of {n})" for t, (s, n) in bad.head(5).iterrows())
     more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    what = (f"scores NaN in every resample for {everywhere[:5]}" if everywhere
-            else "scores NaN or missing in some resamples")
-    raise DataError("scores", f"{what}: targets {listed}{more} resamples lack a score of "
-                    f"{a!r} or {b!r}", "Drop those targets (a constant prediction has no "
+    what = (f"NaN in every resample for {everywhere[:5]}" if everywhere
+            else "NaN or missing in some resamples")
+    raise DataError("scores", f"{what}; resamples without a score of {a!r} or {b!r}, per "
+                    f"target: {listed}{more}", "Drop those targets (a constant prediction has no "
                     "correlation; lower the SVR epsilon or rescale them), or evaluate both "
                     "extractors on the same folds in one featx.evaluation.experiments call")
