@@ -27,6 +27,7 @@ from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from featx._validate import one_of, positive_float, positive_int
@@ -134,10 +135,15 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
         if positive_float("path_ratio", self.path_ratio) < 1:
             raise InvalidParameterError("path_ratio", "a number >= 1", self.path_ratio)
         X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) != 2 or np.bincount(codes).min() < self.cv:
-            raise DataError("y", f"class counts {np.bincount(codes).tolist()}", "LASSO CV "
-                            f"needs two classes with at least cv={self.cv} members each")
+        counts = np.bincount(codes)
+        if len(self.classes_) > 2:
+            raise InvalidParameterError("y", "0/1 labels (Only binary classification is "
+                                        "supported.)", f"{len(counts)} classes")
+        if len(self.classes_) != 2 or counts.min() < self.cv:
+            raise DataError("y", f"{len(counts)} class(es) with counts {counts.tolist()}",
+                            f"LASSO CV needs 2 classes with at least cv={self.cv} members each")
         z, self._mean, self._scale = fit_standardise(X)
         self.Cs_ = smallest_C(z, codes.astype(float)) * np.logspace(
             0, np.log10(self.path_ratio), self.n_Cs)
@@ -167,6 +173,11 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
         se = self.cv_auc_[best].std(ddof=1) / np.sqrt(self.cv)
         return int(np.flatnonzero(mean >= mean[best] - se)[0])  # Cs_ ascend: strongest first
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary: one gene's mutation status
+        return tags
+
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of ``classes_[1]``."""
         if not hasattr(self, "coef_"):
@@ -181,7 +192,8 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The more probable class."""
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        scores = self.decision_function(X)  # raises NotFittedError before classes_ is read
+        return self.classes_[(scores > 0).astype(int)]
 
 
 

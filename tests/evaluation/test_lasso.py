@@ -63,8 +63,23 @@ def test_lasso_cv_refuses_bad_input():
         LassoLogisticCV().decision_function(x)
     with pytest.raises(InvalidParameterError, match="rule"):
         LassoLogisticCV(rule="max").fit(x, y)
-    with pytest.raises(DataError, match="two classes"):
+    with pytest.raises(DataError, match="2 classes with at least cv=5"):
         LassoLogisticCV().fit(x, np.r_[np.ones(3), np.zeros(117)])
+    with pytest.raises(InvalidParameterError, match="binary"):
+        LassoLogisticCV().fit(x, np.arange(120) % 3)
+
+
+@pytest.mark.slow
+def test_lasso_cv_follows_the_scikit_learn_estimator_contract():
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(LassoLogisticCV(n_Cs=4, cv=3), on_fail=None)
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert not failed, failed
 
 
 def test_inner_cv_never_sees_the_outer_test_fold():
