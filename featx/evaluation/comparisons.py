@@ -17,6 +17,11 @@ on how many significant targets is     signed count with its stated threshold, a
 chance?                                targets where ``a`` wins (:func:`count_better`)
 =====================================  ==============================================
 
+Measured (200 null datasets per cell, 10 x 5-fold): the per-target corrected t and the
+over-targets test reject 3.5-5.5% of true nulls for expression (SVR, Pearson r), but
+9.5-11.5% and 7-9% for mutation AUCs at 80 patients (16 per test fold): treat
+mutation verdicts on small cohorts as somewhat liberal (an open problem).
+
 The plain paired t-test and Wilcoxon over folds (``p_ttest_liberal``,
 ``p_wilcoxon_liberal``) and Wilcoxon over genes (``method="wilcoxon_liberal"``) are
 kept for comparison with the literature; they reject a true null far more often
