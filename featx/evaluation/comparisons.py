@@ -30,6 +30,8 @@ than alpha and never make a verdict.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
@@ -87,8 +89,9 @@ def compare_extractors(
     Raises
     ------
     DataError
-        An extractor is missing, or a target's scores are NaN in some or all resamples
-        (the message names the targets).
+        An extractor is missing, or every target's scores are NaN (the message names
+        them). Resamples with a NaN score are left out with a warning naming the targets,
+        and so are targets with fewer than two defined resamples.
     """
     if folds == "pooled":
         raise InvalidParameterError("folds", '"each" (the pooled mode was removed: it rejects '
@@ -149,6 +152,9 @@ def compare_over_targets(scores: pd.DataFrame, a: str, b: str, *, metric: str,
     repetitions) out-of-fold scores, the test of the literature. It treats genes as
     independent and is liberal (about 10% false positives at alpha 0.05).
 
+    Targets with a NaN score in any resample are left out of the corrected test, with a
+    warning naming them.
+
     Returns
     -------
     ComparisonResult
@@ -159,7 +165,7 @@ def compare_over_targets(scores: pd.DataFrame, a: str, b: str, *, metric: str,
         table = _pair(scores, a, b, metric, "pooled")
         means = table.groupby("target")[[a, b]].mean()
         return wilcoxon_test(means[a].to_numpy(), means[b].to_numpy(), confidence=confidence)
-    table = _pair(scores, a, b, metric, "each")
+    table = _pair(scores, a, b, metric, "each", complete_targets=True)
     per_resample = _per_resample(table, (table[a] - table[b]).rename("d"), "mean")
     ratio = float((table["n_test"] / table["n_train"]).mean())
     result = corrected_resampled_ttest(per_resample.to_numpy(), np.zeros(len(per_resample)),
@@ -272,7 +278,8 @@ def _count_test(scores: pd.DataFrame, a: str, b: str, metric: str,
     """Mean net share of wins of a per resample, and its corrected t p-value."""
     if not targets:
         return float("nan"), float("nan")
-    table = _pair(scores[scores["target"].isin(targets)], a, b, metric, "each")
+    table = _pair(scores[scores["target"].isin(targets)], a, b, metric, "each",
+                  complete_targets=True)
     wins = _per_resample(table, np.sign(table[a] - table[b]), "mean")
     ratio = float((table["n_test"] / table["n_train"]).mean())
     if (wins == wins.iloc[0]).all():  # every resample the same share: no spread to test
@@ -282,8 +289,14 @@ def _count_test(scores: pd.DataFrame, a: str, b: str, metric: str,
     return result.estimate, result.p_value
 
 
-def _pair(scores: pd.DataFrame, a: str, b: str, metric: str, folds: str) -> pd.DataFrame:
-    """Wide table: one row per (target, repetition, fold) with columns a and b."""
+def _pair(scores: pd.DataFrame, a: str, b: str, metric: str, folds: str, *,
+          complete_targets: bool = False) -> pd.DataFrame:
+    """Wide table: one row per (target, repetition, fold) with columns a and b.
+
+    Resamples where either score is NaN are dropped with a warning (per target); with
+    ``complete_targets`` the targets that have any are dropped whole (tests over targets
+    need every target in every resample). A DataError names the targets when none is left.
+    """
     if a == b:
         raise InvalidParameterError("b", "an extractor other than a", b)
     rows = scores[scores["metric"] == metric]
@@ -299,23 +312,31 @@ def _pair(scores: pd.DataFrame, a: str, b: str, metric: str, folds: str) -> pd.D
     wide = rows.groupby([*keys, "extractor"])["value"].first().unstack("extractor")
     sizes = rows.groupby(keys)[["n_train", "n_test", "n_splits"]].first()
     wide = wide.reindex(columns=[a, b]).join(sizes).reset_index()
-    _check_complete(wide, a, b)
-    return wide
+    return _drop_undefined(wide, a, b, complete_targets)
 
 
-def _check_complete(wide: pd.DataFrame, a: str, b: str) -> None:
-    """A DataError naming the targets whose scores are NaN (everywhere or in some folds)."""
+def _drop_undefined(wide: pd.DataFrame, a: str, b: str, complete_targets: bool) -> pd.DataFrame:
+    """Drop NaN resamples (or whole targets), saying which; refuse when nothing is left."""
     missing = wide[[a, b]].isna().any(axis=1)
     if not missing.any():
-        return
+        return wide
     per_target = missing.groupby(wide["target"]).agg(["sum", "size"])
     bad = per_target[per_target["sum"] > 0]
-    everywhere = list(bad.index[bad["sum"] == bad["size"]])
+    defined = per_target["size"] - per_target["sum"]
+    dropped_targets = set(bad.index) if complete_targets else set(defined.index[defined < 2])
     listed = ", ".join(f"{t!r} ({s} of {n})" for t, (s, n) in bad.head(5).iterrows())
     more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    what = (f"NaN in every resample for {everywhere[:5]}" if everywhere
-            else "NaN or missing in some resamples")
-    raise DataError("scores", f"{what}; resamples without a score of {a!r} or {b!r}, per "
-                    f"target: {listed}{more}", "Drop those targets (a constant prediction has no "
-                    "correlation; lower the SVR epsilon or rescale them), or evaluate both "
-                    "extractors on the same folds in one featx.evaluation.experiments call")
+    everywhere = list(bad.index[bad["sum"] == bad["size"]])
+    what = (f"NaN in every resample for {everywhere[:5]}; " if everywhere else "")
+    detail = (f"{what}resamples without a score of {a!r} or {b!r}, per target: "
+              f"{listed}{more}")
+    fix = ("Drop those targets (a constant prediction has no correlation; lower the SVR "
+           "epsilon or rescale them), or evaluate both extractors on the same folds in one "
+           "featx.evaluation.experiments call")
+    if dropped_targets == set(per_target.index):
+        raise DataError("scores", detail, fix)
+    kept_targets = " (those targets left out)" if complete_targets else (
+        f"; left out: targets {sorted(dropped_targets)[:5]}" if dropped_targets else "")
+    warnings.warn(f"scores: {detail}{kept_targets}. {fix}", UserWarning, stacklevel=4)
+    keep = ~missing & ~wide["target"].isin(dropped_targets)
+    return wide[keep].reset_index(drop=True)

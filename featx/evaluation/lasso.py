@@ -92,7 +92,8 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
     path_ratio : float, default 100.0
         Ratio of the weakest to the strongest penalty.
     cv : int, default 5
-        Inner stratified folds, drawn from the training rows only.
+        Inner stratified folds, drawn from the training rows only (fewer when the rarer
+        class has fewer members: ``n_inner_folds_``).
     rule : {"min", "1se"}, default "min"
         "min": the penalty with the best mean inner AUC; "1se": the strongest penalty
         whose mean inner AUC is within one standard error (over inner folds) of the best.
@@ -108,7 +109,9 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
     Cs_ : numpy.ndarray
         The path.
     cv_auc_ : numpy.ndarray
-        (n_Cs, cv) inner-fold AUCs.
+        (n_Cs, n_inner_folds_) inner-fold AUCs.
+    n_inner_folds_ : int
+        Inner folds used: ``min(cv, members of the rarer class)``.
     coef_, intercept_ : numpy.ndarray
         On the standardised scale, refitted on all training rows at ``C_``.
     n_nonzero_ : int
@@ -141,9 +144,11 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
         if len(self.classes_) > 2:
             raise InvalidParameterError("y", "0/1 labels (Only binary classification is "
                                         "supported.)", f"{len(counts)} classes")
-        if len(self.classes_) != 2 or counts.min() < self.cv:
+        if len(self.classes_) != 2 or counts.min() < 2:
             raise DataError("y", f"{len(counts)} class(es) with counts {counts.tolist()}",
-                            f"LASSO CV needs 2 classes with at least cv={self.cv} members each")
+                            "LASSO CV needs 2 classes with at least 2 members each")
+        # A rare mutation in a small training fold: fewer inner folds, as many as it allows.
+        self.n_inner_folds_ = int(min(self.cv, counts.min()))
         z, self._mean, self._scale = fit_standardise(X)
         self.Cs_ = smallest_C(z, codes.astype(float)) * np.logspace(
             0, np.log10(self.path_ratio), self.n_Cs)
@@ -156,8 +161,9 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
 
     def _inner_scores(self, X: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """AUC of every penalty on every inner fold (features standardised per inner fold)."""
-        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-        auc = np.empty((self.n_Cs, self.cv))
+        folds = StratifiedKFold(self.n_inner_folds_, shuffle=True,
+                                random_state=self.random_state)
+        auc = np.empty((self.n_Cs, self.n_inner_folds_))
         for f, (train, test) in enumerate(folds.split(X, codes)):
             z_train, z_test = standardise(X, train, test)
             for c, C in enumerate(self.Cs_):
@@ -170,7 +176,7 @@ class LassoLogisticCV(ClassifierMixin, BaseEstimator):
         best = int(np.argmax(mean))  # first maximum: the strongest penalty among ties
         if self.rule == "min":
             return best
-        se = self.cv_auc_[best].std(ddof=1) / np.sqrt(self.cv)
+        se = self.cv_auc_[best].std(ddof=1) / np.sqrt(self.n_inner_folds_)
         return int(np.flatnonzero(mean >= mean[best] - se)[0])  # Cs_ ascend: strongest first
 
     def __sklearn_tags__(self):

@@ -63,8 +63,10 @@ def test_lasso_cv_refuses_bad_input():
         LassoLogisticCV().decision_function(x)
     with pytest.raises(InvalidParameterError, match="rule"):
         LassoLogisticCV(rule="max").fit(x, y)
-    with pytest.raises(DataError, match="2 classes with at least cv=5"):
-        LassoLogisticCV().fit(x, np.r_[np.ones(3), np.zeros(117)])
+    with pytest.raises(DataError, match="2 classes with at least 2 members"):
+        LassoLogisticCV().fit(x, np.r_[np.ones(1), np.zeros(119)])
+    rare = LassoLogisticCV().fit(x, np.r_[np.ones(3), np.zeros(117)])  # 3 inner folds
+    assert rare.n_inner_folds_ == 3 and rare.cv_auc_.shape == (20, 3)
     with pytest.raises(InvalidParameterError, match="binary"):
         LassoLogisticCV().fit(x, np.arange(120) % 3)
 

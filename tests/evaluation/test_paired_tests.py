@@ -264,11 +264,9 @@ def test_count_better_nan_score_counts_for_neither():
     p = {"A": {"g0": np.nan, "g1": 1e-4}, "B": {"g0": 1e-4, "g1": 1e-4}}
     table = _table(r, p)
     table.loc[(table["target"] == "g0") & (table["extractor"] == "A"), "value"] = np.nan
-    # per-fold scores of g0 are NaN for A: the count's test refuses, naming the target
-    with pytest.raises(DataError, match="'g0'"):
-        count_better(table, "A", "B")
-    pooled_only = table[~((table["target"] == "g0") & (table["fold"] >= 0))]
-    counts = count_better(pooled_only, "A", "B")
+    # per-fold scores of g0 are NaN for A: its test leaves g0 out, naming it
+    with pytest.warns(UserWarning, match=r"'g0' \(10 of 10\)"):
+        counts = count_better(table, "A", "B")
     assert counts["significant"] == 2 and counts["better_A"] == 0 and counts["better_B"] == 0
     assert counts["undecided"] == 2  # g0: NaN score of A; g1: a tie
 
@@ -287,8 +285,13 @@ def test_nan_scores_everywhere_name_the_target():
     p = {name: {"g0": 0.5, "g1": 0.5} for name in "AB"}
     table = _table(r, p)
     table.loc[(table["target"] == "g1") & (table["extractor"] == "B"), "value"] = np.nan
-    with pytest.raises(DataError, match=r"NaN in every resample for \['g1'\]"):
-        compare_extractors(table, "A", "B", metric="pearson_r")
+    with pytest.warns(UserWarning, match=r"NaN in every resample for \['g1'\].*left out: "
+                      r"targets \['g1'\]"):
+        one = compare_extractors(table, "A", "B", metric="pearson_r")
+    assert list(one["target"]) == ["g0"]
+    table.loc[(table["target"] == "g0") & (table["fold"] == 2), "value"] = np.nan
+    with pytest.warns(UserWarning, match=r"'g0' \(2 of 10\)"):  # tested on the other 8
+        assert compare_extractors(table, "A", "B", metric="pearson_r")["n"].tolist() == [8]
     table.loc[table["extractor"] == "B", "value"] = np.nan  # the old bare KeyError
-    with pytest.raises(DataError, match="'g0'"):
+    with pytest.raises(DataError, match=r"NaN in every resample for \['g0', 'g1'\]"):
         compare_extractors(table, "A", "B", metric="pearson_r")
