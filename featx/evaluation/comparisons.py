@@ -18,9 +18,9 @@ chance?                                targets where ``a`` wins (:func:`count_be
 =====================================  ==============================================
 
 Measured (200 null datasets per cell, 10 x 5-fold): the per-target corrected t and the
-over-targets test reject 3.5-5.5% of true nulls for expression (SVR, Pearson r), but
-9.5-11.5% and 7-9% for mutation AUCs at 80 patients (16 per test fold): treat
-mutation verdicts on small cohorts as somewhat liberal (an open problem).
+over-targets test reject 2.5-5.5% of true nulls for tissue and expression, and
+4-6.5% for mutation AUCs at 200 patients (40 per test fold), but 7-11.5% at 80 patients
+(16 per test fold): treat mutation verdicts on cohorts that small as somewhat liberal.
 
 The plain paired t-test and Wilcoxon over folds (``p_ttest_liberal``,
 ``p_wilcoxon_liberal``) and Wilcoxon over genes (``method="wilcoxon_liberal"``) are
