@@ -282,9 +282,9 @@ def luad_targets(out: Path, size: DemoSize, notes: list[str]) -> str | None:
         done = run_evaluation(kind, features, frame, out / "results", n_splits=5,
                               n_repeats=size.cv_repeats, seed=0, provenance={
                                   "embeddings": LABEL, "targets": str(out / "targets")}, **options)
-        better = int((done.comparison["better"] == "STANDIN-IMMUNE").sum())
+        better = int((done.comparison["verdict"] == "STANDIN-IMMUNE").sum())  # BH q < 0.05
         lines.append(f"{kind} {frame.shape[0]} patients x {frame.shape[1]} genes "
-                     f"(STANDIN-IMMUNE better for {better})")
+                     f"(STANDIN-IMMUNE significantly better for {better})")
     notes.append("Expression and mutation: real TCGA-LUAD target tables (featx targets) of the "
                  "patients with a slide in the GDC manifest, with " + LABEL + ".")
     return "; ".join(lines)

@@ -17,6 +17,7 @@ from featx.evaluation.embedding_tables import embedding_sources, read_embeddings
 from featx.evaluation.experiments import Evaluation, evaluate, read_targets, run_evaluation
 from featx.evaluation.expression import regress_expression
 from featx.evaluation.folds import RepeatedFolds, make_folds
+from featx.evaluation.lasso import LassoLogisticCV
 from featx.evaluation.linear_svm import BatchedLinearSVC
 from featx.evaluation.multiway import MultiwayComparison, compare_many
 from featx.evaluation.mutation import predict_mutations
@@ -32,10 +33,10 @@ from featx.evaluation.results import EXPERIMENT_METRICS, EXPERIMENTS, Experiment
 from featx.evaluation.tissue import classify_tissue
 
 __all__ = ["EXPERIMENTS", "EXPERIMENT_METRICS", "BatchedLinearSVC", "ComparisonResult",
-           "Evaluation", "ExperimentResult", "MultiwayComparison", "RepeatedFolds", "align",
-           "classify_tissue", "compare_extractors", "compare_many", "compare_over_targets",
-           "corrected_resampled_ttest",
-           "count_better", "delong_from_predictions", "delong_test", "embedding_sources",
-           "evaluate", "make_folds", "mean_by_patient", "paired_ttest", "patient_ids",
-           "predict_mutations", "read_embeddings", "read_targets", "regress_expression",
-           "run_evaluation", "wilcoxon_test"]
+           "Evaluation", "ExperimentResult", "LassoLogisticCV", "MultiwayComparison",
+           "RepeatedFolds", "align", "classify_tissue", "compare_extractors", "compare_many",
+           "compare_over_targets", "corrected_resampled_ttest", "count_better",
+           "delong_from_predictions", "delong_test", "embedding_sources", "evaluate",
+           "make_folds", "mean_by_patient", "paired_ttest", "patient_ids", "predict_mutations",
+           "read_embeddings", "read_targets", "regress_expression", "run_evaluation",
+           "wilcoxon_test"]

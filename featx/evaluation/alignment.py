@@ -4,11 +4,15 @@ Every experiment needs the same rows, in the same order, for every extractor
 and the targets. :func:`align` builds that: it maps IDs to patients (TCGA
 barcodes share their first 12 characters, ``TCGA-05-4244``, across slides,
 samples and aliquots), refuses duplicated IDs, intersects the ID sets and
-checks the targets (no NaN, not constant, enough members per class).
+checks the targets (no NaN, not constant, enough members per class). Rows that
+are not in every table are dropped with a warning that says how many of each
+table went (and :attr:`Aligned.dropped` keeps the counts for the provenance file).
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -79,7 +83,8 @@ class Aligned:
     targets : pandas.DataFrame
         Targets with index ``ids``.
     dropped : dict of str to int
-        Rows each input had that are not in ``ids`` (``"targets"`` included).
+        Rows each input had that are not in ``ids``: one key per extractor name, and
+        ``"targets"``.
     """
 
     ids: pd.Index
@@ -150,7 +155,21 @@ def align(
         out[name] = matrix
     dropped = {name: len(t) - len(common) for name, t in tables.items()}
     dropped["targets"] = len(target_table) - len(common)
+    _warn_dropped(dropped, {**{n: len(t) for n, t in tables.items()},
+                            "targets": len(target_table)}, len(common))
     return Aligned(ids=common, features=out, targets=target_table.loc[common], dropped=dropped)
+
+
+def _warn_dropped(dropped: dict[str, int], sizes: dict[str, int], kept: int) -> None:
+    """Say how many rows of each table are not in the intersection (silent loss otherwise)."""
+    lost = {what: n for what, n in dropped.items() if n}
+    if lost:
+        listed = "; ".join(f"{n} of {sizes[what]} rows of "
+                           f"{what if what == 'targets' else f'features[{what!r}]'}"
+                           for what, n in lost.items())
+        warnings.warn(f"IDs not in every table were dropped: {listed}; {kept} rows kept. "
+                      "Check the ID kind and id_mode if more were expected",
+                      UserWarning, stacklevel=3)
 
 
 def _with_ids(what: str, table: pd.DataFrame, id_mode: str) -> pd.DataFrame:
@@ -166,6 +185,42 @@ def _with_ids(what: str, table: pd.DataFrame, id_mode: str) -> pd.DataFrame:
                         "Average each patient's rows first (featx.evaluation.alignment.mean_by_patient) "
                         "or drop the duplicates")
     return table.set_axis(ids, axis=0)
+
+
+# A trailing run of coordinates or counters (_12_40, -003, :7) and a file extension.
+_TILE_SUFFIX = re.compile(r"(?:[_\-.: ]\d+)+$")
+_EXTENSION = re.compile(r"\.(?:png|jpe?g|tiff?|bmp|webp|npy)$", re.IGNORECASE)
+
+
+def likely_owners(ids: pd.Index | list[str]) -> pd.Index:
+    """The patient (or slide) each tile ID seems to belong to, by its name alone.
+
+    A TCGA barcode gives its patient; any other ID loses a file extension and a
+    trailing run of separator-plus-number parts (``slide7_0012_0340.png`` ->
+    ``slide7``). A guess, used only to warn (:func:`warn_if_grouped`).
+    """
+    owners = []
+    for value in map(str, ids):
+        patient = tcga_patient(value)
+        owners.append(patient if patient else _TILE_SUFFIX.sub("", _EXTENSION.sub("", value))
+                      or value)
+    return pd.Index(owners)
+
+
+def warn_if_grouped(ids: pd.Index) -> None:
+    """Warn when tile IDs look like several tiles per patient and no groups were given.
+
+    Without groups the folds split a patient's tiles between training and test, so
+    the model is scored on tiles of patients it was trained on (optimistic accuracy).
+    """
+    owners = likely_owners(ids)
+    counts = owners.value_counts()
+    if 1 < len(counts) < len(owners):
+        warnings.warn(f"{len(owners)} tile IDs look like they come from {len(counts)} "
+                      f"patients or slides (e.g. {counts.index[0]!r} has {counts.iloc[0]} "
+                      "tiles), but no groups were given: a patient's tiles can land in both "
+                      "training and test folds, which inflates accuracy. Pass groups= "
+                      "(--group-column) with each tile's patient", UserWarning, stacklevel=3)
 
 
 def check_continuous(targets: pd.DataFrame) -> None:

@@ -17,7 +17,7 @@ from scipy import stats as sstats
 from tqdm.auto import tqdm
 
 from featx._validate import non_negative_float, one_of, positive_float, positive_int
-from featx.errors import DataError
+from featx.errors import DataError, InvalidParameterError
 from featx.evaluation.alignment import align, check_continuous
 from featx.evaluation.folds import make_folds
 from featx.evaluation.parallel import ordered_map, shared_arrays
@@ -41,6 +41,7 @@ def regress_expression(
     kernel: str = "rbf",
     C: float = 1.0,
     epsilon: float = 0.1,
+    scale_y: bool = False,
     n_splits: int = 5,
     n_repeats: int = 50,
     seed: int = 0,
@@ -63,6 +64,11 @@ def regress_expression(
         ``gamma="scale"``, i.e. 1 / (n_features * variance of the training fold).
     C, epsilon : float
         SVR parameters (scikit-learn defaults 1.0 and 0.1).
+    scale_y : bool, default False
+        False (scikit-learn's behaviour): the SVR fits the transformed targets as they
+        are, so ``epsilon`` is in their units. True (R e1071 ``svm()``'s default
+        ``scale=TRUE``): each fold's training targets are standardised (mean, SD with
+        n - 1) before fitting and the predictions mapped back, so ``epsilon`` is in SDs.
     n_splits, n_repeats, seed : int
         Cross-validation; folds are shared by all targets and extractors.
     id_mode : {"tcga", "exact"}
@@ -82,6 +88,8 @@ def regress_expression(
     one_of("kernel", kernel, SVR_KERNELS)
     C, epsilon = positive_float("C", C), non_negative_float("epsilon", epsilon)
     n_jobs = positive_int("n_jobs", n_jobs)
+    if not isinstance(scale_y, bool):
+        raise InvalidParameterError("scale_y", "True or False", scale_y)
     data = align(features, targets, id_mode=id_mode)
     check_continuous(data.targets)
     raw = data.targets.to_numpy(dtype=np.float64)
@@ -100,7 +108,8 @@ def regress_expression(
         for rep in range(folds.n_repeats):
             for name in names_x:
                 for train, test in folds.split(rep):
-                    yield arrays[f"x:{name}"], arrays["y"], train, test, kernel, C, epsilon
+                    yield (arrays[f"x:{name}"], arrays["y"], train, test, kernel, C, epsilon,
+                           scale_y)
 
     arrays = {"y": y, **{f"x:{name}": x for name, x in data.features.items()}}
     with shared_arrays(arrays, enabled=n_jobs > 1) as shared:
@@ -129,7 +138,7 @@ def regress_expression(
                       "predicted a constant (all targets inside the epsilon tube); lower "
                       "epsilon or rescale those targets", RuntimeWarning, stacklevel=2)
     return ExperimentResult("expression", score_table(frames), None, {"all": folds}, data.ids,
-                            pd.concat(first_predictions, ignore_index=True))
+                            pd.concat(first_predictions, ignore_index=True), data.dropped)
 
 
 def _expression_predictions(extractor: str, targets: np.ndarray, ids: pd.Index,
@@ -146,10 +155,16 @@ def _expression_predictions(extractor: str, targets: np.ndarray, ids: pd.Index,
 
 
 def _fit_expression_fold(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
-                         kernel: str, C: float, epsilon: float) -> np.ndarray:
+                         kernel: str, C: float, epsilon: float, scale_y: bool) -> np.ndarray:
     """One fold of :func:`regress_expression`: every target's test predictions."""
     k_train, k_test = fold_kernels(x, train, test, kernel=kernel)
-    return svr_predict_all(k_train, k_test, y[train], C=C, epsilon=epsilon)
+    y_train = y[train]
+    if not scale_y:
+        return svr_predict_all(k_train, k_test, y_train, C=C, epsilon=epsilon)
+    centre, sd = y_train.mean(axis=0), y_train.std(axis=0, ddof=1)
+    sd = np.where(sd > 0, sd, 1.0)  # a fold-constant target: e1071 would fail; keep units
+    z = svr_predict_all(k_train, k_test, (y_train - centre) / sd, C=C, epsilon=epsilon)
+    return z * sd + centre
 
 
 def pearson_columns(observed: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

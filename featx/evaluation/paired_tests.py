@@ -6,11 +6,20 @@ Over resamples (folds of repeated cross-validation) of one target:
   t-test, the right one for repeated CV (training sets overlap, so the plain
   t-test's variance is too small); used with per-fold scores as in Bouckaert &
   Frank (2004), ``J = n_splits * n_repeats`` resamples.
-* :func:`paired_ttest`: the plain paired t-test (what the paper reported), beside it.
-* :func:`wilcoxon_test`: Wilcoxon signed-rank test, the non-parametric check.
+* :func:`paired_ttest` and :func:`wilcoxon_test`: the plain paired t-test (what the
+  paper reported) and the Wilcoxon signed-rank test. Over CV folds they are
+  **liberal**: the folds share training rows, so their differences are positively
+  correlated and both reject a true null about half the time at alpha 0.05
+  (``benchmarks/bench_calibration.py``). They are exact for independent pairs, and
+  featx reports them over folds only for comparison with the literature, never for
+  a verdict.
 
 For one AUC comparison on the same patients, :func:`delong_test` (or
-:func:`delong_from_predictions` on the kept out-of-fold scores of a gene).
+:func:`delong_from_predictions` on the kept out-of-fold scores of a gene). DeLong's
+variance treats the two score vectors as fixed: it is **conditional on the fitted
+models** and ignores the variation from refitting on other training sets, so on one
+repetition's out-of-fold scores it rejects a true null of equal extractors too often
+(about 12% at alpha 0.05). Across repetitions the corrected t decides.
 :mod:`featx.evaluation.comparisons` runs these tests over score tables.
 
 Every test returns a frozen :class:`ComparisonResult` with the statistic,
@@ -30,6 +39,8 @@ from featx._validate import fraction, one_of, positive_int
 from featx.errors import DataError, InvalidParameterError
 
 ALTERNATIVES = ("two-sided", "greater", "less")
+#: The name DeLong results carry: it is a statement about two fitted models.
+DELONG_NAME = "DeLong test of two correlated AUCs (conditional on the fitted models)"
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,12 @@ def corrected_resampled_ttest(
 
 def paired_ttest(a: np.ndarray, b: np.ndarray, *, alternative: str = "two-sided",
                  confidence: float = 0.95) -> ComparisonResult:
-    """Plain paired t-test (ignores that CV resamples overlap: too liberal for repeated CV)."""
+    """Plain paired t-test of paired scores.
+
+    Exact for independent pairs (e.g. independent test sets). Over the folds of repeated
+    CV it ignores that training sets overlap and is liberal (about 50-60% false positives
+    at alpha 0.05 for two equally good extractors): never use it there for a verdict.
+    """
     d = _differences(a, b, minimum=2)
     se = d.std(ddof=1) / np.sqrt(len(d))
     return _t_result("paired t-test", d, se, alternative, confidence)
@@ -159,6 +175,9 @@ def wilcoxon_test(a: np.ndarray, b: np.ndarray, *, alternative: str = "two-sided
                   confidence: float = 0.95) -> ComparisonResult:
     """Wilcoxon signed-rank test of paired scores.
 
+    Assumes independent pairs; over the folds of repeated CV, or over correlated genes,
+    it is liberal (see the module docstring).
+
     The estimate is the Hodges-Lehmann pseudo-median of the differences with its
     (normal-approximation) Walsh-average interval; the effect size is the
     matched-pairs rank-biserial correlation (W+ - W-) / (W+ + W-).
@@ -193,7 +212,10 @@ def delong_test(y_true: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, *,
                 alternative: str = "two-sided", confidence: float = 0.95) -> ComparisonResult:
     """DeLong's test of two correlated ROC AUCs (same patients, two score vectors).
 
-    Uses the fast mid-rank algorithm of Sun & Xu (2014). The estimate is
+    Conditional on the fitted models: the variance is that of the AUCs of these two
+    score vectors over resampled patients, not that of refitting the models, so it does
+    not say whether one *extractor* is better (the corrected resampled t-test over
+    repetitions does). Uses the fast mid-rank algorithm of Sun & Xu (2014). The estimate is
     AUC(a) - AUC(b), with its normal interval; the effect size is AUC(a).
 
     Parameters
@@ -231,7 +253,7 @@ def delong_test(y_true: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, *,
     else:
         p = 2 * sstats.norm.sf(abs(z))
     half = sstats.norm.ppf(0.5 + confidence / 2) * se
-    return ComparisonResult("DeLong test of two correlated AUCs", float(z), float(p), diff,
+    return ComparisonResult(DELONG_NAME, float(z), float(p), diff,
                             diff - half, diff + half, confidence, float(aucs[0]), "AUC of a",
                             len(y), None, alternative)
 

@@ -79,6 +79,9 @@ class ExperimentResult:
     predictions : pandas.DataFrame or None
         Mutation: columns :data:`PREDICTION_COLUMNS`; expression: the first repetition,
         columns :data:`EXPRESSION_PREDICTION_COLUMNS`.
+    dropped : dict of str to int
+        Rows of each input table (extractor names, ``"targets"``) left out because their
+        IDs were not in every table (:attr:`featx.evaluation.alignment.Aligned.dropped`).
     """
 
     experiment: str
@@ -87,6 +90,7 @@ class ExperimentResult:
     folds: dict[str, RepeatedFolds] = field(default_factory=dict)
     ids: pd.Index | None = None
     predictions: pd.DataFrame | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def save(self, directory: str | Path, *, fmt: str = "parquet",
              provenance: Mapping[str, object] | None = None) -> list[Path]:
@@ -95,7 +99,8 @@ class ExperimentResult:
 
         The provenance file records the folds (splits, repeats, seed, splitter) and
         whatever the caller adds (extractors and their weights hashes, stain fit,
-        targets), so that a report built from these tables can say how to reproduce them.
+        targets), and ``dropped_rows``, the rows of each input left out for want of a
+        matching ID, so that a report built from these tables can say how to reproduce them.
         """
         one_of("fmt", fmt, ("parquet", "csv"))
         directory = Path(directory)
@@ -104,7 +109,8 @@ class ExperimentResult:
                                        ("predictions", self.predictions)) if table is not None]
         record = {"featx_version": __version__, "experiment": self.experiment,
                   "folds": {target: folds.config for target, folds in self.folds.items()},
-                  "n_rows": None if self.ids is None else len(self.ids), **(provenance or {})}
+                  "n_rows": None if self.ids is None else len(self.ids),
+                  "dropped_rows": dict(self.dropped), **(provenance or {})}
         written.append(write_json(directory / f"{self.experiment}_provenance.json", record))
         return written
 

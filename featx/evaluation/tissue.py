@@ -14,7 +14,7 @@ from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
 from featx._validate import one_of, positive_float, positive_int
-from featx.evaluation.alignment import align
+from featx.evaluation.alignment import align, warn_if_grouped
 from featx.evaluation.folds import make_folds
 from featx.evaluation.linear_svm import BatchedLinearSVC
 from featx.evaluation.parallel import ordered_map, shared_arrays
@@ -63,7 +63,9 @@ def classify_tissue(
         Class of each tile, indexed by tile ID.
     groups : pandas.Series, optional
         Patient of each tile; folds then keep a patient's tiles together
-        (StratifiedGroupKFold).
+        (StratifiedGroupKFold). Without it, a warning is given when the tile IDs look
+        like several tiles per patient (TCGA barcodes, ``<slide>_<x>_<y>`` names; see
+        :func:`featx.evaluation.alignment.likely_owners`).
     n_splits, n_repeats, seed : int
         Cross-validation (see :func:`featx.evaluation.folds.make_folds`).
     C : float, default 1.0
@@ -93,6 +95,8 @@ def classify_tissue(
     if groups is not None:
         targets["group"] = groups.reindex(labels.index).to_numpy()
     data = align(features, targets, id_mode="exact")
+    if groups is None:
+        warn_if_grouped(data.ids)
     y = data.targets["label"].astype(str).to_numpy()
     g = data.targets["group"].to_numpy() if groups is not None else None
     folds = make_folds(len(y), n_splits=n_splits, n_repeats=n_repeats, seed=seed, y=y, groups=g)
@@ -135,7 +139,7 @@ def classify_tissue(
     conf = pd.concat(confusion, ignore_index=True)
     conf[["true_label", "predicted_label"]] = conf[["true_label", "predicted_label"]].astype(str)
     return ExperimentResult("tissue", score_table(frames), conf[CONFUSION_COLUMNS],
-                            {"all": folds}, data.ids)
+                            {"all": folds}, data.ids, None, data.dropped)
 
 
 def _fit_tissue_fold(x: np.ndarray, codes: np.ndarray, train: np.ndarray, test: np.ndarray,

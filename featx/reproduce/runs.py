@@ -183,8 +183,10 @@ class _Run:
             names = list(features)
             line = f"{len(done.result.ids)} rows, {targets.shape[1]} targets"
             if done.comparison is not None:
-                better = int((done.comparison["better"] == names[0]).sum())
-                line += f"; {names[0]} better than {names[1]} for {better} of {len(done.comparison)}"
+                # The calibrated verdict (BH q < 0.05), not the sign of the difference.
+                better = int((done.comparison["verdict"] == names[0]).sum())
+                line += (f"; {names[0]} significantly better than {names[1]} for {better} of "
+                         f"{len(done.comparison)}")
             return line
         # The features' identity: new embeddings (more slides, another model) evaluate again.
         identity = {name: [list(f.shape), int(pd.util.hash_pandas_object(f).sum() % 2**61)]

@@ -26,7 +26,9 @@ def test_align_intersects_sorts_and_counts_dropped():
     }
     targets = pd.Series([1.0, 2.0, 3.0, 4.0], index=[f"TCGA-AA-000{i}" for i in (1, 2, 3, 4)],
                         name="g")
-    data = align(feats, targets)
+    with pytest.warns(UserWarning, match=r"1 of 4 rows of features\['A'\]; 1 of 4 rows of "
+                      r"targets; 3 rows kept"):
+        data = align(feats, targets)
     assert list(data.ids) == ["TCGA-AA-0001", "TCGA-AA-0002", "TCGA-AA-0003"]
     assert data.features["A"][:, 0].tolist() == [2.0, 4.0, 0.0]  # reordered to ids
     assert data.features["B"].shape == (3, 5)
@@ -92,3 +94,36 @@ def test_read_embeddings_store_pooled_and_wide_tables(tmp_path):
     assert list(imgnet.columns) == ["f0000", "f0001"]  # counts are not features
     with pytest.raises(DataError, match="--id-column"):
         read_embeddings(sources["IMGNET"], id_column="barcode")
+
+
+def test_partial_overlap_is_recorded_in_the_provenance(tmp_path):
+    import json
+
+    from featx.evaluation.expression import regress_expression
+
+    rng = np.random.default_rng(0)
+    ids = [f"TCGA-AA-{i:04d}" for i in range(40)]
+    feats = {"A": pd.DataFrame(rng.normal(size=(40, 3)), index=ids),
+             "B": pd.DataFrame(rng.normal(size=(20, 3)), index=ids[:20])}
+    targets = pd.DataFrame({"g": rng.normal(size=40) ** 2}, index=ids)
+    with pytest.warns(UserWarning, match=r"20 of 40 rows of features\['A'\]; 20 of 40 rows "
+                      "of targets; 20 rows kept"):
+        result = regress_expression(feats, targets, n_splits=2, n_repeats=1)
+    assert result.dropped == {"A": 20, "B": 0, "targets": 20}
+    result.save(tmp_path)
+    record = json.loads((tmp_path / "expression_provenance.json").read_text())
+    assert record["dropped_rows"] == {"A": 20, "B": 0, "targets": 20}
+
+
+def test_tile_ids_of_several_tiles_per_patient_are_recognised():
+    from featx.evaluation.alignment import likely_owners, warn_if_grouped
+
+    owners = likely_owners(["slide7_0012_0340.png", "slide7_0012_0341.png", "s8-3",
+                            "TCGA-05-4244-01Z-00-DX1_1_2", "lungaca12.jpeg"])
+    assert list(owners) == ["slide7", "slide7", "s8", "TCGA-05-4244", "lungaca12"]
+    with pytest.warns(UserWarning, match="4 tile IDs look like they come from 2 patients"):
+        warn_if_grouped(pd.Index(["p1_0_0", "p1_0_1", "p2_0_0", "p2_1_0"]))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_grouped(pd.Index([f"tile{i:03d}" for i in range(10)]))  # one tile each
