@@ -14,6 +14,9 @@ internet, fine-tuning and classification use tiles cut from the generated
 slides, and without any weights the network runs with seeded random weights,
 which the report says plainly. Every step is resumable: a rerun reuses the
 store and the fine-tuned model.
+
+(Over 450 lines because it is the one script of the whole pipeline, stage after stage;
+splitting it would scatter one story that README's first command tells.)
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
 - **The model loads once per worker.** Workers build the extractor through
   :func:`featx.extractors.get_extractor`, a per-process cache keyed by the
   :class:`~featx.extractors.ExtractorFactory` (import path and arguments).
+
+(Over 450 lines because skipping, locking, retrying and crediting are one protocol
+over the same status table; split, its invariants would span modules.)
 """
 
 from __future__ import annotations

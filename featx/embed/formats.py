@@ -20,6 +20,9 @@ How the geometry was derived is kept in ``geometry``, the source's own attribute
 ``attributes``. :func:`write_h5` writes a store file in the CLAM/TRIDENT layout, with
 featx's columns and provenance beside it so that importing it gives the file back
 bit for bit.
+
+(Over 450 lines because it holds each foreign format's reader beside the others, so
+their shared coordinate and tile-size rules stay in one place.)
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ targets       the expression or mutation table, with its provenance
 evaluate      repeated K-fold on identical folds, paired tests (FTX-2048 first)
 report        HTML + Markdown + CSV from the stored results
 ============  =========================================================================
+
+(Over 450 lines because it holds the three experiments' stage lists side by side,
+so what they share and where they differ reads at a glance.)
 """
 
 from __future__ import annotations

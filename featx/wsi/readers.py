@@ -11,6 +11,9 @@ OpenSlide's naming (``tiff.XResolution``, ``tiff.ResolutionUnit``, ``ome.mpp-x``
 and ``read(x, y, level, width, height)`` returning uint8 RGB with areas outside the
 image white. When no reader opens a file, :func:`diagnose` tells apart a missing,
 empty, truncated, unsupported, or intact-but-unreadable file.
+
+(Over 450 lines because the fallback readers and the diagnosis of files none opens
+share their knowledge of TIFF layouts; apart they would repeat it.)
 """
 
 from __future__ import annotations
