@@ -107,7 +107,10 @@ def compare_extractors(
         out[f"q_{test}_{LIBERAL}"] = multipletests(out[f"p_{test}_{LIBERAL}"],
                                                    method="fdr_bh")[1]
     winner = np.where(out["mean_diff"] > 0, a, b)
-    out["verdict"] = np.where(out["q_corrected"] < alpha, winner, "no difference")
+    # A zero-width interval (every resample gave the same difference) or fewer than 3
+    # resamples is never evidence: its p of ~0 only says the spread was not measured.
+    measured = (out["n"] >= 3) & (out["ci_high"] > out["ci_low"])
+    out["verdict"] = np.where((out["q_corrected"] < alpha) & measured, winner, "no difference")
     out.insert(0, "metric", metric)
     out.insert(0, "b", b)
     out.insert(0, "a", a)

@@ -41,12 +41,15 @@ def confidence_of(comparison: pd.DataFrame) -> float:
 
 
 def significant(row: pd.Series, alpha: float = ALPHA) -> bool:
-    """Whether one target's difference counts: BH q (else corrected p) below ``alpha``.
+    """Whether one target's difference counts: the comparison's calibrated ``verdict``.
 
-    A zero-width interval (every resample gave the same difference, common with two
-    repetitions) or fewer than 3 resamples is never evidence: its p-value of ~0 only
-    says the spread was not measured.
+    The rule lives in :func:`featx.evaluation.comparisons.compare_extractors` (BH q of the
+    corrected t below alpha, never on a zero-width interval or under 3 resamples); tables
+    without a ``verdict`` column (N-way pairs) fall back to the same rule on their columns.
     """
+    verdict = row.get("verdict")
+    if isinstance(verdict, str) and alpha == ALPHA:
+        return verdict != "no difference"
     if int(row.get("n", 0)) < 3 or not row["ci_high"] > row["ci_low"]:
         return False
     for column in ("q_corrected", "p_corrected"):
