@@ -129,7 +129,7 @@ def _pooled_corrected(scores: pd.DataFrame, metric: str, target: str) -> float:
     wide = rows.pivot_table(index="repetition", columns="extractor", values="value")
     k = rows["n_splits"].iloc[0]
     return corrected_resampled_ttest(wide["A"].to_numpy(), wide["B"].to_numpy(), n_train=k - 1,
-                                     n_test=k).p_value
+                                     n_test=k).pvalue
 
 
 def _pair_tests(scores: pd.DataFrame, metric: str) -> dict[str, float]:
@@ -161,10 +161,10 @@ def run_expression(scenario: str, seed: int, n_repeats: int) -> dict[str, float]
                                 n_repeats=n_repeats, seed=seed).scores
     out = _pair_tests(scores, "pearson_r")
     out["over targets: corrected t of mean difference"] = compare_over_targets(
-        scores, "A", "B", metric="pearson_r").p_value
+        scores, "A", "B", metric="pearson_r").pvalue
     out["LIBERAL over targets: Wilcoxon over genes"] = compare_over_targets(
-        scores, "A", "B", metric="pearson_r", method="wilcoxon_liberal").p_value
-    out["count: corrected t of wins"] = count_better(scores, "A", "B")["p_value"]
+        scores, "A", "B", metric="pearson_r", method="wilcoxon_liberal").pvalue
+    out["count: corrected t of wins"] = count_better(scores, "A", "B")["pvalue"]
     return out
 
 
@@ -185,9 +185,9 @@ def run_mutation(scenario: str, seed: int, n_repeats: int) -> dict[str, float]:
                                C=MUTATION_C[0], n_Cs=6, inner_splits=3)
     out = _pair_tests(result.scores, "roc_auc")
     out["over targets: corrected t of mean difference"] = compare_over_targets(
-        result.scores, "A", "B", metric="roc_auc").p_value
+        result.scores, "A", "B", metric="roc_auc").pvalue
     out["LIBERAL DeLong, repetition 0 (conditional on the fitted models)"] = (
-        delong_from_predictions(result.predictions, "A", "B", target="G0").p_value)
+        delong_from_predictions(result.predictions, "A", "B", target="G0").pvalue)
     return out
 
 

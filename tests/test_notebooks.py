@@ -103,7 +103,7 @@ def check_03(r: dict[str, Any]) -> None:
     assert r["pearson_r"][r["a"]]["purity_CPE"] > 0.5
     assert all(0 <= v <= 1 for ext in r["roc_auc"].values() for v in ext.values())
     assert r["count_better"]["targets"] == len(r["pearson_r"][r["a"]])
-    assert 0 <= r["delong"]["p_value"] <= 1
+    assert 0 <= r["delong"]["pvalue"] <= 1
 
 
 # -- with the public data: real tiles and tables, ImageNet weights -----------------------------

@@ -130,10 +130,10 @@ def _target_row(target: str, group: pd.DataFrame, a: str, b: str,
         "target": target, "n": len(x), "mean_a": x.mean(), "mean_b": y.mean(),
         "mean_diff": corrected.estimate, "ci_low": corrected.ci_low,
         "ci_high": corrected.ci_high, "t_corrected": corrected.statistic,
-        "p_corrected": corrected.p_value, "effect_size": corrected.effect_size,
+        "p_corrected": corrected.pvalue, "effect_size": corrected.effect_size,
         "better": a if corrected.estimate > 0 else (b if corrected.estimate < 0 else "tie"),
-        f"p_ttest_{LIBERAL}": paired_ttest(x, y).p_value,
-        f"p_wilcoxon_{LIBERAL}": wilcoxon_test(x, y).p_value,
+        f"p_ttest_{LIBERAL}": paired_ttest(x, y).pvalue,
+        f"p_wilcoxon_{LIBERAL}": wilcoxon_test(x, y).pvalue,
     }
 
 
@@ -229,7 +229,7 @@ def count_better(scores: pd.DataFrame, a: str, b: str, *, metric: str = "pearson
     -------
     dict
         targets, significant, better_<a>, better_<b>, undecided, threshold (the rule in
-        words), test, estimate (mean net share of wins of a), p_value (NaN when no
+        words), test, estimate (mean net share of wins of a), pvalue (NaN when no
         target is significant).
     """
     alpha = fraction("alpha", alpha)
@@ -248,7 +248,7 @@ def count_better(scores: pd.DataFrame, a: str, b: str, *, metric: str = "pearson
             "threshold": (f"median {p_metric}{' (BH q)' if correction == 'bh' else ''} < "
                           f"{alpha:g} and mean {metric} > {null_value:g} for either extractor"),
             "test": "corrected resampled t-test of the per-resample net share of wins",
-            "estimate": test[0], "p_value": test[1]}
+            "estimate": test[0], "pvalue": test[1]}
 
 
 def _pooled_values(scores: pd.DataFrame, a: str, b: str, metric: str,
@@ -289,7 +289,7 @@ def _count_test(scores: pd.DataFrame, a: str, b: str, metric: str,
         return float(wins.iloc[0]), 1.0 if wins.iloc[0] == 0 else 0.0
     result = corrected_resampled_ttest(wins.to_numpy(), np.zeros(len(wins)), n_train=1.0,
                                        n_test=ratio)
-    return result.estimate, result.p_value
+    return result.estimate, result.pvalue
 
 
 def _pair(scores: pd.DataFrame, a: str, b: str, metric: str, folds: str, *,

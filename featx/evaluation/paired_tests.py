@@ -53,7 +53,7 @@ class ComparisonResult:
         Name of the test.
     statistic : float
         t, W or z.
-    p_value : float
+    pvalue : float
     estimate : float
         Estimated difference a - b (mean difference; Hodges-Lehmann pseudo-median
         for Wilcoxon; AUC difference for DeLong).
@@ -74,7 +74,7 @@ class ComparisonResult:
 
     test: str
     statistic: float
-    p_value: float
+    pvalue: float
     estimate: float
     ci_low: float
     ci_high: float
@@ -88,10 +88,10 @@ class ComparisonResult:
     def summary(self) -> str:
         """One readable paragraph."""
         df = f", df = {self.df:g}" if self.df is not None else ""
-        verdict = "significant" if self.p_value < 0.05 else "not significant"
+        verdict = "significant" if self.pvalue < 0.05 else "not significant"
         return (f"{self.test}: difference (a - b) = {self.estimate:.4g}, "
                 f"{self.confidence:.0%} CI [{self.ci_low:.4g}, {self.ci_high:.4g}]; "
-                f"statistic = {self.statistic:.4g}{df}, p = {self.p_value:.3g} "
+                f"statistic = {self.statistic:.4g}{df}, p = {self.pvalue:.3g} "
                 f"({self.alternative}, {verdict} at 0.05); {self.effect_size_name} = "
                 f"{self.effect_size:.3g}; n = {self.n}.")
 

@@ -195,7 +195,7 @@ def _expression(section: Section, folder: Path, scores: pd.DataFrame,
         ax.hist(rows["mean_diff"], bins=min(40, max(5, len(rows) // 3)), color="#2a5db0")
         ax.axvline(0, color="black", lw=1)
         ax.set(xlabel=f"Pearson r difference ({a} - {b})", ylabel="targets",
-               title=f"Per-target correlation differences: corrected t p={_p(over.p_value)}")
+               title=f"Per-target correlation differences: corrected t p={_p(over.pvalue)}")
         section.figures.append(Figure.from_matplotlib("expression-differences", fig,
                                "Distribution over targets of the mean (over repetitions) "
                                "difference in out-of-fold Pearson r; the p-value is the corrected t over "
@@ -232,9 +232,9 @@ def _observed_predicted(scores: pd.DataFrame, predictions: pd.DataFrame,
 
 
 def _count_sentence(counts: dict[str, object], a: str, b: str) -> str:
-    chance = ("" if not np.isfinite(counts["p_value"]) else
+    chance = ("" if not np.isfinite(counts["pvalue"]) else
               f" Whether that split is more than chance ({counts['test']}): "
-              f"p = {_p(counts['p_value'])}.")
+              f"p = {_p(counts['pvalue'])}.")
     return (f"{counts['significant']} of {counts['targets']} targets are significant for either "
             f"extractor ({counts['threshold']}); {counts[f'better_{a}']} of them are better "
             f"with {a}, {counts[f'better_{b}']} with {b} and {counts['undecided']} undecided."
@@ -262,7 +262,7 @@ def _mutation(section: Section, folder: Path, scores: pd.DataFrame,
             result = delong_from_predictions(predictions, a, b, target=gene)
             delong.append({"target": gene, "auc_difference": result.estimate,
                            "ci_low": result.ci_low, "ci_high": result.ci_high,
-                           "p_delong_conditional": result.p_value})
+                           "p_delong_conditional": result.pvalue})
         delong = pd.DataFrame(delong)
         section.tables.append(Table("mutation-delong", delong,
                                     f"DeLong's test, {a} vs {b}, first repetition's out-of-fold "

@@ -120,7 +120,7 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
     if overall is not None:
         facts += [(f"Across {noun}s (Wilcoxon, {confidence:.0%} CI)",
                    f"{fmt_num(overall.estimate)} [{fmt_num(overall.ci_low)}, "
-                   f"{fmt_num(overall.ci_high)}], p {fmt_p(overall.p_value)}")]
+                   f"{fmt_num(overall.ci_high)}], p {fmt_p(overall.pvalue)}")]
     facts.append(("n", _n_text(int(comparison["n"].iloc[0]), n_all, n_samples)))
     return Verdict(headline, facts, n_sig > 0, sentence)
 

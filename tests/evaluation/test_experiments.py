@@ -212,7 +212,7 @@ def test_mutation_auc_matches_naive_and_finds_signal():
     auc_sig = scores.query("extractor == 'SIG' and target == 'KRAS' and repetition == 0 "
                            "and fold == -1")["value"].item()
     assert delong.effect_size == pytest.approx(auc_sig)
-    assert delong.estimate > 0.2 and delong.p_value < 0.05
+    assert delong.estimate > 0.2 and delong.pvalue < 0.05
 
 
 def test_mutation_errors():

@@ -33,15 +33,15 @@ def test_corrected_ttest_matches_hand_computation():
     assert res.estimate == pytest.approx(0.045)
     assert res.statistic == pytest.approx(0.045 / se)
     assert res.df == 3
-    assert res.p_value == pytest.approx(2 * sstats.t.sf(0.045 / se, 3))
+    assert res.pvalue == pytest.approx(2 * sstats.t.sf(0.045 / se, 3))
     half = sstats.t.ppf(0.975, 3) * se
     assert (res.ci_low, res.ci_high) == pytest.approx((0.045 - half, 0.045 + half))
     assert res.effect_size == pytest.approx(0.045 / math.sqrt(0.0073 / 3))
     # the plain paired t-test is the same with correction 1/J only, and agrees with scipy
     plain = paired_ttest(a, b)
     assert plain.statistic == pytest.approx(sstats.ttest_rel(a, b).statistic)
-    assert plain.p_value == pytest.approx(sstats.ttest_rel(a, b).pvalue)
-    assert plain.p_value < res.p_value
+    assert plain.pvalue == pytest.approx(sstats.ttest_rel(a, b).pvalue)
+    assert plain.pvalue < res.pvalue
 
 
 def test_one_sided_alternatives_split_the_two_sided_p():
@@ -49,8 +49,8 @@ def test_one_sided_alternatives_split_the_two_sided_p():
     two = corrected_resampled_ttest(a, b, n_train=80, n_test=20)
     greater = corrected_resampled_ttest(a, b, n_train=80, n_test=20, alternative="greater")
     less = corrected_resampled_ttest(a, b, n_train=80, n_test=20, alternative="less")
-    assert greater.p_value == pytest.approx(two.p_value / 2)
-    assert greater.p_value + less.p_value == pytest.approx(1.0)
+    assert greater.pvalue == pytest.approx(two.pvalue / 2)
+    assert greater.pvalue + less.pvalue == pytest.approx(1.0)
 
 
 def test_wilcoxon_agrees_with_scipy_and_hodges_lehmann():
@@ -60,7 +60,7 @@ def test_wilcoxon_agrees_with_scipy_and_hodges_lehmann():
     res = wilcoxon_test(a, b)
     ref = sstats.wilcoxon(a - b)
     assert res.statistic == pytest.approx(ref.statistic)
-    assert res.p_value == pytest.approx(ref.pvalue)
+    assert res.pvalue == pytest.approx(ref.pvalue)
     d = a - b
     walsh = [(d[i] + d[j]) / 2 for i in range(25) for j in range(i, 25)]
     assert res.estimate == pytest.approx(np.median(walsh))
@@ -69,9 +69,9 @@ def test_wilcoxon_agrees_with_scipy_and_hodges_lehmann():
 
 
 def test_ties_everywhere_give_p_one_not_nan():
-    assert wilcoxon_test([1, 2, 3], [1, 2, 3]).p_value == 1.0
+    assert wilcoxon_test([1, 2, 3], [1, 2, 3]).pvalue == 1.0
     res = corrected_resampled_ttest([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], n_train=4, n_test=1)
-    assert (res.statistic, res.p_value) == (0.0, 1.0)
+    assert (res.statistic, res.pvalue) == (0.0, 1.0)
 
 
 def _delong_brute_force(y, s1, s2):
@@ -103,7 +103,7 @@ def test_delong_matches_brute_force_with_ties():
     assert res.estimate == pytest.approx(diff)
     assert res.estimate == pytest.approx(roc_auc_score(y, s1) - roc_auc_score(y, s2))
     assert res.statistic == pytest.approx(diff / math.sqrt(var))
-    assert res.p_value == pytest.approx(2 * sstats.norm.sf(abs(diff) / math.sqrt(var)))
+    assert res.pvalue == pytest.approx(2 * sstats.norm.sf(abs(diff) / math.sqrt(var)))
     assert res.effect_size == pytest.approx(roc_auc_score(y, s1))
 
 
@@ -136,7 +136,7 @@ def test_summary_reads_as_a_sentence():
     text = res.summary()
     assert "Nadeau-Bengio" in text and "p = " in text and "95% CI" in text
     with pytest.raises(AttributeError):
-        res.p_value = 0.0  # frozen
+        res.pvalue = 0.0  # frozen
 
 
 def test_bad_inputs_are_refused():
@@ -183,13 +183,13 @@ def test_signal_is_detected_per_target_and_over_targets():
     # Issue 19: across targets the test is now the corrected t over the 15 resamples
     # (was Wilcoxon over the 4 targets, n == 4, which treats correlated genes as independent).
     over = compare_over_targets(scores, "A", "B", metric="pearson_r")
-    assert over.estimate > 0.3 and over.n == 15 and over.p_value < 0.01
+    assert over.estimate > 0.3 and over.n == 15 and over.pvalue < 0.01
     liberal = compare_over_targets(scores, "A", "B", metric="pearson_r",
                                    method="wilcoxon_liberal")
     assert liberal.n == 4 and liberal.estimate > 0.3
     counts = count_better(scores, "A", "B")
     assert counts["significant"] == 4 and counts["better_A"] == 4 and counts["undecided"] == 0
-    assert counts["estimate"] > 0.8 and counts["p_value"] < 0.01
+    assert counts["estimate"] > 0.8 and counts["pvalue"] < 0.01
 
 
 def test_equal_extractors_give_no_inflated_false_positives():
@@ -275,9 +275,9 @@ def test_count_better_test_detects_a_consistent_winner_only():
     r = {"A": {f"g{i}": 0.4 for i in range(6)}, "B": {f"g{i}": 0.4 for i in range(6)}}
     p = {name: {f"g{i}": 1e-3 for i in range(6)} for name in "AB"}
     wins = count_better(_table(r, p, fold_diff={f"g{i}": 0.05 for i in range(6)}), "A", "B")
-    assert wins["estimate"] == 1.0 and wins["p_value"] == 0.0
+    assert wins["estimate"] == 1.0 and wins["pvalue"] == 0.0
     even = count_better(_table(r, p), "A", "B")  # equal scores on every fold: no evidence
-    assert even["estimate"] == 0.0 and even["p_value"] == 1.0
+    assert even["estimate"] == 0.0 and even["pvalue"] == 1.0
 
 
 def test_nan_scores_everywhere_name_the_target():
