@@ -48,6 +48,34 @@ def evaluate(
         "`auto`: none when the table's provenance says `featx targets` already applied "
         "log2(x + 1), else log2p1.")] = "auto",
     kernel: Annotated[str, typer.Option(help="Expression SVR kernel: `rbf` or `linear`.")] = "rbf",
+    svr_c: Annotated[float | None, typer.Option(
+        "--svr-c", help="Expression: SVR cost C (default 1).", min=0.0)] = None,
+    epsilon: Annotated[float | None, typer.Option(
+        help="Expression: SVR epsilon, in the targets' units, or in SDs with --scale-y "
+        "(default 0.1).", min=0.0)] = None,
+    scale_y: Annotated[bool | None, typer.Option(
+        "--scale-y/--no-scale-y", help="Expression: standardise each fold's training targets "
+        "before the SVR (R e1071's default); default no (scikit-learn's).")] = None,
+    lasso_c: Annotated[float | None, typer.Option(
+        "--lasso-c", help="Mutation: a fixed inverse L1 penalty C for every fold (glmnet's "
+        "lambda = 1 / (C * n_train)); default: chosen by inner CV in each training fold.",
+        min=0.0)] = None,
+    lasso_rule: Annotated[str | None, typer.Option(
+        help="Mutation: the inner-CV choice, `min` (glmnet lambda.min, the default) or `1se` "
+        "(lambda.1se, the strongest penalty within one SE of the best).")] = None,
+    inner_folds: Annotated[int | None, typer.Option(
+        help="Mutation: inner CV folds (default 5).", min=2)] = None,
+    penalties: Annotated[int | None, typer.Option(
+        help="Mutation: penalties on the inner-CV path (default 20).", min=1)] = None,
+    svc_c: Annotated[float | None, typer.Option(
+        "--svc-c", help="Tissue: LinearSVC C (default 1).", min=0.0)] = None,
+    verdict_rule: Annotated[str, typer.Option(
+        help="How the paired tests name a winner: `calibrated` (the default; holds its level "
+        "in the calibration benchmark) or another of featx.evaluation.verdict_rules.RULES.")
+    ] = "calibrated",
+    alpha: Annotated[float, typer.Option(
+        help="Level of the verdicts (BH q over targets, and the chance check).",
+        min=0.0, max=1.0)] = 0.05,
     jobs: Annotated[int, typer.Option(
         help="Worker processes fitting folds side by side (results do not depend on it).",
         min=1)] = 1,
@@ -90,8 +118,10 @@ def evaluate(
         targets_provenance,
     )
     from featx.evaluation.results import EXPERIMENTS
+    from featx.evaluation.verdict_rules import RULES, overall_verdict
 
     one_of("--experiment", experiment, EXPERIMENTS)
+    one_of("--verdict-rule", verdict_rule, tuple(RULES))
     output_dir(out)
     one_of("--format", table_format, ("parquet", "csv"))
     one_of("--correction", correction, ("holm", "bh"))
@@ -115,26 +145,30 @@ def evaluate(
         options["id_mode"] = id_mode
     if experiment == "expression":
         options.update(transform=_transform(transform, targets), kernel=kernel)
+    options.update(_model_options(experiment, {
+        "expression": {"C": svr_c, "epsilon": epsilon, "scale_y": scale_y},
+        "mutation": {"C": lasso_c, "rule": lasso_rule, "inner_splits": inner_folds,
+                     "n_Cs": penalties},
+        "tissue": {"C": svc_c}}))
     provenance = {
         "extractors": {name: source_provenance(path) for name, path in sources.items()},
         "targets": targets_provenance(targets, target_table.columns),
         "options": {k: v for k, v in options.items() if k not in ("progress", "groups")},
+        "alpha": alpha,
     }
     if reference is not None:
         one_of("--reference", reference, tuple(features))
     done = run_evaluation(experiment, features, target_table, out, fmt=table_format,
                           provenance=provenance, reference=reference, correction=correction,
-                          **options)
+                          rule=verdict_rule, alpha=alpha, **options)
     names = list(features)
     if done.comparison is not None:
         for other in names[1:]:
-            rows = done.comparison[done.comparison["b"] == other]
-            significant = rows[rows["q_corrected"] < 0.05]
-            better = int((significant["mean_diff"] > 0).sum())
-            typer.echo(f"{names[0]} vs {other}: {len(significant)} of {len(rows)} targets differ "
-                       f"(BH q < 0.05): {names[0]} better in {better}, {other} in "
-                       f"{len(significant) - better}; no evidence either way in "
-                       f"{len(rows) - len(significant)}")
+            overall = overall_verdict(done.comparison[done.comparison["b"] == other])
+            refused = (f"; not enough data for {overall.not_enough_data} (neither beats "
+                       "chance)" if overall.not_enough_data and overall.names_a_winner else "")
+            typer.echo(f"{names[0]} vs {other}: {overall.headline}{refused} "
+                       f"({verdict_rule} verdict rule)")
     if done.multiway is not None:
         pairs = done.multiway.pairs
         typer.echo(f"{len(set(zip(pairs['a'], pairs['b'])))} pairs, "
@@ -145,6 +179,23 @@ def evaluate(
                        f"[{row.ci_low:.2f}, {row.ci_high:.2f}] over {row.n_targets} targets")
     typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))
     typer.echo(f"next: featx report NAME --results {out}")
+
+
+def _model_options(experiment: str, by_experiment: dict[str, dict[str, object]],
+                   ) -> dict[str, object]:
+    """The options given for this experiment; one for another experiment is an error."""
+    flags = {"C": {"expression": "--svr-c", "mutation": "--lasso-c", "tissue": "--svc-c"},
+             "epsilon": "--epsilon", "scale_y": "--scale-y", "rule": "--lasso-rule",
+             "inner_splits": "--inner-folds", "n_Cs": "--penalties"}
+    from featx.errors import InvalidParameterError
+
+    for other, given in by_experiment.items():
+        for key, value in given.items():
+            if other != experiment and value is not None:
+                flag = flags[key][other] if isinstance(flags[key], dict) else flags[key]
+                raise InvalidParameterError(flag, f"used with --experiment {other} only",
+                                            value)
+    return {k: v for k, v in by_experiment.get(experiment, {}).items() if v is not None}
 
 
 def _transform(option: str, targets: Path) -> str:

@@ -113,7 +113,10 @@ _FACT_KEYS = {"featx_version", "experiment", "n_rows", "weights", "weights_sha25
               "base_weights_sha256", "data_hash", "stain_target", "target_sha256", "method",
               "mode", "tile_px", "mpp", "min_tissue", "overlap_px", "n_splits", "n_repeats",
               "seed", "n_samples", "fold_ids_sha256", "tiles", "targets_sha256", "path",
-              "sha256", "n_features", "input_px", "classes_sha256", "version"}
+              "sha256", "n_features", "input_px", "classes_sha256", "version",
+              # the experiment's model options and the verdict rule (featx evaluate)
+              "transform", "kernel", "C", "epsilon", "scale_y", "rule", "inner_splits", "n_Cs",
+              "solver", "max_iter", "verdict_rule", "alpha"}
 
 
 def provenance_facts(record: Mapping[str, Any]) -> pd.DataFrame:

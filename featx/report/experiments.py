@@ -232,13 +232,11 @@ def _observed_predicted(scores: pd.DataFrame, predictions: pd.DataFrame,
 
 
 def _count_sentence(counts: dict[str, object], a: str, b: str) -> str:
-    chance = ("" if not np.isfinite(counts["pvalue"]) else
-              f" Whether that split is more than chance ({counts['test']}): "
-              f"p = {_p(counts['pvalue'])}.")
     return (f"{counts['significant']} of {counts['targets']} targets are significant for either "
             f"extractor ({counts['threshold']}); {counts[f'better_{a}']} of them are better "
-            f"with {a}, {counts[f'better_{b}']} with {b} and {counts['undecided']} undecided."
-            + chance)
+            f"with {a}, {counts[f'better_{b}']} with {b} and {counts['undecided']} undecided. "
+            "The count describes; the verdict above decides (targets chosen by the same "
+            "scores that then decide who wins them admit no test of the split).")
 
 
 def _mutation(section: Section, folder: Path, scores: pd.DataFrame,

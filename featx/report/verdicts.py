@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from featx._figures import subplots
+from featx.evaluation.verdict_rules import NOT_ENOUGH_DATA, overall_verdict
 from featx.report.document import Figure, Verdict
 
 ALPHA = 0.05
@@ -43,13 +44,13 @@ def confidence_of(comparison: pd.DataFrame) -> float:
 def significant(row: pd.Series, alpha: float = ALPHA) -> bool:
     """Whether one target's difference counts: the comparison's calibrated ``verdict``.
 
-    The rule lives in :func:`featx.evaluation.comparisons.compare_extractors` (BH q of the
-    corrected t below alpha, never on a zero-width interval or under 3 resamples); tables
-    without a ``verdict`` column (N-way pairs) fall back to the same rule on their columns.
+    The rule lives in :mod:`featx.evaluation.verdict_rules` (the ``verdict`` column names a
+    or b, or says "no difference" or "not enough data"); tables without a ``verdict``
+    column fall back to BH q (or p) below alpha on a measured interval.
     """
     verdict = row.get("verdict")
     if isinstance(verdict, str) and alpha == ALPHA:
-        return verdict != "no difference"
+        return verdict in (str(row["a"]), str(row["b"]))
     if int(row.get("n", 0)) < 3 or not row["ci_high"] > row["ci_low"]:
         return False
     for column in ("q_corrected", "p_corrected"):
@@ -60,7 +61,10 @@ def significant(row: pd.Series, alpha: float = ALPHA) -> bool:
 
 
 def winner(row: pd.Series, alpha: float = ALPHA) -> str:
-    """The better extractor of one target, or "no evidence" when not significant."""
+    """The better extractor of one target, "not enough data" where the rule refused a
+    verdict, or "no evidence" when not significant."""
+    if row.get("verdict") == NOT_ENOUGH_DATA:
+        return NOT_ENOUGH_DATA
     if not significant(row, alpha):
         return "no evidence"
     return str(row["a"] if row["mean_diff"] > 0 else row["b"])
@@ -72,7 +76,10 @@ def single_verdict(row: pd.Series, *, metric: str, confidence: float,
     a, b, level = str(row["a"]), str(row["b"]), f"{confidence:.0%}"
     better = winner(row)
     interval = f"[{fmt_num(row['ci_low'])}, {fmt_num(row['ci_high'])}]"
-    if better == "no evidence":
+    if row.get("verdict") == NOT_ENOUGH_DATA:
+        headline = f"Not enough data to compare {a} and {b} on {metric}"
+        sentence = f"{str(row.get('reason', 'neither beats chance')).capitalize()}: no verdict."
+    elif better == "no evidence":
         headline = f"No evidence of a difference in {metric} between {a} and {b}"
         sentence = (f"The {level} interval of the difference includes zero or the corrected "
                     f"p-value is at least {ALPHA}; the data do not show either extractor better.")
@@ -94,16 +101,24 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
     """The card of a comparison over many targets: the paper's "better for N of M" count.
 
     ``overall`` is a :class:`~featx.evaluation.paired_tests.ComparisonResult` across
-    targets (Wilcoxon on per-target means), when the caller has one.
+    targets (the corrected t of the mean difference), when the caller has one.
     """
     a, b = str(comparison["a"].iloc[0]), str(comparison["b"].iloc[0])
     winners = comparison.apply(winner, axis=1)
     n_a, n_b = int((winners == a).sum()), int((winners == b).sum())
     n_sig, n_all = n_a + n_b, len(comparison)
-    if n_sig == 0:
+    refused = (int((comparison["verdict"] == NOT_ENOUGH_DATA).sum())
+               if "verdict" in comparison else 0)
+    if n_sig == 0 and refused == n_all:
+        headline = overall_verdict(comparison).headline
+        sentence = (f"Neither extractor scores above chance on any {noun}, so no difference "
+                    "between them can be told from noise.")
+    elif n_sig == 0:
         headline = f"No evidence of a difference between {a} and {b} for any {noun}"
         sentence = (f"None of the {n_all} {noun}s has a BH q below {ALPHA}; the differences "
                     "shown are within what resampling alone produces.")
+        if refused:
+            sentence += f" Not enough data for {refused} (neither extractor beats chance)."
     elif n_a == n_b:
         headline = (f"Neither is better overall: {a} wins {n_a} and {b} wins {n_b} of the "
                     f"{n_sig} {noun}s with a significant difference ({n_all} tested)")
@@ -113,12 +128,15 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
                     f"significant difference ({n_all} {noun}s tested)")
     if n_sig:
         sentence = (f"{a} better: {n_a}; {b} better: {n_b}; no evidence either way: "
-                    f"{n_all - n_sig} (BH q < {ALPHA}, corrected resampled t-test).")
+                    f"{n_all - n_sig - refused}; not enough data (neither beats chance): "
+                    f"{refused} (BH q < {ALPHA}, corrected resampled t-test, "
+                    f"{comparison['rule'].iloc[0] if 'rule' in comparison else 'featx'} "
+                    "verdict rule).")
     diffs = comparison["mean_diff"].to_numpy(dtype=float)
     facts = [(f"Median difference ({a} - {b})", f"{fmt_num(float(np.median(diffs)))} {metric}"),
              ("Significant " + noun + "s", f"{n_sig} of {n_all}")]
     if overall is not None:
-        facts += [(f"Across {noun}s (Wilcoxon, {confidence:.0%} CI)",
+        facts += [(f"Across {noun}s (corrected t of the mean difference, {confidence:.0%} CI)",
                    f"{fmt_num(overall.estimate)} [{fmt_num(overall.ci_low)}, "
                    f"{fmt_num(overall.ci_high)}], p {fmt_p(overall.pvalue)}")]
     facts.append(("n", _n_text(int(comparison["n"].iloc[0]), n_all, n_samples)))
