@@ -165,8 +165,8 @@ def evaluate(
     if done.comparison is not None:
         for other in names[1:]:
             overall = overall_verdict(done.comparison[done.comparison["b"] == other])
-            refused = (f"; not enough data for {overall.not_enough_data} (neither beats "
-                       "chance)" if overall.not_enough_data and overall.names_a_winner else "")
+            refused = (f"; not enough data for {overall.not_enough_data} (together no better "
+                       "than chance)" if overall.not_enough_data and overall.names_a_winner else "")
             typer.echo(f"{names[0]} vs {other}: {overall.headline}{refused} "
                        f"({verdict_rule} verdict rule)")
     if done.multiway is not None:

@@ -71,7 +71,8 @@ def compare_extractors(
 
     The verdict follows ``rule`` (:mod:`featx.evaluation.verdict_rules`): the corrected
     resampled t over single folds with the rule's variance factor, Benjamini-Hochberg
-    over the targets compared, no verdict where neither extractor beats chance.
+    over the targets compared, no verdict where the extractors' mean score is not above
+    chance.
     :func:`~featx.evaluation.verdict_rules.overall_verdict` of the table is the
     headline over all targets, the sentence a report shows.
 
@@ -108,8 +109,8 @@ def compare_extractors(
         ci_high (the rule's interval), t_corrected, p_corrected, q_corrected
         (Benjamini-Hochberg over the targets compared), effect_size (d_z), better (sign of
         mean_diff: a, b or tie), verdict (a, b, "no difference", or "not enough data"
-        where neither extractor beats chance), reason (the verdict in words), rule,
-        variance_factor, df, chance, beats_chance_a, beats_chance_b, gate_pvalue, and the
+        where the two extractors' mean score is not above chance), reason (the verdict in
+        words), rule, variance_factor, df, chance, above_chance, gate_pvalue, and the
         liberal p_ttest_liberal, p_wilcoxon_liberal, q_ttest_liberal, q_wilcoxon_liberal.
 
     Raises
@@ -135,9 +136,6 @@ def compare_extractors(
         sd = np.nanstd(d, axis=1, ddof=1)
         d_z = np.where(sd > 0, tests.mean / sd, np.where(tests.mean == 0, 0.0,
                                                           np.copysign(np.inf, tests.mean)))
-    beats = [decisions.compared if chance is None or not rule.chance else
-             corrected_t(m, ratio, rule, null=chance, alternative="greater").pvalue < alpha
-             for m in (x, y)]
     out = pd.DataFrame({
         "a": a, "b": b, "metric": metric, "target": targets, "n": tests.n,
         "mean_a": np.nanmean(x, axis=1), "mean_b": np.nanmean(y, axis=1),
@@ -148,8 +146,7 @@ def compare_extractors(
         "verdict": _verdicts(decisions, a, b),
         "reason": _reasons(decisions, rule, alpha, chance, a, b),
         "rule": rule.name, "variance_factor": rule.inflation * ratio, "df": tests.df,
-        "chance": np.nan if chance is None else chance,
-        "beats_chance_a": beats[0], "beats_chance_b": beats[1],
+        "chance": np.nan if chance is None else chance, "above_chance": decisions.compared,
         "gate_pvalue": decisions.gate_pvalue,
     })
     for test, function in (("ttest", paired_ttest), ("wilcoxon", wilcoxon_test)):
@@ -182,7 +179,7 @@ def _reasons(decisions: Decisions, rule: VerdictRule, alpha: float, chance: floa
     out = []
     for i, winner in enumerate(decisions.winner):
         if not decisions.compared[i]:
-            out.append(f"neither {a} nor {b} scores above chance ({chance:g})")
+            out.append(f"the mean score of {a} and {b} is not above chance ({chance:g})")
         elif winner:
             out.append(f"BH q {decisions.q[i]:.2g} < {alpha:g}")
         elif not decisions.measured[i]:

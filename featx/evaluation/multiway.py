@@ -99,7 +99,7 @@ def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str]
     rule, chance
         The verdict rule and chance level of each pair's
         :func:`~featx.evaluation.comparisons.compare_extractors`; a pair-target is
-        ``significant`` only where that rule compares it (some extractor beats chance).
+        ``significant`` only where that rule compares it (the pair scores above chance).
     """
     one_of("correction", correction, tuple(CORRECTIONS))
     alpha, confidence = fraction("alpha", alpha), fraction("confidence", confidence)

@@ -10,10 +10,13 @@ calibration benchmark (``benchmarks/bench_calibration.py``) showed necessary:
 * **a calibrated variance factor**: ``inflation`` times Nadeau-Bengio's n_test / n_train.
   One noise draw of an extractor is a dataset-level "luck" that every fold and every
   gene shares, so the folds' differences correlate more than n_test / n_train assumes;
-* **refusing near chance**: where neither extractor's score is above chance (its
+* **refusing near chance**: where the two extractors' mean score is not above chance (a
   one-sided corrected test at alpha), the target's verdict is "not enough data", never a
   winner: a LASSO that finds no signal picks the same spurious features in every fold
-  of the same patients, and its AUC differences look consistent when they are noise;
+  of the same patients, and its AUC differences look consistent when they are noise. The
+  check reads the *mean* of a and b, whose noise is uncorrelated with that of their
+  difference when they are equally good; selecting targets where either one alone beats
+  chance would pick those where that one was lucky, and then find it better;
 * **Benjamini-Hochberg over the targets compared**, and optionally a gate (the
   over-targets test of the mean difference must reject first, closed-testing style).
 
@@ -51,7 +54,8 @@ class VerdictRule:
         Degrees of freedom of the reference t distribution; None: resamples - 1.
         A fixed small value is Bouckaert's calibrated degrees of freedom.
     chance : bool
-        Refuse a verdict ("not enough data") where neither extractor beats chance.
+        Refuse a verdict ("not enough data") where the extractors' mean score is not above
+        chance.
     gate : bool
         Name per-target winners only when the over-targets test rejects.
     """
@@ -75,7 +79,7 @@ class VerdictRule:
                  "t reference with " + ("resamples - 1" if self.df is None else f"{self.df:g}")
                  + " degrees of freedom", "Benjamini-Hochberg over targets"]
         if self.chance:
-            words.append("no verdict where neither extractor beats chance")
+            words.append("no verdict where the two extractors' mean score is not above chance")
         if self.gate:
             words.append("per-target winners only after the over-targets test rejects")
         return "; ".join(words)
@@ -162,8 +166,8 @@ class Decisions:
     q : numpy.ndarray
         Benjamini-Hochberg q-values over the targets compared (NaN for the others).
     compared : numpy.ndarray of bool
-        Targets where at least one extractor beats chance (all, where the rule or the
-        metric has no chance check).
+        Targets where the extractors' mean score is above chance (all, where the rule or
+        the metric has no chance check).
     measured : numpy.ndarray of bool
         At least 3 resamples and an interval of non-zero width.
     gate_pvalue : float
@@ -193,9 +197,8 @@ def decide(a: np.ndarray, b: np.ndarray, ratio: np.ndarray, rule: VerdictRule, *
     tests = corrected_t(a - b, ratio, rule, confidence=confidence)
     compared = np.ones(len(a), dtype=bool)
     if rule.chance and chance is not None:
-        above = [corrected_t(x, ratio, rule, null=chance, alternative="greater").pvalue < alpha
-                 for x in (a, b)]
-        compared = above[0] | above[1]
+        compared = corrected_t((a + b) / 2, ratio, rule, null=chance,
+                               alternative="greater").pvalue < alpha
     q = np.full(len(a), np.nan)
     q[compared] = benjamini_hochberg(tests.pvalue[compared])
     measured = (tests.n >= 3) & (tests.ci_high > tests.ci_low)
@@ -238,8 +241,8 @@ class OverallVerdict:
     no_difference : int
         Targets with no evidence of a difference.
     not_enough_data : int
-        Targets where the rule refused a verdict (neither extractor beats chance, or too
-        few resamples to measure a spread).
+        Targets where the rule refused a verdict (the extractors' mean score is not above
+        chance).
     rule : str
         The rule's name.
     """
@@ -267,8 +270,8 @@ class OverallVerdict:
                      for name, k in ((a, self.better_a), (b, self.better_b)) if k]
             return "; ".join(parts)
         if self.not_enough_data == self.targets:
-            return (f"Not enough data to compare {a} and {b}: neither beats chance on any "
-                    f"of the {self.targets} {noun}")
+            return (f"Not enough data to compare {a} and {b}: together they score no better "
+                    f"than chance on any of the {self.targets} {noun}")
         return f"No evidence of a difference between {a} and {b} ({self.targets} {noun})"
 
 

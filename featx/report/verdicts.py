@@ -78,7 +78,8 @@ def single_verdict(row: pd.Series, *, metric: str, confidence: float,
     interval = f"[{fmt_num(row['ci_low'])}, {fmt_num(row['ci_high'])}]"
     if row.get("verdict") == NOT_ENOUGH_DATA:
         headline = f"Not enough data to compare {a} and {b} on {metric}"
-        sentence = f"{str(row.get('reason', 'neither beats chance')).capitalize()}: no verdict."
+        reason = str(row.get("reason", "the two score no better than chance"))
+        sentence = f"{reason[:1].upper()}{reason[1:]}: no verdict."
     elif better == "no evidence":
         headline = f"No evidence of a difference in {metric} between {a} and {b}"
         sentence = (f"The {level} interval of the difference includes zero or the corrected "
@@ -111,14 +112,15 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
                if "verdict" in comparison else 0)
     if n_sig == 0 and refused == n_all:
         headline = overall_verdict(comparison).headline
-        sentence = (f"Neither extractor scores above chance on any {noun}, so no difference "
-                    "between them can be told from noise.")
+        sentence = (f"Together the two score no better than chance on any {noun}, so no "
+                    "difference between them can be told from noise.")
     elif n_sig == 0:
         headline = f"No evidence of a difference between {a} and {b} for any {noun}"
         sentence = (f"None of the {n_all} {noun}s has a BH q below {ALPHA}; the differences "
                     "shown are within what resampling alone produces.")
         if refused:
-            sentence += f" Not enough data for {refused} (neither extractor beats chance)."
+            sentence += (f" Not enough data for {refused} (together the two score no better "
+                         "than chance).")
     elif n_a == n_b:
         headline = (f"Neither is better overall: {a} wins {n_a} and {b} wins {n_b} of the "
                     f"{n_sig} {noun}s with a significant difference ({n_all} tested)")
@@ -128,7 +130,8 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
                     f"significant difference ({n_all} {noun}s tested)")
     if n_sig:
         sentence = (f"{a} better: {n_a}; {b} better: {n_b}; no evidence either way: "
-                    f"{n_all - n_sig - refused}; not enough data (neither beats chance): "
+                    f"{n_all - n_sig - refused}; not enough data (no better than chance "
+                    "together): "
                     f"{refused} (BH q < {ALPHA}, corrected resampled t-test, "
                     f"{comparison['rule'].iloc[0] if 'rule' in comparison else 'featx'} "
                     "verdict rule).")

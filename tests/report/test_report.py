@@ -146,7 +146,7 @@ def test_report_tables_are_readable(report_page):
 
 def test_no_winner_without_evidence(tmp_path):
     """Two all-but-identical noise extractors: no card and no cell names a winner (the cards say
-    "no evidence" or, where neither beats chance, "not enough data")."""
+    "no evidence" or, where the two score no better than chance, "not enough data")."""
     import numpy as np
 
     from featx.report import build_report, write_report
