@@ -111,7 +111,7 @@ def outcomes(record: dict, cell: str, rules: dict[str, VerdictRule], *,
     """One row per rule: does the verdict over ALL targets name a winner, and whom."""
     a, b, ratio, chance = matrices(record, cell_targets(record, cell), repeats)
     job: Job = record["job"]
-    rows = []
+    rows = [factor_moments(a, b, ratio, chance, cell, job, repeats)]
     for name, rule in rules.items():
         winner = decide(a, b, ratio, rule, alpha=ALPHA, chance=chance).winner
         rows.append({"cell": cell, "scenario": job.scenario, "seed": job.seed, "rule": name,
@@ -120,6 +120,46 @@ def outcomes(record: dict, cell: str, rules: dict[str, VerdictRule], *,
                      "names_b": bool((winner < 0).any()),
                      "per target": float(np.mean(winner != 0))})
     return rows
+
+
+def factor_moments(a: np.ndarray, b: np.ndarray, ratio: np.ndarray, chance: float | None,
+                   cell: str, job: Job, repeats: int | None) -> dict[str, object]:
+    """Sums over targets of the squared mean difference and of its Nadeau-Bengio variance
+    parts, for the variance factor the data need (:func:`needed_factor`); all targets, and
+    those whose mean score is above chance."""
+    d = a - b
+    n = np.sum(np.isfinite(d), axis=1)
+    mean, var = np.nanmean(d, axis=1), np.nanvar(d, axis=1, ddof=1)
+    above = decide(a, b, ratio, RULES[DEFAULT_RULE], chance=chance).compared
+    row = {"cell": cell, "scenario": job.scenario, "seed": job.seed, "rule": "MOMENTS",
+           "repeats": repeats or job.repeats}
+    for label, keep in (("all", np.isfinite(mean) & (var > 0)),
+                        ("above chance", above & np.isfinite(mean) & (var > 0))):
+        row[f"{label}: d2"] = float(np.sum(mean[keep] ** 2))
+        row[f"{label}: var/J"] = float(np.sum(var[keep] / n[keep]))
+        row[f"{label}: var*ratio"] = float(np.sum(var[keep] * ratio[keep]))
+    return row
+
+
+def needed_factor(rows: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per null cell: the multiple of n_test/n_train that makes the corrected t's variance 1,
+    (sum of squared mean differences - sum of var/J) / sum of var * n_test/n_train, with a
+    bootstrap interval over datasets. Nadeau-Bengio assumes 1."""
+    moments = rows[(rows["rule"] == "MOMENTS") & rows["scenario"].isin(NULLS)]
+    rng = np.random.default_rng(seed)
+    out = []
+    for (cell, reps, scenario), group in moments.groupby(["cell", "repeats", "scenario"]):
+        for label in ("all", "above chance"):
+            parts = group[[f"{label}: d2", f"{label}: var/J", f"{label}: var*ratio"]].to_numpy()
+            if parts[:, 2].sum() <= 0:
+                continue
+            draws = parts[rng.integers(0, len(parts), size=(n_boot, len(parts)))].sum(axis=1)
+            factor = (parts[:, 0].sum() - parts[:, 1].sum()) / parts[:, 2].sum()
+            boot = (draws[:, 0] - draws[:, 1]) / draws[:, 2]
+            out.append({"cell": cell, "repeats": reps, "scenario": scenario, "targets": label,
+                        "n": len(group), "inflation needed": factor,
+                        "low": np.quantile(boot, 0.025), "high": np.quantile(boot, 0.975)})
+    return pd.DataFrame(out)
 
 
 def public_verdict(record: dict, cell: str, rule: str | VerdictRule) -> bool:
@@ -194,6 +234,7 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     """Rates with intervals: one row per (rule, repeats, cell, scenario, level)."""
     out = []
+    rows = rows[rows["rule"] != "MOMENTS"]
     for (rule, reps, cell, scenario), group in rows.groupby(
             ["rule", "repeats", "cell", "scenario"], sort=False):
         n = len(group)
@@ -276,6 +317,11 @@ def main() -> None:
     table = summarise(rows)
     if args.csv:
         table.to_csv(args.csv, index=False)
+        rows.to_csv(args.csv.with_suffix(".rows.csv.gz"), index=False)
+    if not args.small:
+        print("Variance factor the nulls need, as a multiple of n_test/n_train (95% bootstrap "
+              "interval over datasets):")
+        print(needed_factor(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(rule_summary(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for rule in table["rule"].unique():
