@@ -170,7 +170,7 @@ def public_verdict(record: dict, cell: str, rule: str | VerdictRule) -> bool:
         scores = scores[scores["target"].isin(cell_targets(record, cell))]
     scores = scores.assign(**{c: scores[c].astype(str) for c in ("target", "extractor", "metric",
                                                                  "experiment")})
-    comparison = compare_extractors(scores, "A", "B", metric=metric, rule=rule,
+    comparison = compare_extractors(scores, "A", "B", metric=metric, verdict_rule=rule,
                                     chance=record["chance"])
     return overall_verdict(comparison).names_a_winner
 

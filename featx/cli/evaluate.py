@@ -160,7 +160,7 @@ def evaluate(
         one_of("--reference", reference, tuple(features))
     done = run_evaluation(experiment, features, target_table, out, fmt=table_format,
                           provenance=provenance, reference=reference, correction=correction,
-                          rule=verdict_rule, alpha=alpha, **options)
+                          verdict_rule=verdict_rule, alpha=alpha, **options)
     names = list(features)
     if done.comparison is not None:
         for other in names[1:]:

@@ -51,9 +51,9 @@ from featx.evaluation.verdict_rules import (
     Decisions,
     VerdictRule,
     benjamini_hochberg,
+    checked_rule,
     corrected_t,
     decide,
-    verdict_rule,
 )
 
 #: Column name suffix of tests that do not hold their level over CV folds.
@@ -64,12 +64,13 @@ COUNT_CORRECTIONS = ("none", "bh")
 
 def compare_extractors(
     scores: pd.DataFrame, a: str, b: str, *, metric: str, folds: str = "each",
-    alpha: float = 0.05, confidence: float = 0.95, rule: str | VerdictRule = DEFAULT_RULE,
+    alpha: float = 0.05, confidence: float = 0.95,
+    verdict_rule: str | VerdictRule = DEFAULT_RULE,
     chance: float | None = None,
 ) -> pd.DataFrame:
     """Per-target paired tests of extractor ``a`` against ``b``, and the verdict of each.
 
-    The verdict follows ``rule`` (:mod:`featx.evaluation.verdict_rules`): the corrected
+    The verdict follows ``verdict_rule`` (:mod:`featx.evaluation.verdict_rules`): the corrected
     resampled t over single folds with the rule's variance factor, Benjamini-Hochberg
     over the targets compared, no verdict where the extractors' mean score is not above
     chance.
@@ -95,7 +96,7 @@ def compare_extractors(
         Level of the ``verdict`` (on ``q_corrected``) and of the chance check.
     confidence : float
         Interval level.
-    rule : str or VerdictRule, default "calibrated"
+    verdict_rule : str or VerdictRule, default "calibrated"
         The verdict rule (:data:`~featx.evaluation.verdict_rules.RULES`).
     chance : float, optional
         The score of an extractor that predicts nothing; default 0.5 for ROC AUC, 0 for
@@ -125,7 +126,7 @@ def compare_extractors(
                                     'a true null 20-28% of the time at alpha 0.05)', folds)
     one_of("folds", folds, ("each",))
     alpha = fraction("alpha", alpha)
-    rule = verdict_rule(rule)
+    rule = checked_rule(verdict_rule)
     chance = CHANCE_LEVELS.get(metric) if chance is None else float(chance)
     table = _pair(scores, a, b, metric, folds)
     targets, x, y, ratio = paired_matrices(table, a, b)
@@ -193,12 +194,12 @@ def _reasons(decisions: Decisions, rule: VerdictRule, alpha: float, chance: floa
 
 def compare_over_targets(scores: pd.DataFrame, a: str, b: str, *, metric: str,
                          method: str = "corrected", confidence: float = 0.95,
-                         rule: str | VerdictRule = DEFAULT_RULE) -> ComparisonResult:
+                         verdict_rule: str | VerdictRule = DEFAULT_RULE) -> ComparisonResult:
     """Is ``a`` better than ``b`` across targets?
 
     ``method="corrected"`` (recommended): for each resample (repetition, fold) the mean
     over targets of the score difference a - b, then the corrected resampled t-test over
-    those J numbers with ``rule``'s variance factor and degrees of freedom. Each resample
+    those J numbers with ``verdict_rule``'s variance factor and degrees of freedom. Each resample
     gives one number computed on the same patients for every target, so the correlation
     between genes is inside it and the test does not treat correlated genes as
     independent evidence. Where each target has its own folds (mutation: stratified per
@@ -222,7 +223,7 @@ def compare_over_targets(scores: pd.DataFrame, a: str, b: str, *, metric: str,
         table = _pair(scores, a, b, metric, "pooled")
         means = table.groupby("target")[[a, b]].mean()
         return wilcoxon_test(means[a].to_numpy(), means[b].to_numpy(), confidence=confidence)
-    rule = verdict_rule(rule)
+    rule = checked_rule(verdict_rule)
     table = _pair(scores, a, b, metric, "each", complete_targets=True)
     per_resample = _per_resample(table, (table[a] - table[b]).rename("d"), "mean").to_numpy()
     ratio = float((table["n_test"] / table["n_train"]).mean())

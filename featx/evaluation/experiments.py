@@ -32,7 +32,7 @@ from featx.evaluation.multiway import MultiwayComparison, compare_many
 from featx.evaluation.mutation import predict_mutations
 from featx.evaluation.results import EXPERIMENT_METRICS, EXPERIMENTS, ExperimentResult
 from featx.evaluation.tissue import classify_tissue
-from featx.evaluation.verdict_rules import DEFAULT_RULE, VerdictRule, verdict_rule
+from featx.evaluation.verdict_rules import DEFAULT_RULE, VerdictRule, checked_rule
 
 #: Tables of the N-way comparison, ``<experiment>_<name>.csv``.
 MULTIWAY_TABLES = ("pairs", "ranking", "mean_ranks")
@@ -84,7 +84,7 @@ class Evaluation:
 def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
                    out: str | Path, *, fmt: str = "parquet",
                    provenance: Mapping[str, Any] | None = None, reference: str | None = None,
-                   correction: str = "holm", rule: str | VerdictRule = DEFAULT_RULE,
+                   correction: str = "holm", verdict_rule: str | VerdictRule = DEFAULT_RULE,
                    alpha: float = 0.05, **options: Any) -> Evaluation:
     """Run an experiment, save its tables, and compare the first extractor with each other one.
 
@@ -109,7 +109,7 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
         ``_mean_ranks.csv``.
     correction : {"holm", "bh"}
         N-way: correction across pairs.
-    rule : str or VerdictRule, default "calibrated"
+    verdict_rule : str or VerdictRule, default "calibrated"
         The verdict rule (:mod:`featx.evaluation.verdict_rules`); recorded in the
         provenance as ``verdict_rule``.
     alpha : float, default 0.05
@@ -117,7 +117,7 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
     **options
         Passed to the experiment (``n_splits``, ``n_repeats``, ``seed``, ``n_jobs``, ...).
     """
-    rule = verdict_rule(rule)
+    rule = checked_rule(verdict_rule)
     result = evaluate(experiment, features, targets, **options)
     record = {**(provenance or {}), "verdict_rule": rule.describe(),
               "verdict_rule_config": rule.config, "alpha": alpha}
@@ -128,14 +128,16 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
     if len(names) > 1:
         metric = EXPERIMENT_METRICS[experiment]
         comparison = pd.concat([compare_extractors(result.scores, names[0], other, metric=metric,
-                                                   rule=rule, chance=chance, alpha=alpha)
+                                                   verdict_rule=rule, chance=chance,
+                                                   alpha=alpha)
                                 for other in names[1:]], ignore_index=True)
         written.append(write_table(comparison, Path(out) / f"{experiment}_comparison.csv"))
     multiway = None
     if len(names) > 2 or (reference is not None and len(names) > 1):
         multiway = compare_many(result.scores, metric=EXPERIMENT_METRICS[experiment],
                                 extractors=names, reference=reference, correction=correction,
-                                seed=int(options.get("seed", 0)), rule=rule, chance=chance,
+                                seed=int(options.get("seed", 0)), verdict_rule=rule,
+                                chance=chance,
                                 alpha=alpha)
         for stem, table in (("pairs", multiway.pairs), ("ranking", multiway.ranking),
                             ("mean_ranks", multiway.mean_ranks)):

@@ -71,7 +71,7 @@ def extractor_pairs(names: Sequence[str], reference: str | None = None) -> list[
 def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str] | None = None,
                  reference: str | None = None, correction: str = "holm", alpha: float = 0.05,
                  confidence: float = 0.95, n_boot: int = 2000, seed: int = 0,
-                 rule: str | VerdictRule = DEFAULT_RULE, chance: float | None = None,
+                 verdict_rule: str | VerdictRule = DEFAULT_RULE, chance: float | None = None,
                  ) -> MultiwayComparison:
     """Compare three or more extractors on the same folds, corrected across pairs.
 
@@ -96,7 +96,7 @@ def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str]
         Bootstrap resamples of the targets for the mean-rank intervals.
     seed : int
         Seed of that bootstrap.
-    rule, chance
+    verdict_rule, chance
         The verdict rule and chance level of each pair's
         :func:`~featx.evaluation.comparisons.compare_extractors`; a pair-target is
         ``significant`` only where that rule compares it (the pair scores above chance).
@@ -107,7 +107,7 @@ def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str]
         dict.fromkeys(scores["extractor"]))
     pairs = extractor_pairs(names, reference)
     table = pd.concat([compare_extractors(scores, a, b, metric=metric, confidence=confidence,
-                                          rule=rule, chance=chance)
+                                          verdict_rule=verdict_rule, chance=chance)
                        for a, b in pairs], ignore_index=True)
     method, words = CORRECTIONS[correction]
     table["p_adjusted"] = table.groupby("target")["p_corrected"].transform(

@@ -92,15 +92,16 @@ RULES = {
 DEFAULT_RULE = "calibrated"
 
 
-def verdict_rule(rule: str | VerdictRule) -> VerdictRule:
+def checked_rule(rule: str | VerdictRule) -> VerdictRule:
     """A rule by name (:data:`RULES`) or as given, checked."""
     if isinstance(rule, VerdictRule):
-        positive_float("rule.inflation", rule.inflation)
+        positive_float("verdict_rule.inflation", rule.inflation)
         if rule.df is not None:
-            positive_float("rule.df", rule.df)
+            positive_float("verdict_rule.df", rule.df)
         return rule
     if rule not in RULES:
-        raise InvalidParameterError("rule", f"one of {sorted(RULES)} or a VerdictRule", rule)
+        raise InvalidParameterError("verdict_rule", f"one of {sorted(RULES)} or a VerdictRule",
+                                    rule)
     return RULES[rule]
 
 
@@ -294,4 +295,4 @@ def overall_verdict(comparison) -> OverallVerdict:
 
 __all__ = ["CHANCE_LEVELS", "DEFAULT_RULE", "NOT_ENOUGH_DATA", "NO_DIFFERENCE", "RULES",
            "Decisions", "OverallVerdict", "TTests", "VerdictRule", "benjamini_hochberg",
-           "corrected_t", "decide", "overall_verdict", "verdict_rule"]
+           "checked_rule", "corrected_t", "decide", "overall_verdict"]

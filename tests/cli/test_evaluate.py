@@ -82,6 +82,40 @@ def test_evaluate_expression_on_a_folder_as_csv(tmp_path):
     assert r["SIG"] > 0.5 > r["noise"]
 
 
+def test_every_model_option_and_the_verdict_rule_reach_the_run_and_its_provenance(tmp_path):
+    src = _write_inputs(tmp_path)
+    mutation = runner.invoke(app, ["evaluate", str(src / "noise.parquet"), f"SIG={src / 'SIG.parquet'}",
+                                   "-t", str(src / "mutations.tsv"), "-e", "mutation",
+                                   "--repeats", "2", "--lasso-rule", "1se", "--inner-folds", "3",
+                                   "--penalties", "6", "--verdict-rule", "nadeau-bengio",
+                                   "--alpha", "0.1", "-o", str(tmp_path / "m")])
+    assert mutation.exit_code == 0, mutation.output
+    record = json.loads((tmp_path / "m" / "mutation_provenance.json").read_text())
+    assert record["options"] | {"rule": "1se", "inner_splits": 3, "n_Cs": 6} == record["options"]
+    assert record["verdict_rule_config"]["name"] == "nadeau-bengio" and record["alpha"] == 0.1
+    comparison = pd.read_csv(tmp_path / "m" / "mutation_comparison.csv")
+    assert set(comparison["rule"]) == {"nadeau-bengio"}
+    fixed = runner.invoke(app, ["evaluate", str(src / "noise.parquet"), "-t",
+                                str(src / "mutations.tsv"), "-e", "mutation", "--repeats", "1",
+                                "--lasso-c", "0.3", "-o", str(tmp_path / "f")])
+    assert fixed.exit_code == 0, fixed.output
+    used = pd.read_parquet(tmp_path / "f" / "mutation_scores.parquet").query("metric == 'lasso_C'")
+    assert (used["value"] == 0.3).all()
+    expression = runner.invoke(app, ["evaluate", str(src), "-t", str(src / "expression.csv"),
+                                     "-e", "expression", "--repeats", "1", "--svr-c", "2",
+                                     "--epsilon", "0.3", "--scale-y", "-o", str(tmp_path / "e")])
+    assert expression.exit_code == 0, expression.output
+    options = json.loads((tmp_path / "e" / "expression_provenance.json").read_text())["options"]
+    assert (options["C"], options["epsilon"], options["scale_y"]) == (2.0, 0.3, True)
+    wrong = runner.invoke(app, ["evaluate", str(src), "-t", str(src / "expression.csv"), "-e",
+                                "expression", "--lasso-rule", "1se", "-o", str(tmp_path / "w")])
+    assert isinstance(wrong.exception, InvalidParameterError)
+    assert "--lasso-rule" in str(wrong.exception) and "mutation" in str(wrong.exception)
+    unknown = runner.invoke(app, ["evaluate", str(src), "-t", str(src / "expression.csv"), "-e",
+                                  "expression", "--verdict-rule", "lenient"])
+    assert isinstance(unknown.exception, InvalidParameterError)
+
+
 def test_evaluate_tissue_with_exact_ids(tmp_path):
     rng = np.random.default_rng(1)
     labels = np.repeat(["a", "b"], 20)

@@ -17,10 +17,10 @@ from featx.evaluation.verdict_rules import (
     RULES,
     VerdictRule,
     benjamini_hochberg,
+    checked_rule,
     corrected_t,
     decide,
     overall_verdict,
-    verdict_rule,
 )
 
 
@@ -85,12 +85,12 @@ def test_zero_spread_is_never_a_verdict():
 
 
 def test_rules_by_name_and_checked():
-    assert verdict_rule(DEFAULT_RULE) is RULES[DEFAULT_RULE]
+    assert checked_rule(DEFAULT_RULE) is RULES[DEFAULT_RULE]
     assert "Benjamini-Hochberg" in RULES[DEFAULT_RULE].describe()
-    with pytest.raises(InvalidParameterError, match="rule"):
-        verdict_rule("strict")
+    with pytest.raises(InvalidParameterError, match="verdict_rule"):
+        checked_rule("strict")
     with pytest.raises(InvalidParameterError, match="inflation"):
-        verdict_rule(VerdictRule("bad", inflation=0.0))
+        checked_rule(VerdictRule("bad", inflation=0.0))
 
 
 def _table(a: np.ndarray, b: np.ndarray, metric: str = "roc_auc") -> pd.DataFrame:
