@@ -289,6 +289,28 @@ def print_cells(table: pd.DataFrame, rule: str) -> None:
         print(f"{cell:<20}{reps:>5} {level:<11}" + "".join(f"{c:>24}" for c in cells))
 
 
+def markdown(table: pd.DataFrame, rule: str) -> str:
+    """One rule's table for the README: every cell, verdict and per-target rows."""
+    rows = table[table["rule"] == rule]
+    fitted = rows.groupby("cell")["repeats"].transform("max")
+    rows = rows[rows["repeats"] == fitted]
+    lines = ["| cell | reps | level | " + " | ".join(SCENARIOS) + " |",
+             "|---|---|---|" + "---|" * len(SCENARIOS)]
+    for (cell, reps, level), group in rows.groupby(["cell", "repeats", "level"], sort=False):
+        cells = []
+        for s in SCENARIOS:
+            hit = group[group["scenario"] == s]
+            if hit.empty:
+                cells.append("")
+                continue
+            rate, low, high, n = hit[["rate", "low", "high", "n"]].iloc[0]
+            text = f"{100 * rate:.1f} [{100 * low:.1f}, {100 * high:.1f}] ({int(n)})"
+            cells.append(f"**{text}**" if s in NULLS and level == "verdict" and rate > 0.075
+                         else text)
+        lines.append(f"| {cell} | {reps} | {level} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def small_run(root: Path) -> pd.DataFrame:
     """The CI-sized version: 2 datasets per null, 1 per effect size, 2 x 5-fold, 4 cells."""
     jobs = plan(cells=("tissue", "expression-150", "mutation-80"), datasets=2,
@@ -306,6 +328,8 @@ def main() -> None:
     parser.add_argument("--check-api", action="store_true",
                         help="recompute the default rule through compare_extractors too")
     parser.add_argument("--csv", type=Path, help="write the summarised table here")
+    parser.add_argument("--markdown", action="store_true", help="the default rule's table as "
+                        "Markdown (README)")
     args = parser.parse_args()
     start = time.perf_counter()
     if args.small:
@@ -327,6 +351,8 @@ def main() -> None:
     for rule in table["rule"].unique():
         if "default" in rule or rule.startswith("REMOVED") or args.small:
             print_cells(table, rule)
+    if args.markdown:
+        print("\n" + markdown(table, next(r for r in table["rule"].unique() if "default" in r)))
     print(f"\n{time.perf_counter() - start:.0f} s wall")
 
 

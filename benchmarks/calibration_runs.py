@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from calibration_cohorts import FITTED_CELLS, NULLS, POWERS, make_cohort
+from calibration_cohorts import FITTED_CELLS, NULLS, POWERS, SCENARIOS, make_cohort
 
 from featx._io import atomic_path
 from featx.evaluation.experiments import evaluate
@@ -31,6 +31,8 @@ KEPT_METRICS = (*EXPERIMENT_METRICS.values(), "pearson_p")
 #: Repetitions per cell where not the run's default: 500 patients x 100 genes costs 14 s of
 #: CPU per repetition of both extractors (SVR, 400 training rows, 100 targets x 5 folds).
 REPEATS = {"expression-500": 5}
+#: Cells that get a new dataset every k rounds (the costliest; the others finish first).
+PACE = {"expression-500": 2}
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,28 @@ class Job:
 
 
 def plan(*, cells: Iterable[str] = FITTED_CELLS, datasets: int = 200, power_datasets: int = 50,
-         repeats: int = 10, repeats_of: dict[str, int] | None = None) -> list[Job]:
-    """Every job, nulls first, round-robin over cells so partial runs cover every cell.
+         repeats: int = 10, repeats_of: dict[str, int] | None = None,
+         pace: dict[str, int] | None = None) -> list[Job]:
+    """Every job, ordered so that a partial run covers every cell and scenario.
 
-    ``repeats_of`` overrides ``repeats`` per cell (default :data:`REPEATS`).
+    Round-robin over cells and seeds; the power datasets are spread evenly among the nulls;
+    a cell with ``pace`` k (default :data:`PACE`) gets a new seed every k rounds until the
+    others are done. ``repeats_of`` overrides ``repeats`` per cell (default :data:`REPEATS`).
     """
-    cells, special = list(cells), REPEATS if repeats_of is None else repeats_of
-
-    def jobs(scenarios: tuple[str, ...], count: int) -> list[Job]:
-        return [Job(c, s, seed, special.get(c, repeats)) for seed in range(count)
-                for s in scenarios for c in cells]
-
-    return jobs(NULLS, datasets) + jobs(POWERS, power_datasets)
+    cells = list(cells)
+    special = REPEATS if repeats_of is None else repeats_of
+    pace = PACE if pace is None else pace
+    every = max(1, datasets // power_datasets) if power_datasets else 1
+    jobs = []
+    for c in cells:
+        for s in NULLS + POWERS:
+            count, stride = (datasets, 1) if s in NULLS else (power_datasets, every)
+            for seed in range(count):
+                # the round in which this job comes: power seeds spread over the null rounds
+                position = (seed * stride + stride - 1) * pace.get(c, 1)
+                jobs.append((position, SCENARIOS.index(s), cells.index(c),
+                             Job(c, s, seed, special.get(c, repeats))))
+    return [job for *_, job in sorted(jobs, key=lambda item: item[:3])]
 
 
 def fit(job: Job) -> dict[str, object]:
