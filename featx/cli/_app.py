@@ -1,4 +1,4 @@
-"""The ``featx`` Typer app and what every command shares: the ``--mpp`` option, ``KEY=VALUE`` parsing.
+"""The ``featx`` Typer app and what every command shares: ``--slide-mpp``, ``KEY=VALUE`` parsing.
 
 Each command lives in its own module of :mod:`featx.cli`, parses its options,
 imports the library function that does the work (lazily, so ``featx --help``
@@ -32,10 +32,11 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-MppOption = Annotated[
+#: The slide's level-0 resolution. featx's only other mpp option is the tiles' ``--tile-mpp``.
+SlideMppOption = Annotated[
     float | None,
     typer.Option(
-        "--mpp",
+        "--slide-mpp",
         help="Microns per pixel of the slide's level 0, for slides whose metadata lacks it "
         "(overrides the metadata).",
     ),

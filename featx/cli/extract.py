@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from featx.cli._app import app, output_dir, parse_kv
+from featx.cli._app import SlideMppOption, app, output_dir, parse_kv
 from featx.extractors.registry import describe_extractors
 
 
@@ -15,7 +15,7 @@ from featx.extractors.registry import describe_extractors
 def extract(
     manifest: Annotated[Path, typer.Argument(
         help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
-        "column (optional `slide_id`, `patient_id`, `mpp`).", exists=True, dir_okay=False)],
+        "column (optional `slide_id`, `patient_id`, `slide_mpp`).", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
     slides: Annotated[Path | None, typer.Option(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
@@ -59,10 +59,7 @@ def extract(
     full_hash: Annotated[bool, typer.Option(
         "--full-hash", help="Fingerprint slides by a full sha256 (reads every byte) instead "
         "of size + sha256 of the first, middle and last MiB.")] = False,
-    mpp: Annotated[float | None, typer.Option(
-        "--mpp", help="Microns per level-0 pixel of every slide, overriding its metadata "
-        "(for slides that record none). A manifest `mpp` column sets it per slide and wins.")
-    ] = None,
+    slide_mpp: SlideMppOption = None,
     progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
     preprocess: Annotated[str, typer.Option(
         help="Where the per-slide Macenko apply and the resize run: auto (the GPU when "
@@ -97,13 +94,13 @@ def extract(
         from featx.cli.plan import print_plan
 
         print_plan(manifest, slides=slides, extractor=extractor, kwargs=kwargs, tile_px=tile_px,
-                   tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, scan_mpp=mpp,
+                   tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, slide_mpp=slide_mpp,
                    gpu_rate=None, gpus=1, measure=True)
         return
     factory = ExtractorFactory.of(extractor, **kwargs)
     factory.resolve()  # a missing model_path fails here, in one line, before any slide
     output_dir(out)
-    spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
+    spec = TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
     if stain_fit is not None:
         from featx.stain import MacenkoNormalizer
@@ -124,7 +121,7 @@ def extract(
                            normalizer=normalizer, embed=embed, dtype=dtype,
                            batch_size=batch_size, workers=workers,
                            threads_per_worker=threads_per_worker, scheduler=scheduler,
-                           retry_failed=retry_failed, full_hash=full_hash, mpp=mpp,
+                           retry_failed=retry_failed, full_hash=full_hash, slide_mpp=slide_mpp,
                            progress=progress)
     except KeyboardInterrupt:
         typer.secho(f"interrupted: slides finished so far are kept in {out} (see "

@@ -29,10 +29,10 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
 - **Paths are absolute.** Slide paths and the store root are made absolute before
   they go to Dask workers, whose working folder may be anywhere; a worker that
   cannot see them fails the slide with a message naming its host and folder.
-- **mpp.** ``mpp=`` (``featx extract --mpp``) and an ``mpp`` column of the manifest
-  (per slide, winning over the option) override the slides' metadata; both are part
-  of the provenance (``mpp_override``: value and source), so changing them redoes
-  the slide.
+- **The slide's mpp.** ``slide_mpp=`` (``featx extract --slide-mpp``) and a ``slide_mpp``
+  column of the manifest (per slide, winning over the option) override the slides'
+  metadata; both are part of the provenance (``slide_mpp_override``: value and source),
+  so changing them redoes the slide.
 - **The model loads once per worker.** Workers build the extractor through
   :func:`featx.extractors.get_extractor`, a per-process cache keyed by the
   :class:`~featx.extractors.ExtractorFactory` (import path and arguments).
@@ -97,7 +97,7 @@ class SlideTask:
     stale_lock_s: float = 300.0
     lock_wait_s: float = 3600.0
     extra_provenance: dict[str, Any] = field(default_factory=dict)
-    mpp: float | None = None
+    slide_mpp: float | None = None
 
 
 def _default_embed() -> Callable[..., Any]:
@@ -179,8 +179,8 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
         try:
             extractor = get_extractor(task.factory)
             embed = task.embed or _default_embed()
-            # mpp only when set, so embed functions without the keyword keep working.
-            options = {"mpp": task.mpp} if task.mpp is not None else {}
+            # slide_mpp only when set, so embed functions without the keyword keep working.
+            options = {"slide_mpp": task.slide_mpp} if task.slide_mpp is not None else {}
             result = embed(task.path, extractor, spec=task.spec, normalizer=task.normalizer,
                            batch_size=task.batch_size, **options)
             work = {"worker": _worker_name(), "started_at": started, "finished_at": utc_now(),
@@ -274,7 +274,7 @@ def run_batch(
     stale_lock_s: float = 300.0,
     lock_wait_s: float = 3600.0,
     patients: Mapping[str, str] | None = None,
-    mpp: float | None = None,
+    slide_mpp: float | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Extract every slide of a manifest into the store, resumably.
@@ -324,12 +324,12 @@ def run_batch(
         another run or worker still holds (locked slides are first passed over).
     patients : mapping, optional
         slide_id -> patient_id overrides.
-    mpp : float, optional
+    slide_mpp : float, optional
         Microns per level-0 pixel of every slide, overriding its metadata (for
         slides that record none, e.g. TCGA's older JPEG 2000 frozen sections). A
-        manifest's ``mpp`` column sets it per slide and wins over this; empty cells
-        fall back to it, then to the metadata. Recorded in the provenance with its
-        source (``mpp_override``).
+        manifest's ``slide_mpp`` column sets it per slide and wins over this; empty
+        cells fall back to it, then to the metadata. Recorded in the provenance with
+        its source (``slide_mpp_override``).
     progress : bool
         Show a progress bar with slides and tiles per second.
 
@@ -347,8 +347,8 @@ def run_batch(
     positive_int("threads_per_worker", threads_per_worker)
     if workers is not None:
         non_negative_int("workers", workers)
-    if mpp is not None:
-        mpp = positive_float("mpp", mpp)
+    if slide_mpp is not None:
+        slide_mpp = positive_float("slide_mpp", slide_mpp)
     factory = extractor if isinstance(extractor, ExtractorFactory) else ExtractorFactory.of(
         extractor)
     spec = spec if spec is not None else _default_spec()
@@ -379,7 +379,7 @@ def run_batch(
         return _run(slides, root, client, factory=factory, name=name, config=config, spec=spec,
                     normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
                     retry_failed=retry_failed, retries=retries, full_hash=full_hash,
-                    stale_lock_s=stale_lock_s, lock_wait_s=lock_wait_s, mpp=mpp,
+                    stale_lock_s=stale_lock_s, lock_wait_s=lock_wait_s, slide_mpp=slide_mpp,
                     progress=progress)
     finally:
         if client is not None:
@@ -435,7 +435,7 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
          name: str, config: dict[str, Any], spec: Any, normalizer: Any,
          embed: Callable[..., Any] | None, dtype: str, batch_size: int, retry_failed: bool,
          retries: int, full_hash: bool, stale_lock_s: float, lock_wait_s: float,
-         mpp: float | None, progress: bool) -> pd.DataFrame:
+         slide_mpp: float | None, progress: bool) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
     status_file = status_path(root, extractor=name)
@@ -452,11 +452,11 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
         if not slide["exists"]:
             rows[slide["slide_id"]] = _record(base, "missing", error="slide file not found")
             continue
-        slide_mpp, source = ((slide["mpp"], "manifest") if slide["mpp"] is not None else
-                             (mpp, "option"))
+        override, source = ((slide["slide_mpp"], "manifest") if slide["slide_mpp"] is not None
+                            else (slide_mpp, "option"))
         expected = {**common, "slide": file_fingerprint(slide["path"], full=full_hash),
-                    "mpp_override": None if slide_mpp is None else {"mpp": slide_mpp,
-                                                                    "source": source}}
+                    "slide_mpp_override": None if override is None else {
+                        "slide_mpp": override, "source": source}}
         path = slide_path(root, extractor=name, slide_id=slide["slide_id"])
         old = previous.get(slide["slide_id"])
         if is_done(path, expected):
@@ -473,7 +473,7 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
         tasks.append(SlideTask(
             slide["slide_id"], slide["patient_id"], slide["path"], str(root), name, factory,
             expected, spec, normalizer, embed, dtype, batch_size, stale_lock_s, lock_wait_s,
-            extra, slide_mpp))
+            extra, override))
     _write_status(status_file, rows, order)
 
     bar = tqdm(total=len(tasks), unit="slide", disable=not progress, desc=f"featx extract {name}")

@@ -14,7 +14,7 @@ Readers for the formats the people we build for already hold:
   numeric feature columns).
 
 Each gives :class:`ForeignSlide` records whose ``coords`` have the store's tile
-columns: ``x``, ``y`` are level-0 top-left corners whatever the source wrote, ``mpp`` is
+columns: ``x``, ``y`` are level-0 top-left corners whatever the source wrote, ``tile_mpp`` is
 the tile's microns per pixel when the source (or ``slide_mpp``) says it, else NaN.
 How the geometry was derived is kept in ``geometry``, the source's own attributes in
 ``attributes``. :func:`write_h5` writes a store file in the CLAM/TRIDENT layout, with
@@ -51,7 +51,7 @@ IMPORTED_STAIN = "external"
 #: Root attribute of an h5 written by :func:`write_h5` holding the store file's provenance.
 FEATX_H5_ATTR = "featx_provenance"
 #: Columns stored beside ``features`` and ``coords`` in featx's h5 (group ``featx``).
-_H5_COLUMNS = ("patient_id", "level", "read_px", "mpp", "tile_px", "tissue_fraction",
+_H5_COLUMNS = ("patient_id", "level", "read_px", "tile_mpp", "tile_px", "tissue_fraction",
                "stain_status", "col", "row")
 
 
@@ -63,7 +63,7 @@ class ForeignSlide:
     ----------
     slide_id : str
     coords : pandas.DataFrame
-        Store tile columns: x, y (level-0 top-left), level, read_px, mpp, tile_px,
+        Store tile columns: x, y (level-0 top-left), level, read_px, tile_mpp, tile_px,
         tissue_fraction (NaN: unknown), col, row, stain_status.
     features : ndarray, shape (n_tiles, n_features)
     source_format : str
@@ -136,13 +136,13 @@ def _spacing(xy: np.ndarray, path: Path) -> float:
 
 
 def _tile_table(xy: np.ndarray, *, side0: float, stride0: float, level: int, read_px: int,
-                tile_px: int, mpp: float | None) -> pd.DataFrame:
+                tile_px: int, tile_mpp: float | None) -> pd.DataFrame:
     x, y = np.rint(xy[:, 0]).astype(np.int64), np.rint(xy[:, 1]).astype(np.int64)
     n = len(x)
     return pd.DataFrame({
         "x": x, "y": y, "level": np.full(n, level, np.int64),
-        "read_px": np.full(n, read_px, np.int64), "mpp": np.full(n, np.nan if mpp is None
-                                                                  else mpp),
+        "read_px": np.full(n, read_px, np.int64),
+        "tile_mpp": np.full(n, np.nan if tile_mpp is None else tile_mpp),
         "tile_px": np.full(n, tile_px, np.int64), "tissue_fraction": np.full(n, np.nan),
         "col": np.rint(x / stride0).astype(np.int64), "row": np.rint(y / stride0).astype(np.int64),
         "stain_status": np.full(n, IMPORTED_STAIN, dtype=object),
@@ -185,7 +185,7 @@ def read_h5(path: str | Path, *, slide_id: str | None = None, slide_mpp: float |
     slide_id : str, optional
         Default: the file's stem.
     slide_mpp : float, optional
-        Microns per pixel of the slide's level 0; gives the tiles' mpp and size in microns.
+        Microns per pixel of the slide's level 0; gives the tiles' tile_mpp and size in microns.
     patch_px : int, optional
         Tile side in level-0 pixels, for files whose attributes do not say it
         (default: their attributes, else the grid spacing of the coordinates).
@@ -223,11 +223,11 @@ def _trident(path: Path, slide_id: str, features: np.ndarray, xy: np.ndarray,
     side0 = float(patch_px or _scalar(attrs["patch_size_level0"]))
     tile_px = int(_scalar(attrs.get("patch_size")) or side0)
     overlap = float(_scalar(attrs.get("overlap")) or 0.0) * side0 / tile_px
-    mpp = slide_mpp * side0 / tile_px if slide_mpp else None
+    tile_mpp = slide_mpp * side0 / tile_px if slide_mpp else None
     table = _tile_table(xy, side0=side0, stride0=side0 - overlap, level=0, read_px=int(side0),
-                        tile_px=tile_px, mpp=mpp)
+                        tile_px=tile_px, tile_mpp=tile_mpp)
     geometry = {"side_level0_px": side0, "side_from": "argument" if patch_px else "attribute",
-                "tile_um": None if mpp is None else mpp * tile_px,
+                "tile_um": None if tile_mpp is None else tile_mpp * tile_px,
                 "level0_magnification": _scalar(attrs.get("level0_magnification")),
                 "target_magnification": _scalar(attrs.get("target_magnification"))}
     return ForeignSlide(slide_id, table, features, "trident", attributes, geometry)
@@ -247,11 +247,11 @@ def _clam(path: Path, slide_id: str, features: np.ndarray, xy: np.ndarray,
         side0, source = _spacing(xy, path), "coordinate spacing"
     size = size or side0 / (downsample or 1.0)
     downsample = side0 / size
-    mpp = slide_mpp * downsample if slide_mpp else None
+    tile_mpp = slide_mpp * downsample if slide_mpp else None
     table = _tile_table(xy, side0=side0, stride0=side0, level=level, read_px=int(round(size)),
-                        tile_px=int(round(size)), mpp=mpp)
+                        tile_px=int(round(size)), tile_mpp=tile_mpp)
     geometry = {"side_level0_px": side0, "side_from": source, "downsample": downsample,
-                "tile_um": None if mpp is None else mpp * size}
+                "tile_um": None if tile_mpp is None else tile_mpp * size}
     return ForeignSlide(slide_id, table, features, "clam", attributes, geometry)
 
 
@@ -468,11 +468,11 @@ def read_slideflow_bag(path: str | Path, *, slide_id: str | None = None,
     else:
         side0, source = _spacing(centres, path), "coordinate spacing"
     tile_px = int(tile_px or round(side0))
-    mpp = tile_um / tile_px if tile_um else (slide_mpp * side0 / tile_px if slide_mpp else None)
+    tile_mpp = tile_um / tile_px if tile_um else (slide_mpp * side0 / tile_px if slide_mpp else None)
     table = _tile_table(centres - side0 / 2, side0=side0, stride0=side0, level=0,
-                        read_px=int(round(side0)), tile_px=tile_px, mpp=mpp)
+                        read_px=int(round(side0)), tile_px=tile_px, tile_mpp=tile_mpp)
     geometry = {"side_level0_px": side0, "side_from": source, "locations": "centres",
-                "tile_um": None if mpp is None else mpp * tile_px}
+                "tile_um": None if tile_mpp is None else tile_mpp * tile_px}
     return ForeignSlide(slide_id or path.stem, table, features, "slideflow",
                         {"bags_config": config, "index_key": key}, geometry)
 
@@ -480,7 +480,7 @@ def read_slideflow_bag(path: str | Path, *, slide_id: str | None = None,
 # --------------------------------------------------------------------------- tables
 
 #: Columns of an imported table that are not features.
-_TABLE_METADATA = ("slide_id", "patient_id", "x", "y", "level", "read_px", "mpp", "tile_px",
+_TABLE_METADATA = ("slide_id", "patient_id", "x", "y", "level", "read_px", "tile_mpp", "tile_px",
                    "tissue_fraction", "col", "row", "stain_status", "extractor")
 
 
@@ -502,7 +502,8 @@ def read_feature_table(path: str | Path, *, slide_column: str = "slide_id",
         Features are the columns starting with it; default every numeric column that is
         not tile metadata (x, y, level, patient_id, ...).
     slide_mpp : float, optional
-        The tiles' microns per pixel, written into ``mpp``.
+        The slides' level-0 microns per pixel; the rows' tiles are level-0 pixels, so it is
+        also their ``tile_mpp``.
     patch_px : int, optional
         Tile side in level-0 pixels (default: the spacing of ``x``/``y``).
 
@@ -536,11 +537,11 @@ def read_feature_table(path: str | Path, *, slide_column: str = "slide_id",
             side0 = float(patch_px) if patch_px else (
                 _spacing(xy, path) if len(rows) > 1 else 1.0)
             table = _tile_table(xy, side0=side0, stride0=side0, level=0, read_px=int(side0),
-                                tile_px=int(side0), mpp=slide_mpp)
+                                tile_px=int(side0), tile_mpp=slide_mpp)
         else:
             side0 = 1.0
             table = _tile_table(np.full((len(rows), 2), -1.0), side0=1.0, stride0=1.0, level=0,
-                                read_px=0, tile_px=0, mpp=None)
+                                read_px=0, tile_px=0, tile_mpp=None)
             table["col"], table["row"] = np.arange(len(rows)), 0
         patients = rows["patient_id"].astype(str).unique() if "patient_id" in rows else []
         out.append(ForeignSlide(str(slide), table, features, "table",

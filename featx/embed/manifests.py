@@ -126,8 +126,8 @@ def _find_slide(slide_dir: Path | None, row: Mapping[str, str]) -> Path:
     return nested if not flat.exists() and "id" in row and nested.exists() else flat
 
 
-def _mpp_cell(slide_id: str, cell: str) -> float | None:
-    """A manifest's mpp cell as a float, None when empty; an implausible one is an error."""
+def _slide_mpp_cell(slide_id: str, cell: str) -> float | None:
+    """A manifest's slide_mpp cell as a float, None when empty; an implausible one is an error."""
     if not str(cell).strip():
         return None
     try:
@@ -136,7 +136,7 @@ def _mpp_cell(slide_id: str, cell: str) -> float | None:
         value = float("nan")
     if not PLAUSIBLE_MPP[0] <= value <= PLAUSIBLE_MPP[1]:
         raise InvalidParameterError(
-            f"mpp of slide {slide_id!r} in the manifest",
+            f"slide_mpp of slide {slide_id!r} in the manifest",
             f"microns per pixel between {PLAUSIBLE_MPP[0]} and {PLAUSIBLE_MPP[1]} (e.g. 0.25 "
             "for 40x, 0.5 for 20x), or an empty cell to use the slide's metadata", cell)
     return value
@@ -155,9 +155,9 @@ def slide_table(
     manifest : path or DataFrame
         A GDC manifest, a featx manifest (``filename`` column) or any table with a
         ``path`` column (absolute, or relative to ``slide_dir``). Optional
-        columns ``slide_id``, ``patient_id`` (or ``patient``) and ``mpp`` (microns
-        per level-0 pixel, overriding the slide's metadata; empty: not given) are
-        used when present.
+        columns ``slide_id``, ``patient_id`` (or ``patient``) and ``slide_mpp``
+        (microns per level-0 pixel, overriding the slide's metadata; empty: not given)
+        are used when present.
     slide_dir : path, optional
         The folder holding the slides (flat, or ``<id>/<filename>`` as gdc-client
         lays them out).
@@ -167,14 +167,15 @@ def slide_table(
     Returns
     -------
     DataFrame
-        Columns ``slide_id, patient_id, path, md5, size, mpp (float or None), exists``,
+        Columns ``slide_id, patient_id, path, md5, size, slide_mpp (float or None), exists``,
         in manifest order.
 
     Raises
     ------
     InvalidParameterError
-        No path or filename column, a duplicated slide, or an ``mpp`` cell that is
-        not a plausible number (the message names the slide).
+        No path or filename column, a duplicated slide, an ``mpp`` column (now
+        ``slide_mpp``), or a ``slide_mpp`` cell that is not a plausible number (the
+        message names the slide).
     """
     table = manifest.copy() if isinstance(manifest, pd.DataFrame) else _read_table(manifest)
     # object first: a read_manifest table has an Int64 size column, whose NA "" cannot fill.
@@ -183,6 +184,10 @@ def slide_table(
         raise InvalidParameterError(
             "manifest", "a table with a 'path' column, or a GDC/featx manifest with 'filename'",
             list(table.columns))
+    if "mpp" in table.columns and "slide_mpp" not in table.columns:
+        raise InvalidParameterError(
+            "manifest", "a 'slide_mpp' column for the slides' level-0 microns per pixel "
+            "(rename the 'mpp' column to 'slide_mpp')", list(table.columns))
     folder = Path(slide_dir).expanduser() if slide_dir is not None else None
     rows = []
     for record in table.to_dict("records"):
@@ -196,12 +201,13 @@ def slide_table(
             "patient_id": patient or patient_id_from_slide(slide_id),
             "path": str(path), "md5": record.get("md5", "").lower(),
             "size": int(record["size"]) if record.get("size") else None,
-            "mpp": _mpp_cell(slide_id, record.get("mpp", "")),
+            "slide_mpp": _slide_mpp_cell(slide_id, record.get("slide_mpp", "")),
             "exists": path.is_file(),
         })
-    out = pd.DataFrame(rows, columns=["slide_id", "patient_id", "path", "md5", "size", "mpp",
-                                      "exists"])
-    out["mpp"] = pd.Series([r["mpp"] for r in rows], index=out.index, dtype=object)  # None stays
+    out = pd.DataFrame(rows, columns=["slide_id", "patient_id", "path", "md5", "size",
+                                      "slide_mpp", "exists"])
+    # None stays None (not NaN): it means "use the slide's metadata".
+    out["slide_mpp"] = pd.Series([r["slide_mpp"] for r in rows], index=out.index, dtype=object)
     duplicated = out["slide_id"][out["slide_id"].duplicated()].unique().tolist()
     if duplicated:
         raise InvalidParameterError("manifest", "one row per slide", f"duplicates {duplicated[:5]}")

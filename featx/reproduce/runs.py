@@ -361,7 +361,7 @@ class _Run:
             raise DataNotFoundError("a Macenko target image", f"put {Path(STAIN_TARGET).name} "
                                     "(or any H&E reference) in a --local-dir")
         normalizer = MacenkoNormalizer(mode="per_slide").fit(read_rgb(target))
-        spec = TileSpec(tile_px=224, mpp=self.tile_mpp, min_tissue=0.8)
+        spec = TileSpec(tile_px=224, tile_mpp=self.tile_mpp, min_tissue=0.8)
         store = self.out / "store"
         factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx.resolve())),
                      "IMGNET-2048": ExtractorFactory.of("IMGNET-2048",
@@ -458,7 +458,7 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
     names = frozenset(p.name for folder in folders for pattern in ("*", "*/*")
                       for p in Path(folder).glob(pattern))  # a shallow look: zips, weights
     n_small = 3 * SMALL_EVAL_PER_CLASS if experiment == "crc-tissue" else 0
-    plan = plan_for(experiment, small=small, mpp=tile_mpp, have_ftx=ftx_model is not None,
+    plan = plan_for(experiment, small=small, tile_mpp=tile_mpp, have_ftx=ftx_model is not None,
                     local=names, n_small=n_small, slides=_slide_count(slides_manifest))
     for line in plan.lines():
         echo(line)

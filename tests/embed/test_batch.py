@@ -496,7 +496,7 @@ def test_cli_extract_with_a_saved_stain_fit(tmp_path, monkeypatch):
 def _no_mpp_slide(path: Path) -> Path:
     from featx.wsi.synthetic import Region, write_synthetic_slide
 
-    write_synthetic_slide(path, width_px=1500, height_px=1200, mpp=0.5, fmt="tiff-no-mpp",
+    write_synthetic_slide(path, width_px=1500, height_px=1200, slide_mpp=0.5, fmt="tiff-no-mpp",
                           regions=[Region(100, 100, 1200, 950)], downsamples=(1, 4))
     return path
 
@@ -507,32 +507,32 @@ def test_mpp_option_and_manifest_column(tmp_path):
     _no_mpp_slide(folder / "frozen_a.tiff")
     _no_mpp_slide(folder / "frozen_b.tiff")
     manifest = folder / "manifest.csv"
-    pd.DataFrame({"path": ["frozen_a.tiff", "frozen_b.tiff"], "mpp": ["0.25", ""]}).to_csv(
+    pd.DataFrame({"path": ["frozen_a.tiff", "frozen_b.tiff"], "slide_mpp": ["0.25", ""]}).to_csv(
         manifest, index=False)
     status = _run(manifest, tmp_path / "store").set_index("slide_id")
     # The column gives a its mpp; b has none anywhere: failed, with the fix in the error.
     assert status.loc["frozen_a", "status"] == "done"
     assert status.loc["frozen_b", "status"] == "failed"
-    assert "--mpp" in status.loc["frozen_b", "error"]
-    status = _run(manifest, tmp_path / "store", mpp=0.5, retry_failed=True)
+    assert "--slide-mpp" in status.loc["frozen_b", "error"]
+    status = _run(manifest, tmp_path / "store", slide_mpp=0.5, retry_failed=True)
     status = status.set_index("slide_id")
     assert (status["status"] == "done").all()
     folder_out = tmp_path / "store" / f"extractor={NAME}"
     prov_a = provenance(folder_out / "frozen_a.parquet")
     prov_b = provenance(folder_out / "frozen_b.parquet")
-    assert prov_a["mpp_override"] == {"mpp": 0.25, "source": "manifest"}
-    assert prov_b["mpp_override"] == {"mpp": 0.5, "source": "option"}
-    assert prov_b["pipeline"]["slide"]["mpp_source"] == "override"
+    assert prov_a["slide_mpp_override"] == {"slide_mpp": 0.25, "source": "manifest"}
+    assert prov_b["slide_mpp_override"] == {"slide_mpp": 0.5, "source": "option"}
+    assert prov_b["pipeline"]["slide"]["slide_mpp_source"] == "override"
     # At 0.25 mpp the same pixels cover a quarter of the area: a has about 1/4 the tiles.
     assert 0 < 3 * status.loc["frozen_a", "n_tiles"] < status.loc["frozen_b", "n_tiles"]
     # A changed mpp redoes the slide; the same one skips it.
     before = (folder_out / "frozen_b.parquet").stat().st_mtime_ns
-    _run(manifest, tmp_path / "store", mpp=0.5)
+    _run(manifest, tmp_path / "store", slide_mpp=0.5)
     assert (folder_out / "frozen_b.parquet").stat().st_mtime_ns == before
-    _run(manifest, tmp_path / "store", mpp=0.4)
-    assert provenance(folder_out / "frozen_b.parquet")["mpp_override"]["mpp"] == 0.4
+    _run(manifest, tmp_path / "store", slide_mpp=0.4)
+    assert provenance(folder_out / "frozen_b.parquet")["slide_mpp_override"]["slide_mpp"] == 0.4
     bad = folder / "bad.csv"
-    pd.DataFrame({"path": ["frozen_a.tiff"], "mpp": ["0,25"]}).to_csv(bad, index=False)
+    pd.DataFrame({"path": ["frozen_a.tiff"], "slide_mpp": ["0,25"]}).to_csv(bad, index=False)
     from featx.errors import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match="frozen_a.*0.25 for 40x"):
@@ -554,7 +554,7 @@ def test_cli_extract_mpp(tmp_path, monkeypatch):
     args = ["extract", str(manifest), "--out", str(tmp_path / "store"), "--slides", str(folder),
             "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0", "--no-progress"]
     assert CliRunner().invoke(app, args).exit_code == 1
-    result = CliRunner().invoke(app, [*args, "--mpp", "0.5", "--retry-failed"])
+    result = CliRunner().invoke(app, [*args, "--slide-mpp", "0.5", "--retry-failed"])
     assert result.exit_code == 0 and "1 done" in result.output, result.output
 
 

@@ -68,7 +68,7 @@ def test_three_tools_import_to_the_same_features_and_level0_tiles(tmp_path):
         np.testing.assert_array_equal(slide.coords[["x", "y"]].to_numpy(), COORDS)
         assert slide.geometry["side_level0_px"] == SIDE0
         assert slide.geometry["tile_um"] == pytest.approx(128.0)
-        np.testing.assert_allclose(slide.coords["mpp"], 0.5)
+        np.testing.assert_allclose(slide.coords["tile_mpp"], 0.5)
         # neighbouring tiles are one grid step apart
         assert sorted(slide.coords["col"].unique()) == [2, 3, 4, 5]
     assert (trident.coords["level"].iloc[0], trident.coords["read_px"].iloc[0]) == (0, SIDE0)
@@ -81,7 +81,7 @@ def test_three_tools_import_to_the_same_features_and_level0_tiles(tmp_path):
 def test_sizes_not_in_the_file_come_from_the_grid_or_the_arguments(tmp_path):
     bare = read_h5(write_clam(tmp_path / "S2.h5", FEATURES, COORDS, attrs=False))
     assert bare.geometry["side_from"] == "coordinate spacing"
-    assert bare.geometry["side_level0_px"] == SIDE0 and bare.coords["mpp"].isna().all()
+    assert bare.geometry["side_level0_px"] == SIDE0 and bare.coords["tile_mpp"].isna().all()
     bag = read_slideflow_bag(write_slideflow(tmp_path / "sf", "S2", FEATURES, COORDS,
                                              config=False))
     np.testing.assert_array_equal(bag.coords[["x", "y"]].to_numpy(), COORDS)

@@ -130,11 +130,11 @@ def test_slide_ids_and_mpp_column_of_a_slide_table(tmp_path):
     from featx.wsi.slide import default_slide_id
 
     table = pd.DataFrame({"path": ["a/case1.ome.tif", "b/case2.OME.TIFF", "c/TCGA-AA-1.svs"],
-                          "mpp": ["0.25", "", " 0.5 "]})
+                          "slide_mpp": ["0.25", "", " 0.5 "]})
     slides = slide_table(table, tmp_path)
     # The same ids as `featx info` and `featx tile` give (open_slide's default).
     assert slides["slide_id"].tolist() == ["case1", "case2", "TCGA-AA-1"]
     assert [default_slide_id(p) for p in slides["path"]] == slides["slide_id"].tolist()
-    assert slides["mpp"].tolist() == [0.25, None, 0.5]
+    assert slides["slide_mpp"].tolist() == [0.25, None, 0.5]
     with pytest.raises(InvalidParameterError, match="case1"):
-        slide_table(table.assign(mpp=["250", "", ""]), tmp_path)  # nanometres, not microns
+        slide_table(table.assign(slide_mpp=["250", "", ""]), tmp_path)  # nanometres, not microns

@@ -18,7 +18,7 @@ from tests.browser import dump_dom, html_data
 @pytest.fixture(scope="module")
 def slide_and_tiles(tmp_path_factory):
     path = write_synthetic_slide(tmp_path_factory.mktemp("viewer") / "V.svs", width_px=1024,
-                                 height_px=768, mpp=0.5).path
+                                 height_px=768, slide_mpp=0.5).path
     # A 4 x 3 grid of 256-px tiles: probability rises left to right, the last row has none.
     tiles = pd.DataFrame([{"x": 256 * c, "y": 256 * r, "level": 0, "read_px": 256,
                            "prob": c / 3} for c in range(4) for r in range(2)])
