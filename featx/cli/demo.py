@@ -96,7 +96,7 @@ def generated_slides(folder: Path, n_slides: int, *, seed: int = 0) -> dict[str,
 
 def cmu1_slide(folder: Path, notes: list[str]) -> Path | None:
     """OpenSlide's CMU-1-Small-Region: the data folder's copy, else downloaded and verified."""
-    from featx.embed import bundled_manifest, fetch
+    from featx.downloads import bundled_manifest, fetch
 
     local = [root] if (root := data_dir()) is not None else []
     try:

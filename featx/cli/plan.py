@@ -66,7 +66,7 @@ def plan(
 
         featx plan tcga_luad_slides --tile-mpp 0.25 --gpu-rate 1000 --gpus 4
     """
-    from featx.embed.manifests import find_manifest
+    from featx.downloads.manifests import find_manifest
 
     print_plan(find_manifest(manifest), slides=slides, extractor=extractor,
                kwargs=parse_kv(extractor_arg, option="--extractor-arg"), tile_px=tile_px,

@@ -1,6 +1,6 @@
 """Resumable batch extraction of a slide cohort into the store, locally or on Dask.
 
-A run takes a slide table (:func:`featx.embed.manifests.slide_table`) and writes one
+A run takes a slide table (:func:`featx.embed.slides.slide_table`) and writes one
 store file per slide (:mod:`featx.embed.store`). It never loses or duplicates work:
 
 - **Skip if done, by provenance.** A slide is done when its store file exists,
@@ -283,7 +283,7 @@ def run_batch(
     ----------
     manifest : path or DataFrame
         A GDC manifest or a table with a ``path`` column (see
-        :func:`featx.embed.manifests.slide_table`).
+        :func:`featx.embed.slides.slide_table`).
     root : path
         The store's root folder.
     slide_dir : path, optional
@@ -339,7 +339,7 @@ def run_batch(
         The status table, one row per manifest slide (also written to
         :func:`status_path`).
     """
-    from featx.embed.manifests import slide_table
+    from featx.embed.slides import slide_table
 
     one_of("dtype", dtype, ("float32", "float16"))
     positive_int("batch_size", batch_size)

@@ -238,7 +238,7 @@ def plan_cohort(
     ----------
     manifest : path or DataFrame
         A GDC manifest (its ``size`` column is used) or any slide table
-        (:func:`featx.embed.manifests.slide_table`).
+        (:func:`featx.embed.slides.slide_table`).
     spec : TileSpec, optional
         The tiling of the run; default ``TileSpec()``.
     slide_dir : path, optional
@@ -286,7 +286,7 @@ def plan_cohort(
 def _slides(manifest: str | Path | pd.DataFrame, slide_dir: str | Path | None) -> pd.DataFrame:
     """The slide table; without a slide folder a manifest of file names is planned by size."""
     from featx._io import read_table
-    from featx.embed.manifests import slide_table
+    from featx.embed.slides import slide_table
 
     table = manifest if isinstance(manifest, pd.DataFrame) else read_table(
         manifest, what="manifest", dtype=str)

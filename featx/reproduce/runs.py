@@ -89,7 +89,7 @@ class _Run:
     # ------------------------------------------------------------------ shared stages
 
     def fetch(self, manifest: Any, names: Sequence[str] | None, dest: Path, stage: str) -> None:
-        from featx.embed.fetch import fetch
+        from featx.downloads.fetch import fetch
 
         def work() -> str:
             table = fetch(manifest, dest, names=names, local_dirs=self.search, progress=True)
@@ -102,7 +102,7 @@ class _Run:
     def weights(self) -> Path:
         if self.small:
             return self.need_data(SMALL_WEIGHTS)
-        from featx.embed.manifests import bundled_manifest
+        from featx.downloads.manifests import bundled_manifest
 
         # The data folder's Keras 3 copy (no URL) if it is at hand, else Keras's own file;
         # either is verified against its checksum in the manifest.
@@ -140,7 +140,7 @@ class _Run:
 
     def tile_set(self, name: str, stage: str) -> Path:
         """An NCT-CRC-HE tile folder: already unpacked in a --local-dir, else fetched and unpacked."""
-        from featx.embed.manifests import bundled_manifest
+        from featx.downloads.manifests import bundled_manifest
 
         stem = name.removesuffix(".zip")
         for folder in self.local_dirs:
@@ -250,7 +250,7 @@ class _Run:
     def slide_patients(self) -> tuple[pd.DataFrame, set[str]]:
         """The primary-tumour slides of the manifest, and their patients."""
         from featx.barcodes import tcga_patient, tcga_sample_type
-        from featx.embed.manifests import bundled_manifest, read_manifest
+        from featx.downloads.manifests import bundled_manifest, read_manifest
 
         path = self.slides_manifest or (self.data / SLIDE_MANIFEST if self.small and self.data
                                         else bundled_manifest("tcga_luad_slides"))
@@ -303,7 +303,7 @@ class _Run:
         return expression_targets(self.gdc_star_matrix(), genes=genes, provenance=record)
 
     def gdc_star_matrix(self) -> pd.DataFrame:
-        from featx.embed.gdc import project_manifest
+        from featx.downloads.gdc import project_manifest
         from featx.targets.expression import read_sample_sheet, read_star_counts
 
         manifest = self.out / "data" / "rnaseq_manifest.tsv"
@@ -332,7 +332,7 @@ class _Run:
         elif self.small:
             raise DataNotFoundError(MAF_FILE, "it is in the featx data folder")
         else:
-            from featx.embed.gdc import project_manifest
+            from featx.downloads.gdc import project_manifest
 
             manifest = self.out / "data" / "maf_manifest.tsv"
             if not manifest.is_file():
@@ -396,7 +396,7 @@ def _slide_count(manifest: str | Path | None) -> tuple[int, int] | None:
     if manifest is None:
         return None
     from featx.barcodes import tcga_sample_type
-    from featx.embed.manifests import read_manifest
+    from featx.downloads.manifests import read_manifest
 
     table = read_manifest(manifest)
     table = table[[tcga_sample_type(n) == "01" for n in table["filename"]]]
