@@ -178,7 +178,7 @@ def import_embeddings(
     dtype : {"float32", "float16"}
         Storage type of the embeddings.
     stale_lock_s, lock_wait_s : float
-        As in :func:`featx.embed.batch.run_batch`.
+        As in :class:`featx.embed.settings.ExtractionSettings`.
 
     Returns
     -------
