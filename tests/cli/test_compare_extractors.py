@@ -17,7 +17,7 @@ from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import list_extractors, read_slide
 from featx.extractors.registry import ExtractorFactory
 from tests.embed._batch_helpers import make_spec, write_slide
-from tests.embed._foreign_files import write_slideflow, write_trident
+from tests.embed.formats._foreign_files import write_slideflow, write_trident
 
 runner = CliRunner()
 N_SLIDES = 16
