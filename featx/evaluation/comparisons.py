@@ -1,26 +1,24 @@
 """Extractor comparisons over a tidy score table: per target, across targets, and counts.
 
 Which test answers which question (false-positive rates under the null measured by
-``benchmarks/bench_calibration.py`` through the real experiments):
+``benchmarks/bench_calibration.py`` through the real experiments; README, "Which test
+answers which question"):
 
 =====================================  ==============================================
 question                               test (function, column)
 =====================================  ==============================================
-is ``a`` better than ``b`` on this     Nadeau-Bengio corrected resampled t over the
-target?                                single folds (:func:`compare_extractors`,
-                                       ``p_corrected``/``q_corrected``, ``verdict``)
-is ``a`` better across all targets?    corrected t over resamples of the per-resample
-                                       mean difference over targets
+is ``a`` better than ``b``, and for    the verdict rule (:mod:`featx.evaluation.
+which targets?                         verdict_rules`): corrected resampled t over
+                                       single folds with a calibrated variance factor,
+                                       no verdict near chance, Benjamini-Hochberg over
+                                       targets (:func:`compare_extractors`, ``verdict``;
+                                       its headline: ``overall_verdict``)
+is ``a`` better across all targets,    corrected t over resamples of the per-resample
+on average?                            mean difference over targets, same factor
                                        (:func:`compare_over_targets`)
-on how many significant targets is     signed count with its stated threshold, and a
-``a`` better, and is that more than    corrected t of the per-resample net share of
-chance?                                targets where ``a`` wins (:func:`count_better`)
+on how many significant targets is     a signed count with its stated threshold; a
+``a`` better?                          description, not a test (:func:`count_better`)
 =====================================  ==============================================
-
-Measured (200 null datasets per cell, 10 x 5-fold): the per-target corrected t and the
-over-targets test reject 2.5-5.5% of true nulls for tissue and expression, and
-4-6.5% for mutation AUCs at 200 patients (40 per test fold), but 7-11.5% at 80 patients
-(16 per test fold): treat mutation verdicts on cohorts that small as somewhat liberal.
 
 The plain paired t-test and Wilcoxon over folds (``p_ttest_liberal``,
 ``p_wilcoxon_liberal``) and Wilcoxon over genes (``method="wilcoxon_liberal"``) are
