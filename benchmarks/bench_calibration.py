@@ -272,6 +272,17 @@ def rule_summary(table: pd.DataFrame, repeats: int | None = None) -> pd.DataFram
     return pd.DataFrame(out)
 
 
+def choose(summary: pd.DataFrame) -> str | None:
+    """The rule the table picks: every null cell at most 7.5%, pooled at most 5%, then the
+    highest mean power over cells and both effect sizes."""
+    valid = summary[summary["holds (max <= 7.5%)"] & (summary["pooled null rate"] <= 0.05)
+                    & ~summary["rule"].str.startswith("REMOVED")]
+    if valid.empty:
+        return None
+    power = valid[[f"mean {s}" for s in POWERS]].mean(axis=1)
+    return str(valid.loc[power.idxmax(), "rule"])
+
+
 def print_cells(table: pd.DataFrame, rule: str) -> None:
     """The full table of one rule: every cell, scenario and level."""
     rows = table[table["rule"] == rule]
@@ -378,8 +389,10 @@ def main() -> None:
         print("Variance factor the nulls need, as a multiple of n_test/n_train (95% bootstrap "
               "interval over datasets):")
         print(needed_factor(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    summary = rule_summary(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(rule_summary(table).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nChosen by the table: {choose(summary)}")
     for rule in table["rule"].unique():
         if "default" in rule or rule.startswith("REMOVED") or args.small:
             print_cells(table, rule)
