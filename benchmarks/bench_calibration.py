@@ -238,7 +238,9 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     for (rule, reps, cell, scenario), group in rows.groupby(
             ["rule", "repeats", "cell", "scenario"], sort=False):
         n = len(group)
-        k = int(group["verdict"].sum())
+        # power: the verdict names A, the truly better one (naming B counts as wrong_way)
+        hit = "names_a" if scenario in POWERS and "names_a" in group else "verdict"
+        k = int(group[hit].sum())
         entry = {"rule": rule, "repeats": reps, "cell": cell, "scenario": scenario, "n": n}
         out.append({**entry, "level": "verdict", "rate": k / n, **dict(zip(
             ("low", "high"), wilson(k, n))),
