@@ -228,7 +228,7 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -249,7 +249,8 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
             shares = group["per target"].to_numpy(float)
             half = 1.959964 * shares.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
             out.append({**entry, "level": "per target", "rate": shares.mean(),
-                        "low": max(0.0, shares.mean() - half), "high": shares.mean() + half})
+                        "low": max(0.0, shares.mean() - half),
+                        "high": min(1.0, shares.mean() + half)})
     return pd.DataFrame(out)
 
 
