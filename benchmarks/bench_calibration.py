@@ -56,24 +56,21 @@ from featx.evaluation.verdict_rules import (  # noqa: E402
 )
 
 ALPHA = 0.05
-#: The candidates the issue names that a score table answers (the resampling ones refit).
-CANDIDATES = {
-    "nadeau-bengio (was)": RULES["nadeau-bengio"],
-    "calibrated df 10": VerdictRule("df10", df=10),
-    "calibrated df 4": VerdictRule("df4", df=4),
-    "gate": VerdictRule("gate", gate=True),
-    "chance": VerdictRule("chance", chance=True),
-    "factor x1.5": VerdictRule("x1.5", inflation=1.5),
-    "factor x2": VerdictRule("x2", inflation=2.0),
-    "factor x3": VerdictRule("x3", inflation=3.0),
-    "chance + factor x1.5": VerdictRule("chance-x1.5", inflation=1.5, chance=True),
-    "chance + factor x2": VerdictRule("chance-x2", inflation=2.0, chance=True),
-    "chance + factor x3": VerdictRule("chance-x3", inflation=3.0, chance=True),
-    "chance + df 10": VerdictRule("chance-df10", df=10, chance=True),
-    "chance + gate + factor x2": VerdictRule("chance-gate-x2", inflation=2.0, chance=True,
-                                             gate=True),
-    f"{DEFAULT_RULE} (featx default)": RULES[DEFAULT_RULE],
-}
+#: The candidates the issue names that a score table answers (the resampling ones refit:
+#: README), on a grid: Bouckaert's calibrated degrees of freedom, a larger variance factor,
+#: refusing near chance, the over-targets gate, and their combinations.
+CANDIDATES = {"nadeau-bengio (was)": RULES["nadeau-bengio"], "calibrated df 4":
+              VerdictRule("df4", df=4)}
+for _chance in (False, True):
+    for _inflation in (1.0, 1.5, 2.0, 2.5, 3.0):
+        for _df in (None, 10):
+            for _gate in (False, True):
+                _name = " + ".join(
+                    [w for w, on in (("chance", _chance), ("gate", _gate)) if on]
+                    + ([f"factor x{_inflation:g}"] if _inflation != 1 else [])
+                    + ([f"df {_df}"] if _df else [])) or "nadeau-bengio (was)"
+                CANDIDATES.setdefault(_name, VerdictRule(_name, _inflation, _df, _chance, _gate))
+CANDIDATES[f"{DEFAULT_RULE} (featx default)"] = RULES[DEFAULT_RULE]
 #: Table rows: the verdict over all targets, and each target's.
 LEVELS = ("verdict", "per target")
 
