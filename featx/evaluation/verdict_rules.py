@@ -75,7 +75,8 @@ class VerdictRule:
         """The rule in words, for reports and provenance."""
         factor = ("Nadeau-Bengio's n_test/n_train" if self.inflation == 1 else
                   f"{self.inflation:g} x Nadeau-Bengio's n_test/n_train")
-        words = [f"corrected resampled t over single folds, variance factor {factor}",
+        words = [f"{self.name}: corrected resampled t over single folds, variance factor "
+                 f"{factor}",
                  "t reference with " + ("resamples - 1" if self.df is None else f"{self.df:g}")
                  + " degrees of freedom", "Benjamini-Hochberg over targets"]
         if self.chance:

@@ -220,6 +220,7 @@ def _evaluate_and_report(folder) -> tuple[str, str]:
                                 str(folder / "reports")])
     assert shown.exit_code == 0, shown.output
     markdown = (folder / "reports" / "luad" / "report.md").read_text()
+    assert "verdict_rule" in markdown and "calibrated: corrected resampled t" in markdown
     headline = next(line for line in markdown.splitlines() if line.startswith("> **"))
     return printed, headline
 
