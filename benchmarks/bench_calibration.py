@@ -398,6 +398,11 @@ def main() -> None:
             print_cells(table, rule)
     if args.markdown:
         print("\n" + markdown(table, next(r for r in table["rule"].unique() if "default" in r)))
+        print("\n| rule | worst null cell | pooled null | power (small) | power (large) |\n"
+              "|---|---|---|---|---|")
+        for row in summary.itertuples(index=False):
+            print(f"| {row.rule} | {100 * row[1]:.1f}% ({row[2]}) | {100 * row[3]:.1f}% | "
+                  f"{100 * row[5]:.0f}% | {100 * row[6]:.0f}% |")
     print(f"\n{time.perf_counter() - start:.0f} s wall")
 
 
