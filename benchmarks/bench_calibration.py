@@ -62,7 +62,7 @@ ALPHA = 0.05
 CANDIDATES = {"nadeau-bengio (was)": RULES["nadeau-bengio"], "calibrated df 4":
               VerdictRule("df4", df=4)}
 for _chance in (False, True):
-    for _inflation in (1.0, 1.5, 2.0, 2.5, 3.0):
+    for _inflation in (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0):
         for _df in (None, 10):
             for _gate in (False, True):
                 _name = " + ".join(
