@@ -392,7 +392,15 @@ def main() -> None:
     summary = rule_summary(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\nChosen by the table: {choose(summary)}")
+    chosen = choose(summary)
+    print(f"\nChosen by the table: {chosen}")
+    if not args.small:
+        shorter = rule_summary(table, repeats=5).set_index("rule")
+        print("\nThe same datasets at 5 x 5-fold (the first 5 repetitions; does the rule "
+              "depend on the number of resamples?):")
+        print(shorter.loc[[r for r in (chosen, next(r for r in shorter.index if "default" in r),
+                                       "nadeau-bengio (was)") if r in shorter.index]]
+              .to_string(float_format=lambda v: f"{v:.3f}"))
     for rule in table["rule"].unique():
         if "default" in rule or rule.startswith("REMOVED") or args.small:
             print_cells(table, rule)
