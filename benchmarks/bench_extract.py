@@ -216,7 +216,7 @@ def main() -> None:
 
     def extractor(mixed: bool = False) -> Any:
         ext = ImagenetXception(weights=args.weights, input_px=args.tile_px, batch_size=batch,
-                               mixed_precision=mixed, jit_compile=args.jit)
+                               precision="float16" if mixed else "float32", jit_compile=args.jit)
         ext(tiles[:batch])  # trace once, outside the timings
         return ext
 
@@ -282,7 +282,7 @@ def main() -> None:
     for size in args.sweep_batch:
         for mixed in (False, True) if gpu else (False,):
             swept = ImagenetXception(weights=args.weights, input_px=args.tile_px, batch_size=size,
-                                     mixed_precision=mixed, jit_compile=args.jit)
+                                     precision="float16" if mixed else "float32", jit_compile=args.jit)
             many_tiles = np.concatenate([tiles] * max(1, -(-2 * size // n)))[: 2 * size]
             swept(many_tiles[:size])  # trace
             rate = timed(lambda m=swept, t=many_tiles: m(m.prepare(t)), len(many_tiles))
