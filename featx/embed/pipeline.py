@@ -116,18 +116,19 @@ def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarra
     return (lambda t: (np.asarray(transform(t), np.uint8), np.full(len(t), "ok"))), config
 
 
-def _fit_to_slide(normalizer: Any, slide: Slide, coords: pd.DataFrame) -> Any:
+def _fit_to_slide(normalizer: Any, slide: Slide, coords: pd.DataFrame, num_workers: int) -> Any:
     """A per-slide normaliser fitted to this slide's stains, on tiles spread over it.
 
     The caller's normaliser is shared by every slide, so a copy is fitted. A sample
     without usable tissue falls back to per-tile fitting, recorded in the copy's config.
+    The model waits for this fit, so the producers' threads read the sample together.
     """
     if getattr(normalizer, "mode", None) != "per_slide" or not len(coords):
         return normalizer
     picks = spread_indices(len(coords), SOURCE_SAMPLE_TILES)
     fitted = copy.deepcopy(normalizer)
     try:
-        return fitted.fit_source(read_tiles(slide, coords.iloc[picks]))
+        return fitted.fit_source(read_tiles(slide, coords.iloc[picks], num_workers=num_workers))
     except EmptyTissueError:
         return fitted.set_params(mode="per_tile")
 
@@ -250,7 +251,7 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
     if coords is None:
         coords = grid_coords(slide, spec, tissue=tissue)
     coords = coords.reset_index(drop=True)
-    fitted = _fit_to_slide(normalizer, slide, coords)
+    fitted = _fit_to_slide(normalizer, slide, coords, num_workers)
     device_step = _device_step(fitted) if on_device else None
     stain, stain_config = _stain_step(None if device_step is not None else fitted)
     if device_step is not None:

@@ -1,0 +1,94 @@
+"""Benchmark floors: the speed ratios featx keeps, measured side by side and held to floors.
+
+``benchmarks/check`` (run by ``.ci/run`` after the tests) runs this. Every figure is a
+ratio of two contenders measured in this one run, taking turns, as the median over
+repeats, so a busy machine slows both alike:
+
+- Macenko per tile, per slide with the colour map cold, and warm, against staintools's
+  own Macenko (CPU time, one thread; ``bench_stain.quick``);
+- the whole slide-to-features path against the bare Xception forward pass (wall time;
+  ``bench_extract.quick``);
+- the SVR expression protocol against the naive scikit-learn loop (CPU time, one
+  thread; ``bench_models.quick``);
+- one slide read from the store through ``read_slide`` against a pyarrow dataset
+  filter (CPU time; ``bench_store.quick``).
+
+Each floor sits near half of the figure's value here (and under the lowest value seen
+on a loaded machine), so noise does not fail the check but a 2x regression does. The
+quick figures are on small inputs (96 tiles, 64 tiles, 40 genes, 60 slides), so they
+sit below the full benchmarks' figures; each benchmark's docstring keeps its last full
+measurement.
+
+Last run (2026-12-07, the 2-core development machine, shared, load average 8-12):
+see ``TODAY``; the check took 2.4 minutes under that load.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: figure -> floor (a ratio; the check fails below it).
+FLOORS = {
+    "Macenko per tile / staintools": 6.0,
+    "Macenko per slide, cold / staintools": 9.0,
+    "Macenko per slide, warm / staintools": 40.0,
+    "whole path / bare forward": 0.6,
+    "SVR protocol / naive loop": 6.0,
+    "store per-slide read / dataset filter": 5.0,
+}
+#: figure -> its value in the last run recorded above (for the printout; not checked).
+TODAY = {
+    "Macenko per tile / staintools": 11.1,
+    "Macenko per slide, cold / staintools": 17.4,
+    "Macenko per slide, warm / staintools": 84.2,
+    "whole path / bare forward": 0.87,
+    "SVR protocol / naive loop": 11.6,
+    "store per-slide read / dataset filter": 9.7,
+}
+
+
+def measurements() -> list[tuple[str, Callable[[], dict[str, float]]]]:
+    """The quick measurements, each returning some of the figures."""
+    import bench_extract
+    import bench_models
+    import bench_stain
+    import bench_store
+
+    return [("Macenko against staintools", bench_stain.quick),
+            ("whole path against the bare forward pass", bench_extract.quick),
+            ("SVR protocol against the naive loop", bench_models.quick),
+            ("store per-slide read against a dataset filter", bench_store.quick)]
+
+
+def main() -> int:
+    """Measure every figure, print them against their floors; 1 when one is below."""
+    start = time.perf_counter()
+    figures: dict[str, float] = {}
+    for label, quick in measurements():
+        began = time.perf_counter()
+        figures.update(quick())
+        print(f"measured {label} ({time.perf_counter() - began:.0f} s)", flush=True)
+    print(f"\n{'figure':40s} {'measured':>9s} {'floor':>7s} {'last run':>9s}")
+    failed = []
+    for name, floor in FLOORS.items():
+        value = figures[name]
+        ok = value >= floor
+        failed += [] if ok else [name]
+        print(f"{name:40s} {value:9.2f} {floor:7.2f} {TODAY[name]:9.2f}   "
+              f"{'ok' if ok else 'BELOW THE FLOOR'}")
+    print(f"\nbenchmark floors: {len(FLOORS) - len(failed)} of {len(FLOORS)} held, in "
+          f"{time.perf_counter() - start:.0f} s")
+    if failed:
+        print(f"below the floor: {', '.join(failed)} (rerun `benchmarks/check` on a quiet "
+              "machine; if it stays below, a change slowed featx down)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
