@@ -187,8 +187,8 @@ def quick(n_tiles: int = 64, batch: int = 32, repeats: int = 3) -> dict[str, flo
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.svs"
         side = int(np.ceil(np.sqrt(n_tiles * 1.6))) * 448 + 1024
-        write_synthetic_slide(path, width_px=side, height_px=side, mpp=0.25, seed=0)
-        spec = TileSpec(tile_px=224, mpp=0.5, min_tissue=0.5)
+        write_synthetic_slide(path, width_px=side, height_px=side, slide_mpp=0.25, seed=0)
+        spec = TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.5)
         with open_slide(path) as slide:
             coords = grid_coords(slide, spec).iloc[:n_tiles]
             tiles = read_tiles(slide, coords)
@@ -207,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slide", type=Path, help="slide file (default: a synthetic slide)")
     parser.add_argument("--tile-px", type=int, default=224)
-    parser.add_argument("--mpp", type=float, default=0.5, help="tile resolution")
+    parser.add_argument("--tile-mpp", type=float, default=0.5, help="tile resolution")
     parser.add_argument("--max-tiles", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--weights", default=None,
@@ -236,8 +236,8 @@ def main() -> None:
     if path is None:
         side = int(np.ceil(np.sqrt(args.max_tiles * 1.6))) * args.tile_px * 2 + 1024
         path = Path(tmp.name) / "bench.svs"
-        write_synthetic_slide(path, width_px=side, height_px=side, mpp=0.25, seed=0)
-    spec = TileSpec(tile_px=args.tile_px, mpp=args.mpp, min_tissue=0.5)
+        write_synthetic_slide(path, width_px=side, height_px=side, slide_mpp=0.25, seed=0)
+    spec = TileSpec(tile_px=args.tile_px, tile_mpp=args.tile_mpp, min_tissue=0.5)
     with open_slide(path) as slide:
         coords = grid_coords(slide, spec).iloc[: args.max_tiles]
         tiles = read_tiles(slide, coords)
@@ -253,7 +253,7 @@ def main() -> None:
     normalizer = normalizer_for(args.stain_mode, tiles)
     print(f"device: {tf.config.list_physical_devices('GPU') or 'CPU only'}; {os.cpu_count()} "
           f"cores, load average {os.getloadavg()[0]:.1f}; {ext.name}; XLA {args.jit}")
-    print(f"slide {path.name}: {n} tiles of {args.tile_px} px at {args.mpp} mpp, batch {batch}, "
+    print(f"slide {path.name}: {n} tiles of {args.tile_px} px at {args.tile_mpp} mpp, batch {batch}, "
           f"Macenko {args.stain_mode}, {workers} producer threads")
 
     print("\n1. stages alone, one thread (tiles/s):")

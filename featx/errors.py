@@ -149,8 +149,8 @@ class MissingMppError(SlideError):
             "the slide records no microns per pixel (mpp) in its metadata "
             "(OpenSlide properties, Aperio description, OME PhysicalSizeX, DICOM "
             "PixelSpacing or TIFF resolution tags). Pass it explicitly: "
-            "open_slide(path, mpp=0.25) in Python, --mpp 0.25 on the command line or an "
-            "`mpp` column in the manifest, with the scanner's true value.",
+            "open_slide(path, slide_mpp=0.25) in Python, --slide-mpp 0.25 on the command line or "
+            "a `slide_mpp` column in the manifest, with the scanner's true value.",
         )
 
 

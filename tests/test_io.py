@@ -112,7 +112,7 @@ paths = [
     _io.write_table(pd.DataFrame({{"a": [1]}}), out / "tiles.csv"),
     _io.write_table(pd.DataFrame({{"a": [1]}}), out / "pooled.parquet"),
     _io.write_text(out / "report.html", "<html></html>"),
-    write_synthetic_slide(out / "slide.svs", width_px=256, height_px=256, mpp=0.5).path,
+    write_synthetic_slide(out / "slide.svs", width_px=256, height_px=256, slide_mpp=0.5).path,
 ]
 with _io.atomic_path(out / "tile.png") as tmp:
     tmp.write_bytes(b"png")

@@ -39,7 +39,7 @@ from featx.errors import DataNotFoundError, FeatxError
 from featx.wsi.synthetic import Region, SyntheticSlide, render_region, write_synthetic_slide
 from featx.wsi.tiling import TILE_TABLE_COLUMNS, TileSpec
 
-SPEC = TileSpec(tile_px=224, mpp=0.5, min_tissue=0.8)
+SPEC = TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.8)
 SLIDE_PX = (2240, 1792)  # 10 x 8 tiles of 112 microns at 0.5 mpp
 
 
@@ -89,14 +89,14 @@ def generated_slides(folder: Path, n_slides: int, *, seed: int = 0) -> dict[str,
                                   "ellipse", "tumour"))
         slide_id = f"DEMO-{i + 1:02d}"
         slides[slide_id] = write_synthetic_slide(folder / f"{slide_id}.svs", width_px=width,
-                                                 height_px=height, mpp=0.5, regions=regions,
+                                                 height_px=height, slide_mpp=0.5, regions=regions,
                                                  seed=seed + i)
     return slides
 
 
 def cmu1_slide(folder: Path, notes: list[str]) -> Path | None:
     """OpenSlide's CMU-1-Small-Region: the data folder's copy, else downloaded and verified."""
-    from featx.embed import bundled_manifest, fetch
+    from featx.downloads import bundled_manifest, fetch
 
     local = [root] if (root := data_dir()) is not None else []
     try:
@@ -181,10 +181,11 @@ def finetune(out: Path, tiles: Path, weights: str, normalize: Callable[[np.ndarr
 def extract(manifest: pd.DataFrame, store: Path, factory: Any, normalizer: Any,
             progress: bool) -> pd.DataFrame:
     """Every slide into the store (in this process; skips what is already done)."""
-    from featx.embed import run_batch
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
 
-    return run_batch(manifest, store, extractor=factory, spec=SPEC, normalizer=normalizer,
-                     workers=0, batch_size=32, progress=progress)
+    settings = ExtractionSettings(factory, spec=SPEC, normalizer=normalizer, batch_size=32)
+    return run_batch(manifest, store, settings,
+                     cluster=ClusterSettings(workers=0, progress=progress))
 
 
 def tissue_features(extractors: dict[str, Any], folder: Path, per_class: int,
@@ -410,7 +411,7 @@ def _intro(cmu1: bool, random_weights: bool, imgnet: str, target: str, ftx_tiles
     base = (f"{imgnet}, an Xception with seeded random weights (no ImageNet weights were "
             "available)" if random_weights else f"{imgnet} (ImageNet Xception weights)")
     return [
-        f"The featx demo: {slides}, tiled at {SPEC.tile_px} px and {SPEC.mpp} microns per "
+        f"The featx demo: {slides}, tiled at {SPEC.tile_px} px and {SPEC.tile_mpp} microns per "
         f"pixel, Macenko-normalised to {target}, embedded by {base} and by an FTX-2048 "
         f"fine-tuned for a few epochs on tiles from {ftx_tiles}. Numbers on such small data "
         "show that the pipeline works, not how good the extractors are.",

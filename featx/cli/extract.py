@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from featx.cli._app import app, output_dir, parse_kv
+from featx.cli._app import SlideMppOption, app, output_dir, parse_kv
 from featx.extractors.registry import describe_extractors
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from featx.embed.settings import EmbedFunction
 
 
 @app.command()
 def extract(
     manifest: Annotated[Path, typer.Argument(
         help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
-        "column (optional `slide_id`, `patient_id`, `mpp`).", exists=True, dir_okay=False)],
+        "column (optional `slide_id`, `patient_id`, `slide_mpp`).", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
     slides: Annotated[Path | None, typer.Option(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
@@ -59,10 +64,7 @@ def extract(
     full_hash: Annotated[bool, typer.Option(
         "--full-hash", help="Fingerprint slides by a full sha256 (reads every byte) instead "
         "of size + sha256 of the first, middle and last MiB.")] = False,
-    mpp: Annotated[float | None, typer.Option(
-        "--mpp", help="Microns per level-0 pixel of every slide, overriding its metadata "
-        "(for slides that record none). A manifest `mpp` column sets it per slide and wins.")
-    ] = None,
+    slide_mpp: SlideMppOption = None,
     progress: Annotated[bool, typer.Option(help="Show slides and tiles per second.")] = True,
     preprocess: Annotated[str, typer.Option(
         help="Where the per-slide Macenko apply and the resize run: auto (the GPU when "
@@ -83,7 +85,7 @@ def extract(
     Example:
       featx extract gdc_manifest.txt --slides /data/luad --out store --extractor IMGNET-2048
     """
-    from featx.embed import run_batch
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
     from featx.extractors import ExtractorFactory
     from featx.wsi import TileSpec
 
@@ -97,35 +99,26 @@ def extract(
         from featx.cli.plan import print_plan
 
         print_plan(manifest, slides=slides, extractor=extractor, kwargs=kwargs, tile_px=tile_px,
-                   tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, scan_mpp=mpp,
+                   tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, slide_mpp=slide_mpp,
                    gpu_rate=None, gpus=1, measure=True)
         return
     factory = ExtractorFactory.of(extractor, **kwargs)
     factory.resolve()  # a missing model_path fails here, in one line, before any slide
     output_dir(out)
-    spec = TileSpec(tile_px=tile_px, mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
     if stain_fit is not None:
         from featx.stain import MacenkoNormalizer
 
         normalizer = MacenkoNormalizer.load(stain_fit)
-    embed = None
-    if preprocess != "auto":
-        from functools import partial
-
-        from featx.embed.pipeline import PREPROCESS, embed_slide
-
-        if preprocess not in PREPROCESS:
-            raise typer.BadParameter(f"one of {', '.join(PREPROCESS)}, not {preprocess}",
-                                     param_hint="--preprocess")
-        embed = partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
+    settings = ExtractionSettings(
+        factory, spec=TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, min_tissue=min_tissue),
+        normalizer=normalizer, embed=_embed_function(preprocess), dtype=dtype,
+        batch_size=batch_size, slide_mpp=slide_mpp, full_hash=full_hash,
+        retry_failed=retry_failed)
+    cluster = ClusterSettings(workers=workers, threads_per_worker=threads_per_worker,
+                              scheduler=scheduler, progress=progress)
     try:
-        status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
-                           normalizer=normalizer, embed=embed, dtype=dtype,
-                           batch_size=batch_size, workers=workers,
-                           threads_per_worker=threads_per_worker, scheduler=scheduler,
-                           retry_failed=retry_failed, full_hash=full_hash, mpp=mpp,
-                           progress=progress)
+        status = run_batch(manifest, out, settings, slide_dir=slides, cluster=cluster)
     except KeyboardInterrupt:
         typer.secho(f"interrupted: slides finished so far are kept in {out} (see "
                     f"{out}/extractor=NAME/_status.csv); rerun the same command to resume, "
@@ -134,7 +127,21 @@ def extract(
     _summarise(status, out, slides, extractor)
 
 
-def _summarise(status: Any, out: Path, slides: Path | None, extractor: str) -> None:
+def _embed_function(preprocess: str) -> EmbedFunction | None:
+    """embed_slide with ``--preprocess`` fixed (None: the default, auto)."""
+    if preprocess == "auto":
+        return None
+    from functools import partial
+
+    from featx.embed.pipeline import PREPROCESS, embed_slide
+
+    if preprocess not in PREPROCESS:
+        raise typer.BadParameter(f"one of {', '.join(PREPROCESS)}, not {preprocess}",
+                                 param_hint="--preprocess")
+    return partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
+
+
+def _summarise(status: pd.DataFrame, out: Path, slides: Path | None, extractor: str) -> None:
     """The closing line; exit 1 when a slide failed or nothing was extracted at all."""
     counts = status["status"].value_counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in counts.index) or "no slides"

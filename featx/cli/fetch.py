@@ -40,8 +40,8 @@ def fetch(
     Example:
       featx fetch nct_crc_he --dest data --only CRC-VAL-HE-7K.zip
     """
-    from featx.embed.fetch import fetch as run_fetch
-    from featx.embed.manifests import find_manifest
+    from featx.downloads.fetch import fetch as run_fetch
+    from featx.downloads.manifests import find_manifest
     from featx.errors import FetchError
 
     try:

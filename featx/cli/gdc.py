@@ -33,7 +33,7 @@ def gdc(
     """
     from featx._io import write_table
     from featx._validate import one_of
-    from featx.embed.gdc import KINDS, project_manifest
+    from featx.downloads.gdc import KINDS, project_manifest
 
     one_of("kind", kind, tuple(KINDS))
     table = project_manifest(project, kind, api=api, page_size=page_size, retries=retries)

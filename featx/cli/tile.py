@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import MppOption, app, output_dir
+from featx.cli._app import SlideMppOption, app, output_dir
 
 
 @app.command()
@@ -15,7 +15,7 @@ def tile(
     slides: Annotated[list[Path], typer.Argument(help="One or more slide files.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("tiles"),
     tile_px: Annotated[int, typer.Option(help="Tile side in pixels.", min=1)] = 224,
-    target_mpp: Annotated[float, typer.Option(
+    tile_mpp: Annotated[float, typer.Option(
         help="Microns per pixel of the tiles: 0.5 for NCT-CRC-like tiles, 0.25 for TCGA work.",
         )] = 0.5,
     overlap_px: Annotated[int, typer.Option(help="Overlap between neighbouring tiles.", min=0)] = 0,
@@ -24,7 +24,7 @@ def tile(
     tissue_method: Annotated[str, typer.Option(
         help="Tissue threshold: `otsu` or `otsu-equal-weights` (both class weights 0.5).")] = "otsu",
     table_format: Annotated[str, typer.Option("--format", help="`parquet` or `csv`.")] = "parquet",
-    mpp: MppOption = None,
+    slide_mpp: SlideMppOption = None,
 ) -> None:
     """Find tissue and lay a tile grid at a physical resolution.
 
@@ -34,7 +34,7 @@ def tile(
 
     \b
     Example:
-      featx tile slide.svs --tile-px 224 --target-mpp 0.5 -o tiles/
+      featx tile slide.svs --tile-px 224 --tile-mpp 0.5 -o tiles/
     """
     from tqdm.auto import tqdm
 
@@ -42,11 +42,11 @@ def tile(
     from featx.wsi import TileSpec, open_slide, tile_slide
 
     output_dir(out)
-    spec = TileSpec(tile_px=tile_px, mpp=target_mpp, overlap_px=overlap_px, min_tissue=min_tissue)
+    spec = TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, overlap_px=overlap_px, min_tissue=min_tissue)
     failed = []
     for path in tqdm(slides, unit="slide", disable=len(slides) < 2):
         try:
-            with open_slide(path, mpp=mpp) as opened:
+            with open_slide(path, slide_mpp=slide_mpp) as opened:
                 done = tile_slide(opened, spec, out_dir=out, tissue_method=tissue_method,
                                   table_format=table_format)
         except SlideError as error:

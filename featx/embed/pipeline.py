@@ -142,7 +142,7 @@ def embed_slide(
     batch_size: int = 64,
     tissue: TissueMask | None = None,
     coords: pd.DataFrame | None = None,
-    mpp: float | None = None,
+    slide_mpp: float | None = None,
     num_workers: int | None = None,
     prefetch_batches: int | None = None,
     preprocess: str = "auto",
@@ -158,7 +158,7 @@ def embed_slide(
         Any extractor (:class:`~featx.extractors.ImagenetXception`,
         :class:`~featx.extractors.FineTunedXception`, ...).
     spec : TileSpec, optional
-        Tile size, mpp, overlap and tissue threshold; default ``TileSpec()``.
+        Tile size, tile_mpp, overlap and tissue threshold; default ``TileSpec()``.
     normalizer : object, optional
         A fitted ``MacenkoNormalizer`` (its ``transform_with_status`` gives
         ``stain_status``), or any callable ``uint8 batch -> uint8 batch``.
@@ -168,7 +168,7 @@ def embed_slide(
         Precomputed tissue mask (default: detected by :func:`~featx.wsi.tiling.grid_coords`).
     coords : pandas.DataFrame, optional
         Tiles to embed (a ``grid_coords`` table or a subset); overrides ``tissue``.
-    mpp : float, optional
+    slide_mpp : float, optional
         Level-0 microns per pixel for slides whose metadata lacks it (paths only).
     num_workers : int, optional
         Producer threads; each reads, normalises and resizes one batch at a time.
@@ -213,7 +213,7 @@ def embed_slide(
     if isinstance(slide_or_path, Slide):
         return _embed(slide_or_path, extractor, spec, normalizer, batch_size, tissue, coords,
                       num_workers, prefetch_batches, on_device, progress)
-    with open_slide(slide_or_path, mpp=mpp) as slide:
+    with open_slide(slide_or_path, slide_mpp=slide_mpp) as slide:
         return _embed(slide, extractor, spec, normalizer, batch_size, tissue, coords,
                       num_workers, prefetch_batches, on_device, progress)
 

@@ -19,7 +19,7 @@ with ``.`` or ``_`` and do not end in ``.parquet``, so pyarrow skips them and th
 different widths (or float16 next to float32) are read one partition at a time.
 
 Columns: slide_id, patient_id, x, y (level 0 pixels), level, read_px (the side read
-at that level), mpp, tile_px, tissue_fraction, stain_status, col, row (grid
+at that level), tile_mpp, tile_px, tissue_fraction, stain_status, col, row (grid
 indices), embedding
 (``fixed_size_list<float32|float16>[n_features]``). The provenance (featx version,
 extractor config, stain fit, tile spec, slide size and checksum) is JSON in the
@@ -50,14 +50,14 @@ from featx.wsi.tiling import TILE_TABLE_COLUMNS
 PROVENANCE_KEY = b"featx"
 
 #: Version of the file layout; files of another version are extracted again.
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 
 #: Per-tile columns besides the embedding, in file order: the tile table's columns
 #: (:data:`featx.wsi.TILE_TABLE_COLUMNS`, so a stored tile can be read again from its
 #: slide), the patient and the stain status.
 _COLUMN_TYPES = {
     "slide_id": pa.string(), "patient_id": pa.string(), "x": pa.int64(), "y": pa.int64(),
-    "level": pa.int32(), "read_px": pa.int32(), "mpp": pa.float64(), "tile_px": pa.int32(),
+    "level": pa.int32(), "read_px": pa.int32(), "tile_mpp": pa.float64(), "tile_px": pa.int32(),
     "tissue_fraction": pa.float32(), "stain_status": pa.string(),
     "col": pa.int32(), "row": pa.int32(),
 }
@@ -106,7 +106,7 @@ def to_table(
     Parameters
     ----------
     coords : DataFrame
-        One row per tile with at least x, y, level, mpp, tile_px, tissue_fraction,
+        One row per tile with at least x, y, level, tile_mpp, tile_px, tissue_fraction,
         col, row (the tiling table); ``stain_status`` defaults to ``"none"``.
     features : ndarray, shape (n_tiles, n_features)
         The embeddings, finite floats.

@@ -111,7 +111,7 @@ def build_report(
 #: Provenance leaves a reader wants in the table (the rest stays in the JSON).
 _FACT_KEYS = {"featx_version", "experiment", "n_rows", "weights", "weights_sha256",
               "base_weights_sha256", "data_hash", "stain_target", "target_sha256", "method",
-              "mode", "tile_px", "mpp", "min_tissue", "overlap_px", "n_splits", "n_repeats",
+              "mode", "tile_px", "tile_mpp", "min_tissue", "overlap_px", "n_splits", "n_repeats",
               "seed", "n_samples", "fold_ids_sha256", "tiles", "targets_sha256", "path",
               "sha256", "n_features", "input_px", "classes_sha256", "version"}
 

@@ -181,7 +181,7 @@ def _heatmap_figure(folder: Path, slide_id: str,
         tiles = pd.read_parquet(probabilities, filters=[("slide_id", "=", slide_id)])
         try:
             with open_slide(slides[slide_id]) as slide:
-                thumb = slide.thumbnail(mpp=max(8.0, slide.mpp))
+                thumb = slide.thumbnail(thumbnail_mpp=max(8.0, slide.slide_mpp))
                 overlay = overlay_on_thumbnail(thumb, tiles, tiles["prob"].to_numpy(),
                                                downsample=slide.info.width / thumb.shape[1],
                                                level_downsamples=slide.info.level_downsamples)

@@ -40,9 +40,9 @@ def gpu_rate() -> float | None:
         return None
 
 
-def tiles_per_slide(tile_px: int, mpp: float) -> int:
+def tiles_per_slide(tile_px: int, tile_mpp: float) -> int:
     """Tiles on :data:`TISSUE_CM2_PER_SLIDE` of tissue at this tile size and resolution."""
-    side_um = tile_px * mpp
+    side_um = tile_px * tile_mpp
     return int(TISSUE_CM2_PER_SLIDE * 1e8 / side_um**2)
 
 
@@ -118,7 +118,7 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def plan_for(experiment: str, *, small: bool, tile_px: int = 224, mpp: float = 0.25,
+def plan_for(experiment: str, *, small: bool, tile_px: int = 224, tile_mpp: float = 0.25,
              have_ftx: bool = False, local: frozenset[str] = frozenset(),
              n_small: int = 0, slides: tuple[int, int] | None = None) -> Plan:
     """The plan of one experiment.
@@ -128,7 +128,7 @@ def plan_for(experiment: str, *, small: bool, tile_px: int = 224, mpp: float = 0
     experiment : {"crc-tissue", "luad-expression", "luad-mutation"}
     small : bool
         ``--small``: the data folder only, nothing downloaded.
-    tile_px, mpp : int, float
+    tile_px, tile_mpp : int, float
         The slide tiles (LUAD).
     have_ftx : bool
         A fine-tuned FTX-2048 is given, so no fine-tuning (LUAD).
@@ -166,12 +166,12 @@ def plan_for(experiment: str, *, small: bool, tile_px: int = 224, mpp: float = 0
         downloads.append(wanted("CRC-VAL-HE-7K.zip", VAL_BYTES))
         return Plan(experiment, downloads, 2 * VAL_TILES, train, 2 * VAL_TILES * EMBEDDING_BYTES)
     n_slides, slide_bytes = slides if slides is not None else (SLIDES, SLIDE_BYTES)
-    tiles = n_slides * tiles_per_slide(tile_px, mpp)
+    tiles = n_slides * tiles_per_slide(tile_px, tile_mpp)
     downloads.append(wanted(f"{n_slides} TCGA-LUAD primary-tumour slides", slide_bytes))
     target = ("RNA-seq (GDC STAR counts of TCGA-LUAD, size known after the GDC query; or a "
               "Firehose matrix via --local-dir)" if experiment == "luad-expression" else
               "the MAF (via --local-dir, or the GDC masked somatic MAFs)")
     notes = [f"targets: {target}",
              f"tiles estimated at {TISSUE_CM2_PER_SLIDE} cm2 of tissue per slide: "
-             f"{tiles_per_slide(tile_px, mpp):,} tiles of {tile_px} px at {mpp} mpp"]
+             f"{tiles_per_slide(tile_px, tile_mpp):,} tiles of {tile_px} px at {tile_mpp} mpp"]
     return Plan(experiment, downloads, 2 * tiles, train, 2 * tiles * EMBEDDING_BYTES, notes)

@@ -89,7 +89,7 @@ class _Run:
     # ------------------------------------------------------------------ shared stages
 
     def fetch(self, manifest: Any, names: Sequence[str] | None, dest: Path, stage: str) -> None:
-        from featx.embed.fetch import fetch
+        from featx.downloads.fetch import fetch
 
         def work() -> str:
             table = fetch(manifest, dest, names=names, local_dirs=self.search, progress=True)
@@ -102,7 +102,7 @@ class _Run:
     def weights(self) -> Path:
         if self.small:
             return self.need_data(SMALL_WEIGHTS)
-        from featx.embed.manifests import bundled_manifest
+        from featx.downloads.manifests import bundled_manifest
 
         # The data folder's Keras 3 copy (no URL) if it is at hand, else Keras's own file;
         # either is verified against its checksum in the manifest.
@@ -140,7 +140,7 @@ class _Run:
 
     def tile_set(self, name: str, stage: str) -> Path:
         """An NCT-CRC-HE tile folder: already unpacked in a --local-dir, else fetched and unpacked."""
-        from featx.embed.manifests import bundled_manifest
+        from featx.downloads.manifests import bundled_manifest
 
         stem = name.removesuffix(".zip")
         for folder in self.local_dirs:
@@ -250,7 +250,7 @@ class _Run:
     def slide_patients(self) -> tuple[pd.DataFrame, set[str]]:
         """The primary-tumour slides of the manifest, and their patients."""
         from featx.barcodes import tcga_patient, tcga_sample_type
-        from featx.embed.manifests import bundled_manifest, read_manifest
+        from featx.downloads.manifests import bundled_manifest, read_manifest
 
         path = self.slides_manifest or (self.data / SLIDE_MANIFEST if self.small and self.data
                                         else bundled_manifest("tcga_luad_slides"))
@@ -303,7 +303,7 @@ class _Run:
         return expression_targets(self.gdc_star_matrix(), genes=genes, provenance=record)
 
     def gdc_star_matrix(self) -> pd.DataFrame:
-        from featx.embed.gdc import project_manifest
+        from featx.downloads.gdc import project_manifest
         from featx.targets.expression import read_sample_sheet, read_star_counts
 
         manifest = self.out / "data" / "rnaseq_manifest.tsv"
@@ -332,7 +332,7 @@ class _Run:
         elif self.small:
             raise DataNotFoundError(MAF_FILE, "it is in the featx data folder")
         else:
-            from featx.embed.gdc import project_manifest
+            from featx.downloads.gdc import project_manifest
 
             manifest = self.out / "data" / "maf_manifest.tsv"
             if not manifest.is_file():
@@ -344,7 +344,7 @@ class _Run:
 
     def slide_features(self, slides: pd.DataFrame) -> dict[str, pd.DataFrame]:
         from featx._io import read_rgb
-        from featx.embed import pool_embeddings, run_batch
+        from featx.embed import ClusterSettings, ExtractionSettings, pool_embeddings, run_batch
         from featx.extractors import ExtractorFactory
         from featx.stain import MacenkoNormalizer
         from featx.wsi import TileSpec
@@ -361,7 +361,7 @@ class _Run:
             raise DataNotFoundError("a Macenko target image", f"put {Path(STAIN_TARGET).name} "
                                     "(or any H&E reference) in a --local-dir")
         normalizer = MacenkoNormalizer(mode="per_slide").fit(read_rgb(target))
-        spec = TileSpec(tile_px=224, mpp=self.tile_mpp, min_tissue=0.8)
+        spec = TileSpec(tile_px=224, tile_mpp=self.tile_mpp, min_tissue=0.8)
         store = self.out / "store"
         factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx.resolve())),
                      "IMGNET-2048": ExtractorFactory.of("IMGNET-2048",
@@ -370,8 +370,10 @@ class _Run:
         for name, factory in factories.items():
             # Not cached as a stage: run_batch itself skips every slide already in the store
             # with the same extractor, tiling, stain fit and slide fingerprint.
-            status = run_batch(slides, store, slide_dir=slide_dir, extractor=factory, spec=spec,
-                               normalizer=normalizer, workers=self.workers, progress=True)
+            status = run_batch(slides, store,
+                               ExtractionSettings(factory, spec=spec, normalizer=normalizer),
+                               slide_dir=slide_dir,
+                               cluster=ClusterSettings(workers=self.workers, progress=True))
             self.echo(f"[extract-{name}] " + ", ".join(
                 f"{n} {s}" for s, n in status["status"].value_counts().items()))
             pooled = pool_embeddings(store, extractor=name, progress=True)
@@ -396,7 +398,7 @@ def _slide_count(manifest: str | Path | None) -> tuple[int, int] | None:
     if manifest is None:
         return None
     from featx.barcodes import tcga_sample_type
-    from featx.embed.manifests import read_manifest
+    from featx.downloads.manifests import read_manifest
 
     table = read_manifest(manifest)
     table = table[[tcga_sample_type(n) == "01" for n in table["filename"]]]
@@ -458,7 +460,7 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
     names = frozenset(p.name for folder in folders for pattern in ("*", "*/*")
                       for p in Path(folder).glob(pattern))  # a shallow look: zips, weights
     n_small = 3 * SMALL_EVAL_PER_CLASS if experiment == "crc-tissue" else 0
-    plan = plan_for(experiment, small=small, mpp=tile_mpp, have_ftx=ftx_model is not None,
+    plan = plan_for(experiment, small=small, tile_mpp=tile_mpp, have_ftx=ftx_model is not None,
                     local=names, n_small=n_small, slides=_slide_count(slides_manifest))
     for line in plan.lines():
         echo(line)

@@ -7,7 +7,7 @@ and either ``DimensionOrganizationType = TILED_FULL`` (frames in row-major order
 or, per frame, ``PlanePositionSlideSequence`` (TILED_SPARSE). The pixel spacing
 comes from the shared functional groups' ``PixelMeasuresSequence`` (millimetres);
 without it the slide records no mpp and :func:`featx.wsi.slide.open_slide` asks
-for ``--mpp``.
+for ``--slide-mpp``.
 
 A pyramid is the instances of one ``SeriesInstanceUID`` in the file's folder
 (or in a folder passed as the slide), largest first. Only the frames a region

@@ -110,7 +110,7 @@ class SyntheticSlide:
     path : Path
     width_px, height_px : int
         Level-0 size.
-    mpp : float
+    slide_mpp : float
         Microns per level-0 pixel (also what the file records, unless ``fmt`` is
         ``"tiff-no-mpp"``).
     regions : tuple of Region
@@ -121,7 +121,7 @@ class SyntheticSlide:
     path: Path
     width_px: int
     height_px: int
-    mpp: float
+    slide_mpp: float
     regions: tuple[Region, ...] = field(default_factory=tuple)
     fmt: str = "aperio"
     seed: int = 0
@@ -179,7 +179,7 @@ def render_region(slide: SyntheticSlide, x0: float, y0: float, width: int, heigh
     x, y = np.meshgrid(xs, ys)
     labels = _labels(slide.regions, x, y)
     od = np.full((height, width, 3), _GLASS_OD)
-    um_x, um_y = x * slide.mpp, y * slide.mpp
+    um_x, um_y = x * slide.slide_mpp, y * slide.slide_mpp
     for label, stains in ((NORMAL, HE_STAIN_MATRIX), (TUMOUR, TUMOUR_STAIN_MATRIX)):
         inside = labels == label
         if inside.any():
@@ -216,7 +216,7 @@ def write_synthetic_slide(
     *,
     width_px: int = 4096,
     height_px: int = 3072,
-    mpp: float = 0.5,
+    slide_mpp: float = 0.5,
     regions: Sequence[Region] | None = None,
     fmt: str = "aperio",
     downsamples: Sequence[int] = (1, 4, 16),
@@ -232,7 +232,7 @@ def write_synthetic_slide(
         Output file (``.svs`` or ``.tiff``).
     width_px, height_px : int
         Level-0 size.
-    mpp : float
+    slide_mpp : float
         Microns per level-0 pixel.
     regions : sequence of Region, optional
         Tissue layout in level-0 pixels; default :func:`default_regions`.
@@ -257,14 +257,14 @@ def write_synthetic_slide(
     import tifffile
 
     width_px, height_px = positive_int("width_px", width_px), positive_int("height_px", height_px)
-    mpp = positive_float("mpp", mpp)
+    slide_mpp = positive_float("slide_mpp", slide_mpp)
     one_of("fmt", fmt, FORMATS)
     if positive_int("tile_px", tile_px) % 16:
         raise InvalidParameterError("tile_px", "a multiple of 16", tile_px)
     if not downsamples or downsamples[0] != 1:
         raise InvalidParameterError("downsamples", "a sequence starting with 1", downsamples)
     regions = tuple(default_regions(width_px, height_px) if regions is None else regions)
-    slide = SyntheticSlide(Path(path), width_px, height_px, mpp, regions, fmt, seed)
+    slide = SyntheticSlide(Path(path), width_px, height_px, slide_mpp, regions, fmt, seed)
     levels = [d for d in downsamples if d == 1 or min(width_px, height_px) / d >= tile_px]
 
     # Atomically, so an interrupted run never leaves a half-written slide behind.
@@ -278,7 +278,7 @@ def write_synthetic_slide(
                 compressionargs={"level": jpeg_quality},
                 subfiletype=0 if ds == 1 else 1,
                 description=_description(slide, w, h, tile_px, jpeg_quality, ds),
-                metadata=None, **_resolution(fmt, mpp * ds),
+                metadata=None, **_resolution(fmt, slide_mpp * ds),
             )
     return slide
 
@@ -297,7 +297,7 @@ def _description(slide: SyntheticSlide, w: int, h: int, tile_px: int, quality: i
             f"[0,0 {slide.width_px}x{slide.height_px}] ({tile_px}x{tile_px})")
     if ds != 1:
         head += f" -> {w}x{h}"
-    return (f"{head} JPEG/RGB Q={quality}|AppMag = {10.0 / slide.mpp:g}|MPP = {slide.mpp:.4f}"
+    return (f"{head} JPEG/RGB Q={quality}|AppMag = {10.0 / slide.slide_mpp:g}|MPP = {slide.slide_mpp:.4f}"
             f"|Filename = {slide.path.stem}|featx synthetic seed = {slide.seed}")
 
 

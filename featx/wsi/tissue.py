@@ -191,7 +191,7 @@ def _remove_small(mask: np.ndarray, min_px: int, *, keep_border: bool = False) -
 def detect_tissue(
     slide: Slide,
     *,
-    mpp: float = 8.0,
+    thumbnail_mpp: float = 8.0,
     method: str = "otsu",
     min_object_um2: float = 20_000.0,
     min_hole_um2: float = MIN_HOLE_UM2,
@@ -203,7 +203,7 @@ def detect_tissue(
     ----------
     slide : Slide
         An open slide.
-    mpp : float, default 8.0
+    thumbnail_mpp : float, default 8.0
         Resolution of the thumbnail (and so of the mask) in microns per pixel.
     method : {"otsu", "otsu-equal-weights"}
         Threshold criterion; see the module docstring.
@@ -220,9 +220,8 @@ def detect_tissue(
     -------
     TissueMask
     """
-    mpp = positive_float("mpp", mpp)
-    thumb = slide.thumbnail(mpp=mpp)
-    pixel_um2 = (slide.mpp * slide.info.width / thumb.shape[1]) ** 2
+    thumb = slide.thumbnail(thumbnail_mpp=positive_float("thumbnail_mpp", thumbnail_mpp))
+    pixel_um2 = (slide.slide_mpp * slide.info.width / thumb.shape[1]) ** 2
     mask, threshold = tissue_mask_from_rgb(
         thumb, method=method, min_contrast=min_contrast,
         min_object_px=int(min_object_um2 / pixel_um2), min_hole_px=int(min_hole_um2 / pixel_um2),

@@ -40,7 +40,7 @@ def assert_one_line(code: int, out: str, err: str, *needles: str) -> str:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
-    slide = write_synthetic_slide(root / "S.svs", width_px=1024, height_px=768, mpp=0.5).path
+    slide = write_synthetic_slide(root / "S.svs", width_px=1024, height_px=768, slide_mpp=0.5).path
     (root / "notes.txt").write_text("hello\n")
     (root / "p.xlsx").write_text("a,b\n1,2\n")
     (root / "a_file").write_text("not a folder")
@@ -143,7 +143,7 @@ def test_info_without_mpp_reports_unknown(monkeypatch, capfd, tmp_path):
     monkeypatch.setattr(sys, "argv", ["featx", "info", str(path)])
     main()
     out, err = capfd.readouterr()
-    assert "unknown" in out and "--mpp" in err and "Traceback" not in err
+    assert "unknown" in out and "--slide-mpp" in err and "Traceback" not in err
 
 
 def test_silent_wrong_outcomes_become_warnings(monkeypatch, capfd, tmp_path):

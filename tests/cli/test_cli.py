@@ -17,7 +17,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def slide_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "cli-slide.svs"
-    return write_synthetic_slide(path, width_px=2048, height_px=1536, mpp=0.25).path
+    return write_synthetic_slide(path, width_px=2048, height_px=1536, slide_mpp=0.25).path
 
 
 def test_help_lists_commands():
@@ -31,12 +31,12 @@ def test_info_json(slide_path):
     result = runner.invoke(app, ["info", str(slide_path), "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert info["mpp"] == pytest.approx(0.25) and info["vendor"] == "aperio"
+    assert info["slide_mpp"] == pytest.approx(0.25) and info["vendor"] == "aperio"
 
 
 def test_tile_writes_table_and_drawing(slide_path, tmp_path):
     result = runner.invoke(app, ["tile", str(slide_path), "-o", str(tmp_path), "--tile-px", "112",
-                                 "--target-mpp", "1.0", "--format", "csv"])
+                                 "--tile-mpp", "1.0", "--format", "csv"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "cli-slide.tiles.csv")
     assert len(table) > 0 and (table["tissue_fraction"] >= 0.8).all()
@@ -51,13 +51,13 @@ def test_missing_mpp_info_shows_unknown_and_tile_asks_for_it(tmp_path):
                                  fmt="tiff-no-mpp", downsamples=(1,)).path
     shown = subprocess.run([sys.executable, "-m", "featx", "info", str(path)],
                            capture_output=True, text=True)
-    assert shown.returncode == 0 and "unknown" in shown.stdout and "--mpp" in shown.stderr
+    assert shown.returncode == 0 and "unknown" in shown.stdout and "--slide-mpp" in shown.stderr
     done = subprocess.run([sys.executable, "-m", "featx", "tile", str(path), "-o",
                            str(tmp_path / "t")], capture_output=True, text=True)
     assert done.returncode == 2
-    assert "--mpp" in done.stderr and "Traceback" not in done.stderr
+    assert "--slide-mpp" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-    ok = subprocess.run([sys.executable, "-m", "featx", "info", str(path), "--mpp", "0.5"],
+    ok = subprocess.run([sys.executable, "-m", "featx", "info", str(path), "--slide-mpp", "0.5"],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and "override" in ok.stdout
 

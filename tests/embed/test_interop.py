@@ -9,7 +9,7 @@ import pytest
 from featx._io import file_sha256
 from featx.embed.interop import export_embeddings, import_embeddings
 from featx.embed.store import provenance, read_slide, slide_path, write_slide_embeddings
-from tests.embed._foreign_files import grid, write_clam, write_slideflow, write_trident
+from tests.embed.formats._foreign_files import grid, write_clam, write_slideflow, write_trident
 
 RNG = np.random.default_rng(3)
 FEATURES = RNG.normal(size=(12, 8)).astype(np.float32)
@@ -33,7 +33,7 @@ def test_each_tool_imports_to_the_same_store_rows_with_its_source_in_the_provena
     for frame in frames.values():
         np.testing.assert_array_equal(np.stack(frame["embedding"]), FEATURES)
         np.testing.assert_array_equal(frame[["x", "y"]].to_numpy(), COORDS)
-        np.testing.assert_allclose(frame["mpp"], 0.5)
+        np.testing.assert_allclose(frame["tile_mpp"], 0.5)
         assert set(frame["stain_status"]) == {"external"}
     record = provenance(slide_path(store, extractor="UNI", slide_id="S1"))
     assert record["extractor"] == {"name": "UNI", "imported": True, "source_format": "trident",
@@ -58,7 +58,7 @@ def test_import_resumes_and_redoes_a_changed_source(tmp_path):
                                   FEATURES * 2)
     assert not list(target.parent.glob(".*.tmp"))
     import_embeddings([src / "trident"], store, extractor="UNI", slide_mpp=0.25)  # new options
-    assert read_slide(store, "S1", extractor="UNI")["mpp"].iloc[0] == pytest.approx(0.5)
+    assert read_slide(store, "S1", extractor="UNI")["tile_mpp"].iloc[0] == pytest.approx(0.5)
 
 
 def test_a_bad_file_fails_alone_with_one_line(tmp_path):
@@ -75,7 +75,7 @@ def test_a_bad_file_fails_alone_with_one_line(tmp_path):
 def test_export_then_import_gives_the_store_back_bit_for_bit(tmp_path, dtype):
     store, back = tmp_path / "store", tmp_path / "back"
     coords = pd.DataFrame({"x": COORDS[:, 0], "y": COORDS[:, 1], "level": 0, "read_px": 448,
-                           "mpp": 0.5, "tile_px": 224, "tissue_fraction": RNG.uniform(size=12),
+                           "tile_mpp": 0.5, "tile_px": 224, "tissue_fraction": RNG.uniform(size=12),
                            "col": COORDS[:, 0] // 448, "row": COORDS[:, 1] // 448,
                            "stain_status": ["normalized"] * 11 + ["fallback"]})
     for slide in ("TCGA-AA-0001-01Z-00-DX1", "TCGA-AA-0002-01Z-00-DX1"):
@@ -104,7 +104,7 @@ def test_export_then_import_gives_the_store_back_bit_for_bit(tmp_path, dtype):
 def test_an_export_imported_under_another_name_is_a_new_import(tmp_path):
     store = tmp_path / "store"
     coords = pd.DataFrame({"x": COORDS[:, 0], "y": COORDS[:, 1], "level": 0, "read_px": 512,
-                           "mpp": 0.5, "tile_px": 256, "tissue_fraction": 1.0,
+                           "tile_mpp": 0.5, "tile_px": 256, "tissue_fraction": 1.0,
                            "col": 0, "row": 0})
     write_slide_embeddings(store, coords, FEATURES, extractor="FTX-2048", slide_id="S1")
     export_embeddings(store, tmp_path / "h5")

@@ -16,14 +16,14 @@ from featx.wsi.slide import open_slide
 from featx.wsi.synthetic import Region, write_synthetic_slide
 from featx.wsi.tiling import TileSpec, grid_coords, read_tiles
 
-SPEC = TileSpec(tile_px=64, mpp=1.0, min_tissue=0.5)
+SPEC = TileSpec(tile_px=64, tile_mpp=1.0, min_tissue=0.5)
 
 
 @pytest.fixture(scope="module")
 def slide_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("slide") / "synthetic.svs"
     write_synthetic_slide(
-        path, width_px=1600, height_px=1200, mpp=0.5, seed=0,
+        path, width_px=1600, height_px=1200, slide_mpp=0.5, seed=0,
         regions=[Region(x=150, y=150, width=700, height=800, shape="ellipse", label="normal"),
                  Region(x=900, y=250, width=550, height=700, shape="rect", label="tumour")],
     )

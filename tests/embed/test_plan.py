@@ -9,6 +9,7 @@ import pytest
 
 from featx.embed.batch import run_batch
 from featx.embed.plan import DEFAULT_SIZE_MODEL, SizeModel, count_slide, plan_cohort
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.errors import InvalidParameterError
 from featx.wsi.tiling import TileSpec
 from tests.embed._batch_helpers import embed, make_spec, write_slide
@@ -28,8 +29,9 @@ def test_slides_at_hand_are_counted_exactly_as_a_run_embeds_them(cohort, tmp_pat
     folder, manifest = cohort
     present = manifest.iloc[:4]
     plan = plan_cohort(present, spec=make_spec(), slide_dir=folder, n_features=18)
-    status = run_batch(present, tmp_path / "store", slide_dir=folder, extractor="COLORSTATS",
-                       spec=make_spec(), embed=embed, workers=0)
+    status = run_batch(present, tmp_path / "store",
+                       ExtractionSettings("COLORSTATS", spec=make_spec(), embed=embed),
+                       slide_dir=folder, cluster=ClusterSettings(workers=0))
     assert (plan.slides["how"] == "counted").all()
     assert plan.slides["n_tiles"].astype(int).tolist() == status["n_tiles"].tolist()
     assert plan.n_tiles == status["n_tiles"].sum() > 0
@@ -56,7 +58,7 @@ def test_absent_slides_are_estimated_from_size_with_the_calibration(cohort) -> N
 
 def test_size_model_scales_with_mpp_and_threshold_inputs() -> None:
     model = SizeModel(1.0, 0.25, 0.8, "test")
-    coarse, fine = TileSpec(mpp=0.5), TileSpec(mpp=0.25)
+    coarse, fine = TileSpec(tile_mpp=0.5), TileSpec(tile_mpp=0.25)
     # Halving the tile's microns quadruples the tiles of the same tissue.
     assert model.tiles(1e8, fine) == pytest.approx(4 * model.tiles(1e8, coarse))
     assert model.tiles(1e8, coarse) == pytest.approx(1e8 * 0.25 ** 2 / 112 ** 2 * 0.8)
@@ -67,16 +69,16 @@ def test_manifest_without_slides_is_planned_by_size(tmp_path) -> None:
     gdc.write_text("id\tfilename\tmd5\tsize\tstate\n"
                    "a\tTCGA-AA-0001-01A-01-TS1.x.svs\t0\t100000000\tlive\n"
                    "b\tTCGA-AA-0002-01A-01-TS1.y.svs\t0\t300000000\tlive\n")
-    plan = plan_cohort(gdc, spec=TileSpec(mpp=0.25), n_features=2048)
+    plan = plan_cohort(gdc, spec=TileSpec(tile_mpp=0.25), n_features=2048)
     assert plan.size_model == DEFAULT_SIZE_MODEL
     assert plan.slides["n_tiles"].iloc[1] == pytest.approx(3 * plan.slides["n_tiles"].iloc[0])
-    with pytest.raises(InvalidParameterError, match="scan_mpp"):
-        plan_cohort(gdc, scan_mpp=-1)
+    with pytest.raises(InvalidParameterError, match="slide_mpp"):
+        plan_cohort(gdc, slide_mpp=-1)
 
 
 @pytest.mark.realdata
 def test_default_size_model_is_the_cmu1_calibration(shared_data) -> None:
-    found = count_slide(shared_data / "wsi" / "CMU-1-Small-Region.svs", TileSpec(mpp=0.25))
+    found = count_slide(shared_data / "wsi" / "CMU-1-Small-Region.svs", TileSpec(tile_mpp=0.25))
     assert found["bytes_per_tissue_px"] == pytest.approx(DEFAULT_SIZE_MODEL.bytes_per_tissue_px,
                                                          rel=0.05)
     assert found["kept_fraction"] == pytest.approx(DEFAULT_SIZE_MODEL.kept_fraction, rel=0.05)

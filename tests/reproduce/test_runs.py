@@ -118,7 +118,7 @@ def test_luad_expression_full_path_on_slides_at_hand(crc_small, shared_data, tmp
     for k, patient in enumerate(patients):
         path = tmp_path / "slides" / f"{patient}-01A-01-DX1.svs"
         path.parent.mkdir(exist_ok=True)
-        write_synthetic_slide(path, width_px=768, height_px=768, mpp=0.25, downsamples=(1, 4),
+        write_synthetic_slide(path, width_px=768, height_px=768, slide_mpp=0.25, downsamples=(1, 4),
                               seed=k, regions=[Region(96, 96, 576, 576, shape="rect",
                                                       label="tumour" if k % 2 else "normal")])
         rows.append({"filename": path.name, "path": str(path), "md5": "", "size": ""})

@@ -19,7 +19,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_mask_recovers_generated_layout(tmp_path, method):
     regions = [Region(200, 300, 1400, 1000, "ellipse", "normal"),
                Region(1900, 500, 900, 1400, "rect", "tumour")]
-    slide = write_synthetic_slide(tmp_path / "s.svs", width_px=3200, height_px=2400, mpp=0.5,
+    slide = write_synthetic_slide(tmp_path / "s.svs", width_px=3200, height_px=2400, slide_mpp=0.5,
                                   regions=regions)
     with open_slide(slide.path) as opened:
         tissue = detect_tissue(opened, method=method)
@@ -117,11 +117,11 @@ def test_a_lumen_stays_glass_and_its_tile_fails_min_tissue(tmp_path):
     path = tmp_path / "lumen.tif"
     tifffile.imwrite(path, image, photometric="rgb", tile=(256, 256),
                      resolution=(20000, 20000), resolutionunit="CENTIMETER")
-    spec = TileSpec(tile_px=224, mpp=0.5, min_tissue=0.0)
+    spec = TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.0)
     with open_slide(path) as slide:
         coords = grid_coords(slide, spec).set_index(["row", "col"])
-        filled = detect_tissue(slide, mpp=8.0, min_hole_um2=20_000.0)
-        kept = grid_coords(slide, TileSpec(tile_px=224, mpp=0.5, min_tissue=0.8))
+        filled = detect_tissue(slide, thumbnail_mpp=8.0, min_hole_um2=20_000.0)
+        kept = grid_coords(slide, TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.8))
     assert coords.loc[(2, 3), "tissue_fraction"] == pytest.approx(1 - 0.84, abs=0.08)
     assert not ((kept["row"] == 2) & (kept["col"] == 3)).any()
     assert coords.loc[(2, 2), "tissue_fraction"] > 0.95  # its neighbour is solid tissue

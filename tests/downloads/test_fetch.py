@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from featx.cli._app import app
-from featx.embed.fetch import ChecksumError, DownloadError, FetchError, download, fetch, verify_file
+from featx.downloads.fetch import ChecksumError, DownloadError, FetchError, download, fetch, verify_file
 
 GOOD = os.urandom(300_000)
 OTHER = os.urandom(120_000)

@@ -16,7 +16,7 @@
 :func:`query_files` pages through every hit; :func:`project_manifest` turns the hits of
 one kind of file (STAR-counts RNA-seq, diagnostic or tissue slides, the masked somatic
 MAF) into a featx manifest whose URLs are ``<api>/data/<file_id>``, so ``featx fetch``
-downloads them with the verified, resumable :mod:`featx.embed.fetch`. Only open-access
+downloads them with the verified, resumable :mod:`featx.downloads.fetch`. Only open-access
 files are asked for.
 """
 
@@ -33,7 +33,7 @@ import pandas as pd
 
 from featx import __version__
 from featx._validate import non_negative_int, one_of, positive_int
-from featx.embed.manifests import MANIFEST_COLUMNS
+from featx.downloads.manifests import MANIFEST_COLUMNS
 from featx.errors import DataError, DownloadError
 
 #: The public GDC API.

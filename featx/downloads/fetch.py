@@ -225,7 +225,7 @@ def fetch(
     Parameters
     ----------
     manifest : path or DataFrame
-        A GDC or featx manifest (:func:`featx.embed.manifests.read_manifest`).
+        A GDC or featx manifest (:func:`featx.downloads.manifests.read_manifest`).
     dest_dir : path
         Where downloads go (``dest_dir/<dest>/<filename>`` when the manifest has a
         ``dest`` column).
@@ -247,7 +247,7 @@ def fetch(
         ``dest_dir``, ``local`` found in a local folder, ``downloaded``,
         ``failed``), error.
     """
-    from featx.embed.manifests import read_manifest
+    from featx.downloads.manifests import read_manifest
 
     table = manifest if isinstance(manifest, pd.DataFrame) else read_manifest(manifest)
     if names is not None:

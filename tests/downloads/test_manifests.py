@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import re
 
-import pandas as pd
 import pytest
 
-from featx.embed.fetch import fetch
-from featx.embed.manifests import (
+from featx.downloads.fetch import fetch
+from featx.downloads.manifests import (
     GDC_DATA_ENDPOINT,
     MANIFEST_DIR,
     bundled_manifest,
     read_manifest,
-    slide_table,
 )
+from featx.embed.slides import slide_table
 from featx.errors import InvalidParameterError
 
 MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -78,20 +77,6 @@ def test_unknown_bundled_manifest_lists_the_known_ones():
     assert MANIFEST_DIR.is_dir()
 
 
-def test_slide_table_from_paths_and_overrides(tmp_path):
-    (tmp_path / "a.svs").write_bytes(b"x")
-    table = pd.DataFrame({"path": ["a.svs", str(tmp_path / "b.svs")],
-                          "patient_id": ["", "P2"]})
-    slides = slide_table(table, tmp_path, patients={"a": "P1"})
-    assert slides["slide_id"].tolist() == ["a", "b"]
-    assert slides["patient_id"].tolist() == ["P1", "P2"]
-    assert slides["exists"].tolist() == [True, False]
-    with pytest.raises(InvalidParameterError, match="one row per slide"):
-        slide_table(pd.DataFrame({"path": ["a.svs", "a.svs"]}), tmp_path)
-    with pytest.raises(InvalidParameterError, match="path"):
-        slide_table(pd.DataFrame({"file": ["a.svs"]}), tmp_path)
-
-
 @pytest.mark.realdata
 def test_real_gdc_manifest_reads(shared_data):
     table = read_manifest(shared_data / "tables/deeppath_luad/gdc_manifest_20170302_003611.txt")
@@ -123,18 +108,3 @@ def test_bundled_slide_manifest_equals_real_derivation(shared_data):
     assert len(merged) == len(ours)
     for column in ("filename", "md5", "size"):
         assert (merged[column] == merged[f"{column}_gdc"]).all()
-
-
-def test_slide_ids_and_mpp_column_of_a_slide_table(tmp_path):
-    from featx.embed.manifests import slide_table
-    from featx.wsi.slide import default_slide_id
-
-    table = pd.DataFrame({"path": ["a/case1.ome.tif", "b/case2.OME.TIFF", "c/TCGA-AA-1.svs"],
-                          "mpp": ["0.25", "", " 0.5 "]})
-    slides = slide_table(table, tmp_path)
-    # The same ids as `featx info` and `featx tile` give (open_slide's default).
-    assert slides["slide_id"].tolist() == ["case1", "case2", "TCGA-AA-1"]
-    assert [default_slide_id(p) for p in slides["path"]] == slides["slide_id"].tolist()
-    assert slides["mpp"].tolist() == [0.25, None, 0.5]
-    with pytest.raises(InvalidParameterError, match="case1"):
-        slide_table(table.assign(mpp=["250", "", ""]), tmp_path)  # nanometres, not microns

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from featx.cli._app import app
-from featx.embed.fetch import fetch
-from featx.embed.gdc import kind_filters, project_manifest, query_files
+from featx.downloads.fetch import fetch
+from featx.downloads.gdc import kind_filters, project_manifest, query_files
 from featx.errors import DataError, DownloadError
 from featx.targets.expression import read_sample_sheet
 
