@@ -86,6 +86,19 @@ def test_extract_without_model_path_and_with_nothing_done(monkeypatch, capfd, in
     assert "1 missing" in out
 
 
+def test_extract_precision_it_cannot_use(monkeypatch, capfd, inputs):
+    root, _ = inputs
+    manifest = str(root / "m.csv")
+    assert_one_line(*run_main(monkeypatch, capfd, "extract", manifest, "-o", str(root / "st3"),
+                              "--precision", "half"), "--precision", "bfloat16")
+    assert_one_line(*run_main(monkeypatch, capfd, "extract", manifest, "-o", str(root / "st3"),
+                              "--extractor", "COLORSTATS", "--precision", "bfloat16"),
+                    "Keras extractors", "COLORSTATS")
+    assert_one_line(*run_main(monkeypatch, capfd, "embed", str(root / "tiles"), "-o",
+                              str(root / "em"), "--extractor-arg", "precision=float16",
+                              "--precision", "bfloat16"), "once")
+
+
 def test_evaluate_unreadable_tables(monkeypatch, capfd, inputs):
     root, _ = inputs
     out = str(root / "results")
