@@ -109,7 +109,8 @@ def with_precision(model: Any, precision: str) -> Any:
     """The model rebuilt under ``precision``'s Keras policy, with the same weights.
 
     float32 returns ``model`` itself. Every layer but the input is cloned with the
-    mixed policy (float32 variables, half-precision compute), then the weights copied.
+    mixed policy (float32 variables, half-precision compute), then the weights copied;
+    works for any functional model, ``keras.applications`` backbones included.
     """
     if precision == "float32":
         return model
@@ -119,7 +120,9 @@ def with_precision(model: Any, precision: str) -> Any:
 
     def clone(layer: Any) -> Any:
         config = layer.get_config()
-        if not isinstance(layer, keras.layers.InputLayer):
+        # Layers take the policy; the input keeps float32, and bare operations in the graph
+        # (keras.ops calls such as ConvNeXt's adds) have no dtype and follow their inputs.
+        if isinstance(layer, keras.layers.Layer) and not isinstance(layer, keras.layers.InputLayer):
             config["dtype"] = policy
         return layer.__class__.from_config(config)
 

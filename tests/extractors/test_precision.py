@@ -45,7 +45,8 @@ def test_half_precision_keras_extractor_is_close_and_says_so(precision: str) -> 
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(16, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
+    x = keras.layers.Activation("linear", name="conv")(keras.ops.add(x, x))  # a bare operation
     model = keras.Model(inputs, keras.layers.Dense(3)(x), name="tiny")
     tiles = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     full = KerasExtractor(model, layer="conv", batch_size=4)
