@@ -78,4 +78,6 @@ def test_bfloat16_xception_on_real_tiles(shared_data) -> None:
     half = ImagenetXception(weights=weights, batch_size=12, precision="bfloat16")
     assert half.name == "IMGNET-2048-BF16"
     assert half.config["weights_sha256"] == full.config["weights_sha256"]
-    assert cosine(full(tiles), half(tiles)).min() > 0.999
+    similarity = cosine(full(tiles), half(tiles))
+    # 600 LC25000 tiles gave min 0.9983, median 0.9998 (benchmarks/bench_precision.py)
+    assert similarity.min() > 0.995 and np.median(similarity) > 0.999
