@@ -7,8 +7,9 @@
 Each size runs in a fresh process, so its peak memory (``ru_maxrss``, the process's
 high-water mark, about 0.4 GB of it the imported libraries) is its own. Printed:
 
-1. **extract + pool, by cohort size** (``--slides`` synthetic slides of about
-   ``--tiles-per-slide`` tiles each, 224 px at 0.5 mpp, read at 2x from a 0.25-mpp
+1. **extract + pool, by cohort size** (``--slides`` synthetic slides, each a grid of
+   about 1.67 x ``--tiles-per-slide`` tiles of which the synthetic tissue keeps about
+   38%: 616 tiles a slide for 1,000; 224 px at 0.5 mpp, read at 2x from a 0.25-mpp
    slide, Macenko per slide): ``run_batch`` in-process into the Parquet store, then
    ``pool_embeddings`` to patient means: seconds per tile of each, peak memory, store
    bytes per tile. The model is a stand-in with Xception's 2,048 outputs that costs
@@ -105,7 +106,7 @@ def one_extract(n_slides: int, tiles_per_slide: int, scratch: Path) -> dict[str,
     from featx.wsi.tiling import TileSpec, grid_coords, read_tiles
 
     source = scratch / f"slide-{tiles_per_slide}.svs"
-    if not source.exists():  # ~0.6 of a square slide's grid is tissue at min_tissue 0.5
+    if not source.exists():  # a grid of ~1.67 x tiles_per_slide tiles; tissue keeps ~38%
         side = int(np.sqrt(tiles_per_slide / 0.6)) * 448
         write_synthetic_slide(source, width_px=side, height_px=side, slide_mpp=0.25, seed=0)
     folder = scratch / f"cohort-{n_slides}"
