@@ -4,6 +4,7 @@ into one row per slide, with its file, patient and optional level-0 mpp.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,6 +43,20 @@ def _slide_mpp_cell(slide_id: str, cell: str) -> float | None:
             f"microns per pixel between {PLAUSIBLE_MPP[0]} and {PLAUSIBLE_MPP[1]} (e.g. 0.25 "
             "for 40x, 0.5 for 20x), or an empty cell to use the slide's metadata", cell)
     return value
+
+
+def _size_cell(slide_id: str, cell: str) -> int | None:
+    """A manifest's size cell in bytes, None when empty; anything but a whole number >= 0 is an error."""
+    if not str(cell).strip():
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+        raise InvalidParameterError(f"size of slide {slide_id!r} in the manifest",
+                                    "a whole number of bytes, or an empty cell", cell)
+    return int(value)
 
 
 def slide_table(
@@ -103,7 +118,7 @@ def slide_table(
             "slide_id": slide_id,
             "patient_id": patient or patient_id_from_slide(slide_id),
             "path": str(path), "md5": record.get("md5", "").lower(),
-            "size": int(record["size"]) if record.get("size") else None,
+            "size": _size_cell(slide_id, record.get("size", "")),
             "slide_mpp": _slide_mpp_cell(slide_id, record.get("slide_mpp", "")),
             "exists": path.is_file(),
         })
