@@ -14,6 +14,7 @@ import numbers
 import os
 import re
 from collections.abc import Collection
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -99,6 +100,23 @@ def file_name(name: str, value: object) -> str:
         raise InvalidParameterError(
             name, "a non-empty name of letters, digits and . _ + - (it becomes a file or "
             "folder name) not starting with . _ + -", value)
+    return value
+
+
+def relative_path(name: str, value: object, *, one_part: bool = False) -> str:
+    """Return ``value`` if, joined to a folder, it stays inside that folder; else raise.
+
+    For names a manifest or a server supplies (``featx fetch``, ``featx gdc``): an
+    absolute path, a ``..`` part, a backslash (a Windows separator), a NUL or an empty
+    name would write somewhere else. With ``one_part`` it must be a plain file name.
+    """
+    path = PurePosixPath(value) if isinstance(value, str) else None
+    if (path is None or not value.strip() or "\x00" in value or "\\" in value
+            or path.is_absolute() or ".." in path.parts or path.parts in ((), (".",))
+            or (one_part and len(path.parts) != 1)):
+        shape = "a plain file name" if one_part else "a relative path"
+        raise InvalidParameterError(name, f"{shape} that stays inside the destination folder "
+                                    "(no leading /, no .. and no backslash)", value)
     return value
 
 

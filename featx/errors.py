@@ -14,6 +14,7 @@ one line. Each message says what was expected and how to fix it::
     ├── ExtractionError                       an extractor returned unusable features
     ├── LockTimeoutError (TimeoutError)       a slide stayed locked by a live worker
     ├── MemoryBudgetError                     an input would need more memory than is free
+    ├── DiskSpaceError (OSError)              what is declared would not fit on the disk
     ├── DownloadError                         a download failed after its retries
     │   └── ChecksumError                     ... or did not match its size or checksum
     ├── FetchError                            some files of a manifest could not be fetched
@@ -240,6 +241,28 @@ def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.3g} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.3g} MiB"
 
 
+class DiskSpaceError(FeatxError, OSError):
+    """What is about to be written, by its declared size, does not fit in the free disk space.
+
+    Parameters
+    ----------
+    folder : Path
+        Where it would be written.
+    needed_bytes : int
+        The declared sizes still to write.
+    free_bytes : int
+        Free space in ``folder`` now.
+    fix : str
+        What to do about it.
+    """
+
+    def __init__(self, folder: str | Path, needed_bytes: int, free_bytes: int, fix: str) -> None:
+        self.folder, self.fix = Path(folder), fix
+        self.needed_bytes, self.free_bytes = int(needed_bytes), int(free_bytes)
+        super().__init__(f"{self.folder}: {_gib(needed_bytes)} to download, but only "
+                         f"{_gib(free_bytes)} free there; {fix}")
+
+
 class DownloadError(FeatxError):
     """A file could not be downloaded (after the retries allowed).
 
@@ -343,7 +366,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ChecksumError", "DataError", "DataNotFoundError", "DownloadError",
+__all__ = ["ChecksumError", "DataError", "DataNotFoundError", "DiskSpaceError", "DownloadError",
            "EmptyTissueError", "ExtractionError", "FeatxError", "FetchError",
            "InvalidParameterError", "LockTimeoutError", "MemoryBudgetError", "MissingExtraError",
            "MissingMppError", "NotFittedError",  # noqa: F822

@@ -63,3 +63,21 @@ def test_small_allocations_never_ask_the_system(monkeypatch):
 
 def test_available_memory_is_a_positive_count():
     assert _validate.available_memory() > 2**20
+
+
+@pytest.mark.parametrize("value", ["a.svs", "TCGA-LUAD/rnaseq", "./x.tsv", "dir/sub/f"])
+def test_relative_paths_that_stay_inside_pass(value):
+    assert _validate.relative_path("dest", value) == value
+
+
+@pytest.mark.parametrize("value", ["../x", "/etc/passwd", "a/../../x", "..\\x", "a\x00b", "", " ",
+                                   ".", None, 5])
+def test_paths_that_leave_their_folder_are_refused(value):
+    with pytest.raises(InvalidParameterError, match="stays inside the destination folder"):
+        _validate.relative_path("dest", value)
+
+
+def test_one_part_paths_are_plain_file_names():
+    assert _validate.relative_path("file", "a.svs", one_part=True) == "a.svs"
+    with pytest.raises(InvalidParameterError, match="a plain file name"):
+        _validate.relative_path("file", "sub/a.svs", one_part=True)
