@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from featx._io import file_sha256, read_table, write_table
 from featx._provenance import json_value
-from featx._validate import file_name, one_of, positive_float, positive_int
+from featx._validate import file_name, mpp, one_of, positive_float, positive_int
 from featx.embed.batch import STATUS_COLUMNS, status_path
 from featx.embed.formats.dispatch import FORMATS, SOURCE_SUFFIXES, read_foreign
 from featx.embed.formats.foreign_slide import ForeignSlide
@@ -114,8 +114,9 @@ def _import_slide(root: Path, slide: ForeignSlide, source: Path, expected: dict[
     started, t0 = utc_now(), time.perf_counter()
     path = slide_path(root, extractor=extractor, slide_id=file_name("slide_id", slide.slide_id))
     patient = slide.patient_id or ""
-    done = _record(slide.slide_id, patient, source, "done", n_tiles=len(slide.coords),
-                   started=started)
+    # A source without tiles is stored empty and said to be so, as extract says it.
+    done = _record(slide.slide_id, patient, source, "done" if len(slide.coords) else "no_tissue",
+                   n_tiles=len(slide.coords), started=started)
     if is_done(path, expected):
         return done
     lock = SlideLock(path.parent / ".locks" / f"{path.stem}.lock", stale_after_s=stale_lock_s,
@@ -181,7 +182,7 @@ def import_embeddings(
     file_name("extractor", extractor)
     one_of("format", source_format, ("auto", *FORMATS))
     one_of("dtype", dtype, ("float32", "float16"))
-    options = {"slide_mpp": None if slide_mpp is None else positive_float("slide_mpp", slide_mpp),
+    options = {"slide_mpp": None if slide_mpp is None else mpp("slide_mpp", slide_mpp),
                "patch_px": None if patch_px is None else positive_int("patch_px", patch_px),
                "tile_um": None if tile_um is None else positive_float("tile_um", tile_um),
                "coords_downsample": positive_float("coords_downsample", coords_downsample),
