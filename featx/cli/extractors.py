@@ -13,7 +13,8 @@ from featx.cli._app import app
 @app.command()
 def extractors(
     store: Annotated[Path | None, typer.Option(
-        help="Also list the extractors in this store, extracted or imported.")] = None,
+        help="Also list the extractors in this store, extracted or imported.", exists=True,
+        file_okay=False)] = None,
 ) -> None:
     """List the extractor names `--extractor` takes, the import formats, and a store's extractors."""
     from featx.extractors.keras_apps import KERAS_APPLICATIONS
@@ -29,6 +30,9 @@ def extractors(
     if store is not None:
         from featx.embed.store import list_extractors, list_slides, provenance, slide_path
 
+        if not list_extractors(store):
+            raise typer.BadParameter(f"{store} is not a featx store: it holds no "
+                                     "extractor=NAME folders", param_hint="--store")
         typer.echo(f"in {store}:")
         for name in list_extractors(store):
             slides = list_slides(store, extractor=name)

@@ -34,6 +34,7 @@ from featx.embed.formats.h5 import h5_provenance, write_h5
 from featx.embed.locks import SlideLock, utc_now
 from featx.embed.store import (
     STORE_FORMAT,
+    check_file,
     is_done,
     list_extractors,
     list_slides,
@@ -43,7 +44,7 @@ from featx.embed.store import (
     write_slide_embeddings,
     write_table_atomic,
 )
-from featx.errors import DataNotFoundError, FeatxError
+from featx.errors import DataNotFoundError, FeatxError, StoreError
 
 #: Formats :func:`export_embeddings` writes.
 EXPORT_FORMATS = ("h5",)
@@ -241,19 +242,42 @@ def export_embeddings(root: str | Path, out: str | Path, *, extractor: str | Non
     -------
     list of Path
         Every h5 file of the export (written now or before).
+
+    Raises
+    ------
+    DataNotFoundError
+        ``root`` is not a folder, or holds no slides of ``extractor``.
+    StoreError
+        ``root`` is not a store (no ``extractor=NAME`` folder); or, after every other file
+        was exported, some store files are damaged (:func:`~featx.embed.store.check_file`).
     """
     one_of("format", fmt, EXPORT_FORMATS)
     root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise DataNotFoundError(f"store folder {root}", "Pass the folder `featx extract` or "
+                                "`featx import` wrote.")
+    if not list_extractors(root):
+        raise StoreError(root, "not a featx store: it holds no extractor=NAME folders; pass the "
+                         "folder `featx extract` or `featx import` wrote")
     names = [extractor] if extractor is not None else list_extractors(root)
-    written = []
+    written, damaged = [], []
     for name in names:
         slides = list_slides(root, extractor=name)
         if not slides:
             raise DataNotFoundError(f"slides of extractor {name!r} in {root}",
                                     f"Extractors in the store: {list_extractors(root)}")
         for slide in slides:
-            written.append(_export_slide(slide_path(root, extractor=name, slide_id=slide),
-                                         out / name / f"{slide}.h5", slide))
+            source = slide_path(root, extractor=name, slide_id=slide)
+            problem = check_file(source)
+            if problem:
+                damaged.append(f"{name}/{slide} ({problem})")
+                continue
+            written.append(_export_slide(source, out / name / f"{slide}.h5", slide))
+    if damaged:
+        raise StoreError(root, f"{len(damaged)} store files are damaged and were not exported: "
+                         f"{'; '.join(damaged[:3])}{'; ...' if len(damaged) > 3 else ''}. Rerun "
+                         f"featx extract (it redoes them), then export again; the other "
+                         f"{len(written)} are in {out}")
     return written
 
 
