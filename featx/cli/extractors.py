@@ -28,7 +28,13 @@ def extractors(
     typer.echo("package.module:Callable   your own extractor")
     typer.echo(f"featx import     {', '.join(IMPORT_FORMATS)} (featx[import] for h5)")
     if store is not None:
-        from featx.embed.store import list_extractors, list_slides, provenance, slide_path
+        from featx.embed.store import (
+            damaged_files,
+            list_extractors,
+            list_slides,
+            provenance,
+            slide_path,
+        )
 
         if not list_extractors(store):
             raise typer.BadParameter(f"{store} is not a featx store: it holds no "
@@ -36,11 +42,14 @@ def extractors(
         typer.echo(f"in {store}:")
         for name in list_extractors(store):
             slides = list_slides(store, extractor=name)
+            damaged = damaged_files(store, extractor=name)
+            whole = [s for s in slides if s not in damaged]
             kind = "empty"
-            if slides:
-                record = provenance(slide_path(store, extractor=name, slide_id=slides[0]))
+            if whole:
+                record = provenance(slide_path(store, extractor=name, slide_id=whole[0]))
                 config = record.get("extractor") or {}
                 kind = (f"imported from {config.get('source_format')}" if config.get("imported")
                         else f"extracted ({config.get('weights', 'featx')} weights)"
                         if "weights" in config else "extracted")
-            typer.echo(f"  {name:<22} {len(slides)} slides, {kind}")
+            typer.echo(f"  {name:<22} {len(slides)} slides, {kind}" + (
+                f"; {len(damaged)} damaged (featx status {store} names them)" if damaged else ""))

@@ -125,6 +125,9 @@ def query_files(filters: Mapping[str, Any], *, fields: Sequence[str] = FIELDS,
     """
     positive_int("page_size", page_size)
     non_negative_int("retries", retries)
+    if not isinstance(api, str) or not re.match(r"^https?://[^/\s]+", api):
+        raise InvalidParameterError("--api", "an http(s) URL of a GDC API root (e.g. "
+                                    f"{GDC_API})", api)
     url = api.rstrip("/") + "/files"
     hits: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -116,8 +116,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         table["url"] = given.where(given != "", gdc_url)
     if "filename" not in table.columns:
         raise InvalidParameterError(
-            "manifest", "a table with a 'filename' column (featx) or the GDC columns "
-            f"{list(GDC_COLUMNS)}", list(table.columns))
+            f"manifest {Path(path).name}", "a table with a 'filename' column (featx) or the GDC "
+            f"columns {list(GDC_COLUMNS)}", list(table.columns))
     for column in ("url", "md5", "sha256"):
         if column not in table.columns:
             table[column] = ""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from featx._io import read_table
+from featx._validate import file_name
 from featx.barcodes import patient_id_from_slide
 from featx.errors import InvalidParameterError
 from featx.wsi.slide import PLAUSIBLE_MPP, default_slide_id
@@ -43,6 +44,16 @@ def _slide_mpp_cell(slide_id: str, cell: str) -> float | None:
             f"microns per pixel between {PLAUSIBLE_MPP[0]} and {PLAUSIBLE_MPP[1]} (e.g. 0.25 "
             "for 40x, 0.5 for 20x), or an empty cell to use the slide's metadata", cell)
     return value
+
+
+def _slide_id(slide_id: str, path: Path) -> str:
+    """The slide's id if a store file can be named after it, else the fix in one line."""
+    try:
+        return file_name("slide_id", slide_id)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            f"slide_id of {path.name!r}", "letters, digits and . _ + - only (it names the store "
+            "file): add a slide_id column to the manifest, e.g. slide_1", slide_id) from None
 
 
 def _size_cell(slide_id: str, cell: str) -> int | None:
@@ -110,7 +121,7 @@ def slide_table(
     rows = []
     for record in table.to_dict("records"):
         path = _find_slide(folder, record)
-        slide_id = record.get("slide_id") or default_slide_id(path)
+        slide_id = _slide_id(record.get("slide_id") or default_slide_id(path), path)
         patient = record.get("patient_id") or record.get("patient") or None
         if patients is not None and slide_id in patients:
             patient = patients[slide_id]

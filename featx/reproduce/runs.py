@@ -452,8 +452,10 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
         What was (or would be) downloaded and computed.
     """
     from featx._validate import one_of
+    from featx.wsi import TileSpec
 
     one_of("experiment", experiment, EXPERIMENTS)
+    TileSpec(tile_px=224, tile_mpp=tile_mpp)  # the shared bounds, before the plan divides by it
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     out = Path(out)
     folders = [*local_dirs, *([root / "models"] if root is not None else [])]
