@@ -33,6 +33,7 @@ import pandas as pd
 from featx._io import read_table, write_table
 from featx._provenance import config_of
 from featx.errors import DataError, DataNotFoundError
+from featx.extractors.registry import ExtractorFactory
 from featx.reproduce.plan import (
     FINETUNE,
     FINETUNE_SMALL,
@@ -43,6 +44,7 @@ from featx.reproduce.plan import (
 )
 from featx.reproduce.stages import StageLog
 from featx.reproduce.standins import LABEL, standin_embeddings
+from featx.wsi.tiling import TileSpec
 
 EXPRESSION_MATRIX = "LUAD__geneExp.txt.gz"
 MAF_FILE = "luad_maf.tsv.gz"
@@ -202,8 +204,8 @@ class Run:
             return self.finetune(self.need_data(SMALL_TILES), weights, FINETUNE_SMALL)
         return self.finetune(self.tile_set("NCT-CRC-HE-100K.zip", "fetch-nct"), weights, FINETUNE)
 
-    def embed_tiles(self, tiles: Path, extractors: dict[str, Any], *, max_per_class: int | None,
-                    normalizer: Any = None) -> Path:
+    def embed_tiles(self, tiles: Path, extractors: dict[str, ExtractorFactory], *,
+                    max_per_class: int | None, normalizer: Any = None) -> Path:
         """A class-per-folder tile set through each extractor into ``out/tiles_store``."""
         from featx.embed.tile_sets import embed_tile_folder
 
@@ -214,13 +216,14 @@ class Run:
                                          max_per_class=max_per_class, progress=True)
                 return (f"{done.n_tiles} tiles ({done.n_skipped} of {done.n_chunks} chunks done "
                         f"before) -> {done.store}")
-            self.log.run(f"embed-{name}", {"tiles": str(tiles), "extractor": factory,
+            self.log.run(f"embed-{name}", {"tiles": str(tiles), "extractor": factory.key,
                                            "normalizer": config_of(normalizer),
                                            "max_per_class": max_per_class}, work)
         return store
 
-    def extract(self, slides: pd.DataFrame, store: Path, name: str, factory: Any, *, spec: Any,
-                normalizer: Any, slide_dir: Path | None = None, batch_size: int = 64) -> None:
+    def extract(self, slides: pd.DataFrame, store: Path, name: str, factory: ExtractorFactory, *,
+                spec: TileSpec, normalizer: Any, slide_dir: Path | None = None,
+                batch_size: int = 64) -> None:
         """Every slide through one extractor into ``store`` (``run_batch`` skips done slides)."""
         from featx.embed import run_batch
 
@@ -230,14 +233,15 @@ class Run:
                                progress=True)
             return ", ".join(f"{n} {s}" for s, n in status["status"].value_counts().items())
         identity = int(pd.util.hash_pandas_object(slides.astype(str), index=False).sum() % 2**61)
-        self.log.run(f"extract-{name}", {"slides": identity, "extractor": factory,
+        self.log.run(f"extract-{name}", {"slides": identity, "extractor": factory.key,
                                          "spec": spec, "normalizer": config_of(normalizer),
                                          "store": str(store)}, work)
 
     # ------------------------------------------------------------------ evaluation, report
 
-    def tissue(self, tiles: Path, factories: dict[str, Any], *, max_per_class: int | None,
-               normalizer: Any = None, provenance: dict[str, Any]) -> None:
+    def tissue(self, tiles: Path, factories: dict[str, ExtractorFactory], *,
+               max_per_class: int | None, normalizer: Any = None,
+               provenance: dict[str, Any]) -> None:
         """Tissue classification of a tile set: embed with each extractor, then evaluate."""
         from featx.embed.store import provenance as stored
         from featx.evaluation.embedding_tables import read_embeddings
