@@ -9,8 +9,7 @@ no server: the pyramid's description is inlined (browsers refuse XHR on file://)
 tiles load as images.
 
 The page records its state on ``<html>`` (``data-viewer-ready``, ``data-overlay-visible``,
-``data-tiles-loaded``) so a headless browser can check it; opened as ``...html#selftest``
-it presses the space bar itself once the slide is shown.
+``data-tiles-loaded``) so a headless browser can wait for it.
 """
 
 from __future__ import annotations
@@ -164,9 +163,7 @@ var viewer=OpenSeadragon({{element:document.getElementById('view'),tileSources:{
 viewer.addHandler('tile-loaded',function(){{root.dataset.tilesLoaded=String(++loaded);}});
 viewer.addHandler('open',function(){{
   viewer.addTiledImage({{tileSource:{{type:'image',url:'{overlay}'}},x:0,y:0,width:1,opacity:0.5,
-    success:function(e){{overlay=e.item;root.dataset.viewerReady='true';
-      if(location.hash==='#selftest'){{document.dispatchEvent(new KeyboardEvent('keydown',
-        {{key:' ',code:'Space',bubbles:true}}));}}}}}});
+    success:function(e){{overlay=e.item;root.dataset.viewerReady='true';}}}});
 }});
 function apply(){{var on=document.getElementById('show').checked;
   root.dataset.overlayVisible=String(on);

@@ -225,12 +225,12 @@ class Run:
                 spec: TileSpec, normalizer: Any, slide_dir: Path | None = None,
                 batch_size: int = 64) -> None:
         """Every slide through one extractor into ``store`` (``run_batch`` skips done slides)."""
-        from featx.embed import run_batch
+        from featx.embed import ClusterSettings, ExtractionSettings, run_batch
 
         def work() -> str:
-            status = run_batch(slides, store, slide_dir=slide_dir, extractor=factory, spec=spec,
-                               normalizer=normalizer, workers=self.workers, batch_size=batch_size,
-                               progress=True)
+            status = run_batch(slides, store, ExtractionSettings(
+                factory, spec=spec, normalizer=normalizer, batch_size=batch_size),
+                slide_dir=slide_dir, cluster=ClusterSettings(workers=self.workers, progress=True))
             return ", ".join(f"{n} {s}" for s, n in status["status"].value_counts().items())
         identity = int(pd.util.hash_pandas_object(slides.astype(str), index=False).sum() % 2**61)
         self.log.run(f"extract-{name}", {"slides": identity, "extractor": factory.key,
