@@ -120,5 +120,5 @@ def test_demo_rerun_resumes_every_stage(demo_dir, installed_featx):
                             timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     stages = json.loads((demo_dir / "_stages.json").read_text())
-    assert result.stdout.count("done before") == len(stages)
+    assert all(f"[{name}] done before: " in result.stdout for name in stages)
     assert "running" not in result.stdout and "report:" in result.stdout
