@@ -5,7 +5,8 @@ the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``
 ``plan``, ``extract``, ``import``, ``export``, ``extractors``, ``pool``, ``evaluate``,
 ``slidescore``, ``report``), ``embed`` (labelled tile sets), ``gdc`` (manifests of GDC
 files), ``targets`` (target tables from public data) and ``reproduce`` (one of the paper's
-experiments end to end), ``view`` (a local slide viewer); ``doctor`` checks the machine and ``status`` a store.
+experiments end to end) and ``view`` (a local slide viewer); ``doctor`` checks the machine
+and ``status`` a store.
 """
 
 from __future__ import annotations

@@ -8,6 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from featx.cli._app import SlideMppOption, app, output_dir, parse_kv
+from featx.cli._regions import (
+    AnnotationsOption,
+    ExcludeClassOption,
+    KeepClassOption,
+    MinAnnotatedOption,
+    region_filter,
+)
 from featx.extractors.registry import describe_extractors
 
 
@@ -15,7 +22,8 @@ from featx.extractors.registry import describe_extractors
 def extract(
     manifest: Annotated[Path, typer.Argument(
         help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
-        "column (optional `slide_id`, `patient_id`, `slide_mpp`).", exists=True, dir_okay=False)],
+        "column (optional `slide_id`, `patient_id`, `slide_mpp`, `annotations`).", exists=True,
+        dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
     slides: Annotated[Path | None, typer.Option(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
@@ -67,6 +75,10 @@ def extract(
     plan: Annotated[bool, typer.Option(
         "--plan", help="Print the expected tiles, store size and time (see `featx plan`), "
         "then stop before extracting anything.")] = False,
+    annotations: AnnotationsOption = None,
+    keep_class: KeepClassOption = None,
+    exclude_class: ExcludeClassOption = None,
+    min_annotated: MinAnnotatedOption = 0.5,
 ) -> None:
     """Extract tile embeddings of every slide in a manifest into a Parquet store.
 
@@ -74,7 +86,9 @@ def extract(
     stain normaliser and slide fingerprint are skipped; killing the run at any
     moment loses at most the slides in progress. The status of every slide
     (done, no_tissue, failed with its error, missing) is in
-    `OUT/extractor=NAME/_status.csv`.
+    `OUT/extractor=NAME/_status.csv`. With --keep-class/--exclude-class, each slide is
+    tiled only in (or out of) the regions of its QuPath annotations: the manifest's
+    `annotations` column, else --annotations (a file, or a folder of <slide_id>.geojson).
 
     \b
     Example:
@@ -122,7 +136,9 @@ def extract(
                            batch_size=batch_size, workers=workers,
                            threads_per_worker=threads_per_worker, scheduler=scheduler,
                            retry_failed=retry_failed, full_hash=full_hash, slide_mpp=slide_mpp,
-                           progress=progress)
+                           progress=progress,
+                           regions=region_filter(keep_class, exclude_class, min_annotated),
+                           annotations=annotations)
     except KeyboardInterrupt:
         typer.secho(f"interrupted: slides finished so far are kept in {out} (see "
                     f"{out}/extractor=NAME/_status.csv); rerun the same command to resume, "

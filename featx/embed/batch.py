@@ -98,6 +98,7 @@ class SlideTask:
     lock_wait_s: float = 3600.0
     extra_provenance: dict[str, Any] = field(default_factory=dict)
     slide_mpp: float | None = None
+    regions: Any = None
 
 
 def _default_embed() -> Callable[..., Any]:
@@ -181,6 +182,8 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
             embed = task.embed or _default_embed()
             # slide_mpp only when set, so embed functions without the keyword keep working.
             options = {"slide_mpp": task.slide_mpp} if task.slide_mpp is not None else {}
+            if task.regions is not None:
+                options["regions"] = task.regions
             result = embed(task.path, extractor, spec=task.spec, normalizer=task.normalizer,
                            batch_size=task.batch_size, **options)
             work = {"worker": _worker_name(), "started_at": started, "finished_at": utc_now(),
@@ -276,6 +279,8 @@ def run_batch(
     patients: Mapping[str, str] | None = None,
     slide_mpp: float | None = None,
     progress: bool = False,
+    regions: Any = None,
+    annotations: str | Path | None = None,
 ) -> pd.DataFrame:
     """Extract every slide of a manifest into the store, resumably.
 
@@ -332,6 +337,14 @@ def run_batch(
         its source (``slide_mpp_override``).
     progress : bool
         Show a progress bar with slides and tiles per second.
+    regions : RegionFilter, optional
+        Keep or exclude tiles by the class of the slide's QuPath annotations
+        (:class:`featx.wsi.regions.RegionFilter`). Each slide's file is the manifest's
+        ``annotations`` cell, else ``annotations``. The filter and the file's sha256
+        are part of the provenance, so a changed file redoes the slide.
+    annotations : path, optional
+        A QuPath GeoJSON file (for every slide without a manifest cell), or a folder
+        holding ``<slide_id>.geojson`` files.
 
     Returns
     -------
@@ -380,12 +393,22 @@ def run_batch(
                     normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
                     retry_failed=retry_failed, retries=retries, full_hash=full_hash,
                     stale_lock_s=stale_lock_s, lock_wait_s=lock_wait_s, slide_mpp=slide_mpp,
-                    progress=progress)
+                    progress=progress, regions=regions, annotations=annotations)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _annotation_file(slide: Mapping[str, Any], annotations: str | Path | None) -> Path:
+    """A slide's QuPath file: its manifest cell, else ``<annotations>/<slide_id>.geojson``."""
+    if slide.get("annotations"):
+        return Path(slide["annotations"])
+    if annotations is None:
+        return Path(f"{slide['slide_id']}.geojson")  # absent: the slide fails, saying so
+    folder = Path(annotations).expanduser().absolute()
+    return folder / f"{slide['slide_id']}.geojson" if folder.is_dir() else folder
 
 
 def _execute(client: Any, tasks: list[SlideTask], finish: Callable[[dict[str, Any]], None], *,
@@ -435,7 +458,8 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
          name: str, config: dict[str, Any], spec: Any, normalizer: Any,
          embed: Callable[..., Any] | None, dtype: str, batch_size: int, retry_failed: bool,
          retries: int, full_hash: bool, stale_lock_s: float, lock_wait_s: float,
-         slide_mpp: float | None, progress: bool) -> pd.DataFrame:
+         slide_mpp: float | None, progress: bool, regions: Any = None,
+         annotations: str | Path | None = None) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
     status_file = status_path(root, extractor=name)
@@ -457,6 +481,10 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
         expected = {**common, "slide": file_fingerprint(slide["path"], full=full_hash),
                     "slide_mpp_override": None if override is None else {
                         "slide_mpp": override, "source": source}}
+        bound = None
+        if regions is not None:  # only then: stores made without annotations stay done
+            bound = regions.for_file(_annotation_file(slide, annotations))
+            expected["regions"] = bound.config
         path = slide_path(root, extractor=name, slide_id=slide["slide_id"])
         old = previous.get(slide["slide_id"])
         if is_done(path, expected):
@@ -473,7 +501,7 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
         tasks.append(SlideTask(
             slide["slide_id"], slide["patient_id"], slide["path"], str(root), name, factory,
             expected, spec, normalizer, embed, dtype, batch_size, stale_lock_s, lock_wait_s,
-            extra, override))
+            extra, override, bound))
     _write_status(status_file, rows, order)
 
     bar = tqdm(total=len(tasks), unit="slide", disable=not progress, desc=f"featx extract {name}")

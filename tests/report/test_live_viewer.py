@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from featx.report.live_viewer import (
-    ViewerSources,
     SlideViewer,
+    ViewerSources,
     serve,
     viewer_slides,
 )
