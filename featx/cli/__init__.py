@@ -16,6 +16,7 @@ import os
 import typer
 
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
+    convert,
     demo,
     doctor,
     embed,

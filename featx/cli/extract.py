@@ -39,6 +39,11 @@ def extract(
         "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "
         "$FEATX_XCEPTION_WEIGHTS, the featx data folder, then Keras's download cache).",
         exists=True, dir_okay=False)] = None,
+    preset: Annotated[str | None, typer.Option(
+        "--preset", help="With --extractor onnx:FILE: a published model's input size, "
+        "normalisation and pooling, and its licence terms in the provenance (UNI, UNI2-h, "
+        "CONCH, Virchow2, H-optimus-0, H-optimus-1, Prov-GigaPath, Phikon-v2, Hibou-B, "
+        "Hibou-L, Midnight-12k; `featx extractors` lists their terms).")] = None,
     extractor_arg: Annotated[list[str] | None, typer.Option(
         "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
         "Repeatable.")] = None,
@@ -91,14 +96,22 @@ def extract(
     `annotations` column, else --annotations (a file, or a folder of <slide_id>.geojson).
 
     \b
-    Example:
+    Examples:
       featx extract gdc_manifest.txt --slides /data/luad --out store --extractor IMGNET-2048
+      featx extract slides.csv --out store --extractor onnx:uni2.onnx --preset UNI2-h
     """
     from featx.embed import run_batch
     from featx.extractors import ExtractorFactory
     from featx.wsi import TileSpec
 
     kwargs = parse_kv(extractor_arg, option="--extractor-arg")
+    if preset is not None:
+        if not extractor.startswith("onnx:"):
+            raise typer.BadParameter(f"applies to --extractor onnx:FILE, not {extractor}",
+                                     param_hint="--preset")
+        from featx.extractors.presets import get_preset
+
+        kwargs["preset"] = get_preset(preset).name
     if weights is not None:
         if extractor != "IMGNET-2048" and ":" not in extractor:
             raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
