@@ -114,3 +114,32 @@ def test_view_refuses_a_port_in_use_in_one_line(cohort):
     assert result.exit_code == 2 and "pick another --port" in result.output
     nothing = runner.invoke(app, ["view", str(cohort.slidescores)])
     assert nothing.exit_code != 0
+
+
+@pytest.mark.parametrize(("module", "extra", "args"), [
+    ("anndata", "anndata", ["export", "{store}", "--format", "anndata", "-o", "{out}"]),
+    ("shapely", "qupath", ["export", "{store}", "--format", "geojson", "--slidescores",
+                           "{scores}", "-o", "{out}"]),
+    ("torch", "convert", ["convert", "timm:vit_tiny_patch16_224", "--random-weights", "--tiles",
+                          "{scores}", "-o", "{out}/x.onnx"]),
+])
+def test_a_missing_extra_is_one_line_naming_it(cohort, tmp_path, monkeypatch, capsys, module,
+                                               extra, args):
+    import sys
+
+    from featx.cli import main
+
+    monkeypatch.setitem(sys.modules, module, None)
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), "white").save(tiles / "t.png")
+    filled = [a.format(store=cohort.store, scores=cohort.slidescores if module != "torch"
+                       else tiles, out=tmp_path) for a in args]
+    monkeypatch.setattr(sys, "argv", ["featx", *filled])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert f"pip install 'featx[{extra}]'" in error and "Traceback" not in error

@@ -173,3 +173,14 @@ def test_cmu1_in_chromium(shared_data, artifacts_dir):
     finally:
         running.shutdown()
         running.server_close()
+
+
+def test_a_slide_too_large_for_a_static_viewer_is_linked_to_the_live_one(cohort, monkeypatch):
+    from featx.report import viewer
+    from featx.report.slides import slidescore_section
+
+    monkeypatch.setattr(viewer, "MAX_DEEPZOOM_TILES", 10)
+    slides = {s: cohort.slides / f"{s}.svs" for s in ("S-A", "S-B")}
+    section = slidescore_section(cohort.slidescores, slides=slides, max_overlays=0)
+    hrefs = [href for _, href in section.links]
+    assert "http://127.0.0.1:8765/slide/S-A" in hrefs and "http://127.0.0.1:8765/slide/S-B" in hrefs

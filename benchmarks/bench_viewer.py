@@ -1,0 +1,223 @@
+"""``featx view`` on a generated 100,000-pixel slide: memory while panning, and screenshots.
+
+Writes (or reuses) a 100,000 x 80,000 px Aperio-style slide at 0.25 microns per pixel
+with three pieces of tissue (one tumour), its tile probabilities and heatmap as
+``featx slidescore`` writes them, starts ``featx view`` in its own process and pans:
+
+1. **HTTP pan**: as a browser at full resolution would, a 1600 x 1000 viewport walks
+   across the slide (through tissue and glass) in steps of 400 screen pixels and asks
+   for every tile it shows, six at a time; every tenth step it zooms out to the
+   overview and back. The server's resident memory (RSS) is sampled every 50 ms.
+2. **Chromium pan**: the viewer page in headless Chromium, opened at full resolution
+   (``#at=``) and panning on its own (``#pan=40``), RSS sampled the same way.
+
+Then screenshots (``test-artifacts/``) of the slide with the overlay on and off, zoomed
+out and at full resolution, and of CMU-1-Small-Region from the data folder with a
+stand-in overlay (tile darkness, not a model). Memory is reported as RSS after the
+first 200 tiles, the peak, and the growth between them: flat means the growth stays
+within the tile cache's budget (32 MB).
+
+Run: ``nice -n 19 .venv/bin/python benchmarks/bench_viewer.py [--folder /tmp/bench-viewer]``
+(measured on the shared 2-core development machine; numbers in the issue-27 closing note).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+WIDTH, HEIGHT, MPP = 100_000, 80_000, 0.25
+TILE = 254
+
+
+def make_slide(folder: Path) -> tuple[Path, Path]:
+    """The slide and its slide-score folder (written once, then reused)."""
+    from featx.wsi import TileSpec, grid_coords, open_slide
+    from featx.wsi.synthetic import Region, write_synthetic_slide
+
+    slides, scores = folder / "slides", folder / "scores"
+    slide = slides / "BIG-100k.svs"
+    if not slide.is_file():
+        slides.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        regions = [Region(8_000, 10_000, 30_000, 24_000, "ellipse", "normal"),
+                   Region(40_000, 40_000, 26_000, 22_000, "ellipse", "normal"),
+                   Region(52_000, 46_000, 9_000, 8_000, "ellipse", "tumour")]
+        write_synthetic_slide(slide, width_px=WIDTH, height_px=HEIGHT, slide_mpp=MPP,
+                              regions=regions, downsamples=(1, 4, 16, 64, 256), tile_px=512,
+                              grain=False)
+        print(f"slide written in {time.perf_counter() - t0:.0f} s "
+              f"({slide.stat().st_size / 1e6:.0f} MB)", flush=True)
+    if not (scores / "tile_probabilities.parquet").is_file():
+        scores.mkdir(parents=True, exist_ok=True)
+        with open_slide(slide) as opened:
+            tiles = grid_coords(opened, TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.5))
+        centre_x, centre_y = tiles["x"] + 224, tiles["y"] + 224
+        tumour = ((centre_x - 56_500) / 4_500) ** 2 + ((centre_y - 50_000) / 4_000) ** 2 <= 1
+        rng = np.random.default_rng(0)
+        tiles["prob"] = np.clip(np.where(tumour, 0.85, 0.1) + rng.normal(0, 0.05, len(tiles)),
+                                0, 1)
+        tiles.to_parquet(scores / "tile_probabilities.parquet")
+        grid = np.full((tiles["row"].max() + 1, tiles["col"].max() + 1), np.nan)
+        grid[tiles["row"], tiles["col"]] = tiles["prob"]
+        np.savez(scores / "heatmaps.npz", **{"BIG-100k": grid})
+        pd.DataFrame({"slide_id": ["BIG-100k"], "topk_score": [0.85]}).to_csv(
+            scores / "slide_scores.csv", index=False)
+        print(f"{len(tiles)} scored tiles", flush=True)
+    return slides, scores
+
+
+class Server:
+    """``featx view`` in its own process, and its RSS sampled every 50 ms."""
+
+    def __init__(self, *args: str) -> None:
+        import psutil
+
+        self.process = subprocess.Popen([sys.executable, "-m", "featx", "view", *args,
+                                         "--port", "0"], stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        self.url = line.split(" at ")[1].split()[0]
+        self._ps, self.samples, self._stop = psutil.Process(self.process.pid), [], False
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop:
+            self.samples.append((time.perf_counter(), self._ps.memory_info().rss))
+            time.sleep(0.05)
+
+    def rss_mb(self) -> float:
+        return self._ps.memory_info().rss / 2**20
+
+    def close(self) -> None:
+        self._stop = True
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def viewport_tiles(level: int, max_level: int, cx: float, cy: float, w: int = 1600,
+                   h: int = 1000) -> list[tuple[int, int, int]]:
+    scale = 2 ** (max_level - level)  # level-0 px per screen px at this level
+    lw, lh = math.ceil(WIDTH / scale), math.ceil(HEIGHT / scale)
+    x0, y0 = max(0, cx / scale - w / 2), max(0, cy / scale - h / 2)
+    x1, y1 = min(lw, x0 + w), min(lh, y0 + h)
+    return [(level, c, r) for c in range(int(x0 // TILE), int(math.ceil(x1 / TILE)))
+            for r in range(int(y0 // TILE), int(math.ceil(y1 / TILE)))]
+
+
+def http_pan(server: Server) -> dict[str, float]:
+    max_level = math.ceil(math.log2(WIDTH))
+    times: list[float] = []
+
+    def fetch(tile: tuple[int, int, int]) -> None:
+        t0 = time.perf_counter()
+        level, col, row = tile
+        with urllib.request.urlopen(f"{server.url}dz/BIG-100k/{level}/{col}_{row}.jpeg") as r:
+            r.read()
+        times.append(time.perf_counter() - t0)
+
+    path = [(x, 50_000 + 8_000 * math.sin(x / 9_000)) for x in range(4_000, 96_000, 400)]
+    warm_rss, n = None, 0
+    start = time.perf_counter()
+    with ThreadPoolExecutor(6) as pool:
+        for step, (cx, cy) in enumerate(path):
+            tiles = viewport_tiles(max_level, max_level, cx, cy)
+            if step % 10 == 9:  # zoom out to the overview and back in
+                for level in range(max_level - 1, max_level - 8, -1):
+                    tiles += viewport_tiles(level, max_level, cx, cy)
+            list(pool.map(fetch, tiles))
+            n += len(tiles)
+            if warm_rss is None and n >= 200:
+                warm_rss = server.rss_mb()
+    peak = max(rss for _, rss in server.samples) / 2**20
+    return {"tiles": n, "seconds": time.perf_counter() - start, "warm_rss_mb": warm_rss,
+            "peak_rss_mb": peak, "end_rss_mb": server.rss_mb(),
+            "median_tile_ms": 1000 * statistics.median(times)}
+
+
+def chromium(url: str, screenshot: Path | None = None, budget_ms: int = 10000) -> str:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars", f"--virtual-time-budget={budget_ms}", "--window-size=1400,900"]
+    with tempfile.TemporaryDirectory() as profile:
+        flags.append(f"--user-data-dir={profile}")
+        what = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+        return subprocess.run(["chromium", *flags, *what, url], capture_output=True, text=True,
+                              timeout=300).stdout
+
+
+def cmu1_scores(folder: Path, data: Path) -> tuple[Path, Path]:
+    """CMU-1-Small-Region with a stand-in 'probability': each tile's darkness."""
+    from featx.wsi import TileSpec, grid_coords, open_slide, read_tiles
+
+    slide = data / "wsi" / "CMU-1-Small-Region.svs"
+    scores = folder / "cmu1-scores"
+    scores.mkdir(parents=True, exist_ok=True)
+    with open_slide(slide) as opened:
+        tiles = grid_coords(opened, TileSpec(tile_px=112, tile_mpp=1.0, min_tissue=0.5))
+        darkness = 1 - read_tiles(opened, tiles).mean(axis=(1, 2, 3)) / 255
+    tiles["prob"] = (darkness - darkness.min()) / (np.ptp(darkness) + 1e-9)
+    tiles.to_parquet(scores / "tile_probabilities.parquet")
+    return slide, scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "bench-viewer")
+    args = parser.parse_args()
+    ARTIFACTS.mkdir(exist_ok=True)
+    slides, scores = make_slide(args.folder)
+
+    server = Server(str(slides), "--slidescores", str(scores))
+    try:
+        print(f"server up, RSS {server.rss_mb():.0f} MB", flush=True)
+        result = http_pan(server)
+        print("HTTP pan at full resolution: {tiles} tiles in {seconds:.0f} s, median "
+              "{median_tile_ms:.0f} ms a tile; RSS after 200 tiles {warm_rss_mb:.0f} MB, peak "
+              "{peak_rss_mb:.0f} MB, at the end {end_rss_mb:.0f} MB".format(**result), flush=True)
+        server.samples.clear()
+        before = server.rss_mb()
+        page = f"{server.url}slide/BIG-100k"
+        dom = chromium(page + "#at=0.55,0.6&pan=40", budget_ms=30000)
+        peak = max(rss for _, rss in server.samples) / 2**20
+        loaded = dom.split('data-tiles-loaded="')[1].split('"')[0] if "tiles-loaded" in dom else "?"
+        print(f"Chromium pan (40 screens at full resolution, {loaded} tiles drawn): RSS before "
+              f"{before:.0f} MB, peak {peak:.0f} MB", flush=True)
+        for name, hash_ in (("overview", ""), ("full-resolution", "#at=0.535,0.59")):
+            chromium(page + hash_, ARTIFACTS / f"view-100k-{name}-overlay-on.png")
+            chromium(page + (hash_ + "&selftest" if hash_ else "#selftest"),
+                     ARTIFACTS / f"view-100k-{name}-overlay-off.png")
+    finally:
+        server.close()
+
+    from featx.data_folder import data_dir
+
+    data = data_dir()
+    if data is not None and (data / "wsi" / "CMU-1-Small-Region.svs").is_file():
+        slide, cmu_scores = cmu1_scores(args.folder, data)
+        server = Server(str(slide), "--slidescores", str(cmu_scores))
+        try:
+            page = f"{server.url}slide/CMU-1-Small-Region"
+            chromium(page, ARTIFACTS / "view-cmu1-overlay-on.png")
+            chromium(page + "#selftest", ARTIFACTS / "view-cmu1-overlay-off.png")
+        finally:
+            server.close()
+    print("screenshots in", ARTIFACTS)
+
+
+if __name__ == "__main__":
+    main()
