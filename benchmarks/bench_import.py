@@ -24,10 +24,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' file writers
 
-from featx.embed.formats import read_torch_tensor  # noqa: E402
+from featx.embed.formats.torch_file import read_torch_tensor  # noqa: E402
 from featx.embed.interop import export_embeddings, import_embeddings  # noqa: E402
 from featx.embed.store import write_slide_embeddings  # noqa: E402
-from tests.embed._foreign_files import write_slideflow, write_trident  # noqa: E402
+from tests.embed.formats._foreign_files import write_slideflow, write_trident  # noqa: E402
 
 
 def _timed(label: str, mib: float, work) -> float:

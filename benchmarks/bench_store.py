@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from featx.embed.batch import run_batch
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import read_slide, write_slide_embeddings
 from featx.extractors.registry import ExtractorFactory, get_extractor
 from featx.wsi.slide import open_slide
@@ -149,8 +150,8 @@ def bench_extract(root: Path, *, n_slides: int, extractor: str, batch_size: int)
     def timed(mode: str, **kw) -> None:
         out = root / f"store-{mode.replace(' ', '_')}"
         start = time.perf_counter()
-        status = run_batch(manifest, out, extractor=factory, spec=spec, embed=embed,
-                           batch_size=batch_size, **kw)
+        settings = ExtractionSettings(factory, spec=spec, embed=embed, batch_size=batch_size)
+        status = run_batch(manifest, out, settings, cluster=ClusterSettings(**kw))
         wall = time.perf_counter() - start
         if (status["status"] != "done").any():
             raise RuntimeError(status.to_string())

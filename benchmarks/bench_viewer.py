@@ -54,9 +54,9 @@ def make_slide(folder: Path) -> tuple[Path, Path]:
     if not slide.is_file():
         slides.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        regions = [Region(8_000, 10_000, 30_000, 24_000, "ellipse", "normal"),
-                   Region(40_000, 40_000, 26_000, 22_000, "ellipse", "normal"),
-                   Region(52_000, 46_000, 9_000, 8_000, "ellipse", "tumour")]
+        regions = [Region(15_000, 20_000, 12_000, 9_000, "ellipse", "normal"),
+                   Region(50_000, 44_000, 12_000, 10_000, "ellipse", "normal"),
+                   Region(54_000, 47_000, 4_000, 3_500, "ellipse", "tumour")]
         write_synthetic_slide(slide, width_px=WIDTH, height_px=HEIGHT, slide_mpp=MPP,
                               regions=regions, downsamples=(1, 4, 16, 64, 256), tile_px=512,
                               grain=False)
@@ -67,7 +67,7 @@ def make_slide(folder: Path) -> tuple[Path, Path]:
         with open_slide(slide) as opened:
             tiles = grid_coords(opened, TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.5))
         centre_x, centre_y = tiles["x"] + 224, tiles["y"] + 224
-        tumour = ((centre_x - 56_500) / 4_500) ** 2 + ((centre_y - 50_000) / 4_000) ** 2 <= 1
+        tumour = ((centre_x - 56_000) / 2_000) ** 2 + ((centre_y - 48_750) / 1_750) ** 2 <= 1
         rng = np.random.default_rng(0)
         tiles["prob"] = np.clip(np.where(tumour, 0.85, 0.1) + rng.normal(0, 0.05, len(tiles)),
                                 0, 1)
@@ -130,7 +130,8 @@ def http_pan(server: Server) -> dict[str, float]:
             r.read()
         times.append(time.perf_counter() - t0)
 
-    path = [(x, 50_000 + 8_000 * math.sin(x / 9_000)) for x in range(4_000, 96_000, 400)]
+    # Across the slide: through both pieces of tissue and the glass between and around them.
+    path = [(x, 34_000 + 14_000 * math.tanh((x - 40_000) / 8_000)) for x in range(4_000, 96_000, 400)]
     warm_rss, n = None, 0
     start = time.perf_counter()
     with ThreadPoolExecutor(6) as pool:
@@ -192,12 +193,12 @@ def main() -> None:
         server.samples.clear()
         before = server.rss_mb()
         page = f"{server.url}slide/BIG-100k"
-        dom = chromium(page + "#at=0.55,0.6&pan=40", budget_ms=30000)
+        dom = chromium(page + "#at=0.45,0.6&pan=40", budget_ms=30000)
         peak = max(rss for _, rss in server.samples) / 2**20
         loaded = dom.split('data-tiles-loaded="')[1].split('"')[0] if "tiles-loaded" in dom else "?"
         print(f"Chromium pan (40 screens at full resolution, {loaded} tiles drawn): RSS before "
               f"{before:.0f} MB, peak {peak:.0f} MB", flush=True)
-        for name, hash_ in (("overview", ""), ("full-resolution", "#at=0.535,0.59")):
+        for name, hash_ in (("overview", ""), ("full-resolution", "#at=0.54,0.585")):
             chromium(page + hash_, ARTIFACTS / f"view-100k-{name}-overlay-on.png")
             chromium(page + (hash_ + "&selftest" if hash_ else "#selftest"),
                      ARTIFACTS / f"view-100k-{name}-overlay-off.png")

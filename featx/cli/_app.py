@@ -14,13 +14,46 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from featx import __version__
 
 # TensorFlow's C++ start-up chatter is noise on a terminal; warnings and errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-app = typer.Typer(
+class _Command(typer.core.TyperCommand):
+    """A command whose arguments read in the ordinary style: ``featx import [OPTIONS] SOURCES...``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.param_type_name == "argument" and param.metavar is None:
+                param.metavar = (param.name or "").upper()
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                pieces.extend(param.get_usage_pieces(ctx))
+                continue
+            name = param.metavar if param.required else f"[{param.metavar}]"
+            pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+class _Typer(typer.Typer):
+    """featx's app: every command (and every sub-app's) uses :class:`_Command`."""
+
+    def command(self, *args: Any, cls: Any = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+def sub_app(**kwargs: Any) -> typer.Typer:
+    """A group of subcommands (``featx targets ...``) whose commands read like the others."""
+    return _Typer(**kwargs)
+
+
+app = _Typer(
     name="featx",
     help=(
         "Whole-slide images to Macenko-normalised tile embeddings, and the statistics "

@@ -181,10 +181,11 @@ def finetune(out: Path, tiles: Path, weights: str, normalize: Callable[[np.ndarr
 def extract(manifest: pd.DataFrame, store: Path, factory: Any, normalizer: Any,
             progress: bool) -> pd.DataFrame:
     """Every slide into the store (in this process; skips what is already done)."""
-    from featx.embed import run_batch
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
 
-    return run_batch(manifest, store, extractor=factory, spec=SPEC, normalizer=normalizer,
-                     workers=0, batch_size=32, progress=progress)
+    settings = ExtractionSettings(factory, spec=SPEC, normalizer=normalizer, batch_size=32)
+    return run_batch(manifest, store, settings,
+                     cluster=ClusterSettings(workers=0, progress=progress))
 
 
 def tissue_features(extractors: dict[str, Any], folder: Path, per_class: int,

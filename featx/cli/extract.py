@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,11 @@ from featx.cli._regions import (
     region_filter,
 )
 from featx.extractors.registry import describe_extractors
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from featx.embed.settings import EmbedFunction
 
 
 @app.command()
@@ -100,7 +105,7 @@ def extract(
       featx extract gdc_manifest.txt --slides /data/luad --out store --extractor IMGNET-2048
       featx extract slides.csv --out store --extractor onnx:uni2.onnx --preset UNI2-h
     """
-    from featx.embed import run_batch
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
     from featx.extractors import ExtractorFactory
     from featx.wsi import TileSpec
 
@@ -127,31 +132,21 @@ def extract(
     factory = ExtractorFactory.of(extractor, **kwargs)
     factory.resolve()  # a missing model_path fails here, in one line, before any slide
     output_dir(out)
-    spec = TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, min_tissue=min_tissue)
     normalizer = None
     if stain_fit is not None:
         from featx.stain import MacenkoNormalizer
 
         normalizer = MacenkoNormalizer.load(stain_fit)
-    embed = None
-    if preprocess != "auto":
-        from functools import partial
-
-        from featx.embed.pipeline import PREPROCESS, embed_slide
-
-        if preprocess not in PREPROCESS:
-            raise typer.BadParameter(f"one of {', '.join(PREPROCESS)}, not {preprocess}",
-                                     param_hint="--preprocess")
-        embed = partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
+    settings = ExtractionSettings(
+        factory, spec=TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, min_tissue=min_tissue),
+        normalizer=normalizer, embed=_embed_function(preprocess), dtype=dtype,
+        batch_size=batch_size, slide_mpp=slide_mpp, full_hash=full_hash,
+        retry_failed=retry_failed,
+        regions=region_filter(keep_class, exclude_class, min_annotated), annotations=annotations)
+    cluster = ClusterSettings(workers=workers, threads_per_worker=threads_per_worker,
+                              scheduler=scheduler, progress=progress)
     try:
-        status = run_batch(manifest, out, slide_dir=slides, extractor=factory, spec=spec,
-                           normalizer=normalizer, embed=embed, dtype=dtype,
-                           batch_size=batch_size, workers=workers,
-                           threads_per_worker=threads_per_worker, scheduler=scheduler,
-                           retry_failed=retry_failed, full_hash=full_hash, slide_mpp=slide_mpp,
-                           progress=progress,
-                           regions=region_filter(keep_class, exclude_class, min_annotated),
-                           annotations=annotations)
+        status = run_batch(manifest, out, settings, slide_dir=slides, cluster=cluster)
     except KeyboardInterrupt:
         typer.secho(f"interrupted: slides finished so far are kept in {out} (see "
                     f"{out}/extractor=NAME/_status.csv); rerun the same command to resume, "
@@ -160,7 +155,21 @@ def extract(
     _summarise(status, out, slides, extractor)
 
 
-def _summarise(status: Any, out: Path, slides: Path | None, extractor: str) -> None:
+def _embed_function(preprocess: str) -> EmbedFunction | None:
+    """embed_slide with ``--preprocess`` fixed (None: the default, auto)."""
+    if preprocess == "auto":
+        return None
+    from functools import partial
+
+    from featx.embed.pipeline import PREPROCESS, embed_slide
+
+    if preprocess not in PREPROCESS:
+        raise typer.BadParameter(f"one of {', '.join(PREPROCESS)}, not {preprocess}",
+                                 param_hint="--preprocess")
+    return partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
+
+
+def _summarise(status: pd.DataFrame, out: Path, slides: Path | None, extractor: str) -> None:
     """The closing line; exit 1 when a slide failed or nothing was extracted at all."""
     counts = status["status"].value_counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in counts.index) or "no slides"

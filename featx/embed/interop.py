@@ -1,9 +1,9 @@
 """``featx import`` and ``featx export``: other tools' embeddings into the store, and back out.
 
 :func:`import_embeddings` reads TRIDENT/CLAM h5, slideflow bags and feature tables
-(:mod:`featx.embed.formats`) into ``<root>/extractor=<NAME>/``, so imported and
-featx-extracted extractors sit side by side and ``featx evaluate`` compares them on
-the same folds. It is resumable and atomic like ``featx extract``: a slide is skipped
+(:mod:`featx.embed.formats`, one module per tool) into ``<root>/extractor=<NAME>/``,
+so imported and featx-extracted extractors sit side by side and ``featx evaluate``
+compares them on the same folds. It is resumable and atomic like ``featx extract``: a slide is skipped
 when its store file holds the same source file (sha256) read with the same options;
 each slide is written under its lock, to a temporary file renamed into place; the
 status of every slide is in ``_status.csv``. The provenance keeps the source file's
@@ -28,15 +28,9 @@ from featx._io import file_sha256, read_table, write_table
 from featx._provenance import json_value
 from featx._validate import file_name, one_of, positive_float, positive_int
 from featx.embed.batch import STATUS_COLUMNS, status_path
-from featx.embed.formats import (
-    FORMATS,
-    H5_SUFFIXES,
-    TABLE_SUFFIXES,
-    ForeignSlide,
-    h5_provenance,
-    read_foreign,
-    write_h5,
-)
+from featx.embed.formats.dispatch import FORMATS, SOURCE_SUFFIXES, read_foreign
+from featx.embed.formats.foreign_slide import ForeignSlide
+from featx.embed.formats.h5 import h5_provenance, write_h5
 from featx.embed.locks import SlideLock, utc_now
 from featx.embed.store import (
     STORE_FORMAT,
@@ -51,8 +45,6 @@ from featx.embed.store import (
 )
 from featx.errors import DataNotFoundError, FeatxError
 
-#: File suffixes :func:`source_files` picks from a folder.
-SOURCE_SUFFIXES = (*H5_SUFFIXES, ".pt", *TABLE_SUFFIXES)
 #: Formats :func:`export_embeddings` writes.
 EXPORT_FORMATS = ("h5",)
 
@@ -178,7 +170,7 @@ def import_embeddings(
     dtype : {"float32", "float16"}
         Storage type of the embeddings.
     stale_lock_s, lock_wait_s : float
-        As in :func:`featx.embed.batch.run_batch`.
+        As in :class:`featx.embed.settings.ExtractionSettings`.
 
     Returns
     -------
@@ -277,5 +269,4 @@ def _export_slide(store_file: Path, target: Path, slide_id: str) -> Path:
     return write_h5(target, table, features, slide_id=slide_id, provenance=stored)
 
 
-__all__ = ["EXPORT_FORMATS", "SOURCE_SUFFIXES", "export_embeddings", "import_embeddings",
-           "source_files"]
+__all__ = ["EXPORT_FORMATS", "export_embeddings", "import_embeddings", "source_files"]

@@ -11,8 +11,7 @@ tiles load as images. Opened from disk while ``featx view`` runs on this machine
 the live viewer, which has every layer; ``#static`` in the URL keeps it here.
 
 The page records its state on ``<html>`` (``data-viewer-ready``, ``data-overlay-visible``,
-``data-tiles-loaded``) so a headless browser can check it; opened as ``...html#selftest``
-it presses the space bar itself once the slide is shown.
+``data-tiles-loaded``) so a headless browser can wait for it.
 """
 
 from __future__ import annotations
@@ -170,9 +169,7 @@ var viewer=OpenSeadragon({{element:document.getElementById('view'),tileSources:{
 viewer.addHandler('tile-loaded',function(){{root.dataset.tilesLoaded=String(++loaded);}});
 viewer.addHandler('open',function(){{
   viewer.addTiledImage({{tileSource:{{type:'image',url:'{overlay}'}},x:0,y:0,width:1,opacity:0.5,
-    success:function(e){{overlay=e.item;root.dataset.viewerReady='true';
-      if(location.hash==='#selftest'){{document.dispatchEvent(new KeyboardEvent('keydown',
-        {{key:' ',code:'Space',bubbles:true}}));}}}}}});
+    success:function(e){{overlay=e.item;root.dataset.viewerReady='true';}}}});
 }});
 function apply(){{var on=document.getElementById('show').checked;
   root.dataset.overlayVisible=String(on);
@@ -181,7 +178,7 @@ document.getElementById('show').addEventListener('change',apply);
 document.getElementById('opacity').addEventListener('input',apply);
 document.addEventListener('keydown',function(e){{if(e.code==='Space'||e.key===' '){{
   e.preventDefault();var box=document.getElementById('show');box.checked=!box.checked;apply();}}}});
-if(location.protocol==='file:'&&!/#(static|selftest)/.test(location.hash)){{
+if(location.protocol==='file:'&&location.hash!=='#static'){{
   var probe=new Image();probe.onload=function(){{location.replace('{live}/slide/{quoted}');}};
   probe.src='{live}/probe/{quoted}.gif?'+Date.now();}}
 </script></body></html>

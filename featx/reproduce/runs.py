@@ -344,7 +344,7 @@ class _Run:
 
     def slide_features(self, slides: pd.DataFrame) -> dict[str, pd.DataFrame]:
         from featx._io import read_rgb
-        from featx.embed import pool_embeddings, run_batch
+        from featx.embed import ClusterSettings, ExtractionSettings, pool_embeddings, run_batch
         from featx.extractors import ExtractorFactory
         from featx.stain import MacenkoNormalizer
         from featx.wsi import TileSpec
@@ -370,8 +370,10 @@ class _Run:
         for name, factory in factories.items():
             # Not cached as a stage: run_batch itself skips every slide already in the store
             # with the same extractor, tiling, stain fit and slide fingerprint.
-            status = run_batch(slides, store, slide_dir=slide_dir, extractor=factory, spec=spec,
-                               normalizer=normalizer, workers=self.workers, progress=True)
+            status = run_batch(slides, store,
+                               ExtractionSettings(factory, spec=spec, normalizer=normalizer),
+                               slide_dir=slide_dir,
+                               cluster=ClusterSettings(workers=self.workers, progress=True))
             self.echo(f"[extract-{name}] " + ", ".join(
                 f"{n} {s}" for s, n in status["status"].value_counts().items()))
             pooled = pool_embeddings(store, extractor=name, progress=True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from featx.data_folder import data_dir
-from tests.browser import dump_dom, html_data, render
+from tests.browser import browser_page, dump_dom, html_data, render, wait_for_data
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,10 @@ def test_demo_report_links_a_slide_viewer_that_toggles_its_overlay(demo_dir, art
     text = (demo_dir / "report" / "report.html").read_text()
     links = re.findall(r"<a href='(viewer-[^']+\.html)'", text)
     assert links
-    viewer = (demo_dir / "report" / links[0]).resolve().as_uri()
-    shown = dump_dom(viewer, screenshot=artifacts_dir / "demo-viewer.png")
-    assert html_data(shown, "viewer-ready") == "true"
-    assert int(html_data(shown, "tiles-loaded") or 0) > 0
-    assert html_data(dump_dom(viewer + "#selftest"), "overlay-visible") == "false"
+    with browser_page() as page:
+        page.goto((demo_dir / "report" / links[0]).resolve().as_uri())
+        assert wait_for_data(page, "viewer-ready", "v === 'true'") == "true"
+        assert int(wait_for_data(page, "tiles-loaded", "Number(v) > 0")) > 0
+        page.screenshot(path=str(artifacts_dir / "demo-viewer.png"))
+        page.keyboard.press("Space")
+        assert wait_for_data(page, "overlay-visible", "v === 'false'") == "false"

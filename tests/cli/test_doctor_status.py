@@ -26,11 +26,12 @@ def test_doctor_names_each_check_and_hashes_the_weights(monkeypatch, tmp_path):
 
 
 def test_status_counts_done_and_missing_and_lists_errors(tmp_path):
-    from featx.embed import run_batch
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
 
     slide = write_synthetic_slide(tmp_path / "S1.svs", width_px=1024, height_px=768, slide_mpp=0.5).path
     manifest = pd.DataFrame({"path": [str(slide), str(tmp_path / "gone.svs")]})
-    run_batch(manifest, tmp_path / "store", extractor="COLORSTATS", workers=0, progress=False)
+    run_batch(manifest, tmp_path / "store", ExtractionSettings("COLORSTATS"),
+              cluster=ClusterSettings(workers=0))
     done = runner.invoke(app, ["status", str(tmp_path / "store")])
     assert done.exit_code == 1
     assert "COLORSTATS: 2 slides:" in done.output and "1 done" in done.output

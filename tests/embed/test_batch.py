@@ -20,6 +20,7 @@ import pytest
 from featx._io import file_fingerprint
 from featx.embed.batch import read_status, run_batch, status_path
 from featx.embed.locks import SlideLock
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import provenance, read_slide, read_store, slide_path
 from featx.errors import LockTimeoutError
 from featx.extractors import ColorStatsExtractor
@@ -49,10 +50,13 @@ def _cohort(folder: Path, n: int = 4, *, blank: bool = False, corrupt: bool = Fa
     return manifest
 
 
-def _run(manifest: Path, root: Path, **kw) -> pd.DataFrame:
-    kw.setdefault("workers", 0)
-    return run_batch(manifest, root, slide_dir=manifest.parent, extractor=NAME,
-                     spec=make_spec(), embed=embed, **kw)
+def _settings(**kw) -> ExtractionSettings:
+    return ExtractionSettings(NAME, spec=make_spec(), embed=embed, **kw)
+
+
+def _run(manifest: Path, root: Path, *, workers: int = 0, **settings) -> pd.DataFrame:
+    return run_batch(manifest, root, _settings(**settings), slide_dir=manifest.parent,
+                     cluster=ClusterSettings(workers=workers))
 
 
 def test_fingerprint_changes_with_content(tmp_path):
@@ -147,8 +151,8 @@ def test_gdc_manifest_with_gdc_client_layout(tmp_path):
                      "size": path.stat().st_size, "state": "live"})
     manifest = tmp_path / "gdc_manifest.txt"
     pd.DataFrame(rows).to_csv(manifest, sep="\t", index=False)
-    status = run_batch(manifest, tmp_path / "store", slide_dir=folder, extractor=NAME,
-                       spec=make_spec(), embed=embed, workers=0)
+    status = run_batch(manifest, tmp_path / "store", _settings(), slide_dir=folder,
+                       cluster=ClusterSettings(workers=0))
     assert status["status"].tolist() == ["done", "done"]
     assert status["patient_id"].tolist() == ["TCGA-55-8504", "TCGA-55-8514"]
     prov = provenance(slide_path(tmp_path / "store", extractor=NAME,
@@ -224,8 +228,9 @@ import sys
 sys.path[:0] = [{root!r}]
 from tests.embed._batch_helpers import embed, make_spec
 from featx.embed.batch import run_batch
-run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
-          spec=make_spec(), embed=embed, workers=0)
+from featx.embed.settings import ClusterSettings, ExtractionSettings
+run_batch({manifest!r}, {store!r}, ExtractionSettings("COLORSTATS", spec=make_spec(), embed=embed),
+          slide_dir={slides!r}, cluster=ClusterSettings(workers=0))
 """
 
 
@@ -279,9 +284,11 @@ import json, sys, time
 sys.path[:0] = [{root!r}]
 from tests.embed._batch_helpers import embed, make_spec
 from featx.embed.batch import run_batch
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 start = time.time()
-status = run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
-                   spec=make_spec(), embed=embed, workers=0)
+status = run_batch({manifest!r}, {store!r},
+                   ExtractionSettings("COLORSTATS", spec=make_spec(), embed=embed),
+                   slide_dir={slides!r}, cluster=ClusterSettings(workers=0))
 status.assign(t0=start, t1=time.time()).to_json({out!r}, orient="records")
 """
 
@@ -368,9 +375,8 @@ def test_two_dask_workers_process_a_cohort(tmp_path, monkeypatch):
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        status = run_batch(manifest, tmp_path / "dask", slide_dir=manifest.parent,
-                           extractor=NAME, spec=make_spec(), embed=embed,
-                           scheduler=cluster.scheduler_address)
+        status = run_batch(manifest, tmp_path / "dask", _settings(), slide_dir=manifest.parent,
+                           cluster=ClusterSettings(scheduler=cluster.scheduler_address))
         with distributed.Client(cluster) as client:
             builds = client.run(extractor_builds)
     assert marker.exists(), "the worker should have died once"
@@ -564,7 +570,7 @@ def test_worker_that_cannot_see_the_store_names_its_host_and_folder(tmp_path):
     from featx.embed.batch import SlideTask, process_slide
 
     task = SlideTask("s", "p", str(tmp_path / "s.tiff"), str(tmp_path / "elsewhere"), NAME,
-                     ExtractorFactory.of(NAME), {}, make_spec())
+                     _settings())
     record = process_slide(task)
     assert record["status"] == "failed"
     assert socket.gethostname() in record["error"] and os.getcwd() in record["error"]
@@ -582,9 +588,9 @@ def test_relative_paths_reach_a_dask_worker_in_another_folder(tmp_path, monkeypa
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         monkeypatch.chdir(client_dir)  # ... the client runs here, with relative paths
-        status = run_batch(Path("slides/manifest.csv"), Path("store"), slide_dir=Path("slides"),
-                           extractor=NAME, spec=make_spec(), embed=embed,
-                           scheduler=cluster.scheduler_address)
+        status = run_batch(Path("slides/manifest.csv"), Path("store"), _settings(),
+                           slide_dir=Path("slides"),
+                           cluster=ClusterSettings(scheduler=cluster.scheduler_address))
         with distributed.Client(cluster) as client:
             cwd = client.run(os.getcwd)
     assert set(cwd.values()) == {str(worker_dir)}

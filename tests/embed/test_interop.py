@@ -9,7 +9,7 @@ import pytest
 from featx._io import file_sha256
 from featx.embed.interop import export_embeddings, import_embeddings
 from featx.embed.store import provenance, read_slide, slide_path, write_slide_embeddings
-from tests.embed._foreign_files import grid, write_clam, write_slideflow, write_trident
+from tests.embed.formats._foreign_files import grid, write_clam, write_slideflow, write_trident
 
 RNG = np.random.default_rng(3)
 FEATURES = RNG.normal(size=(12, 8)).astype(np.float32)

@@ -9,6 +9,7 @@ import pytest
 
 from featx.embed.batch import run_batch
 from featx.embed.plan import DEFAULT_SIZE_MODEL, SizeModel, count_slide, plan_cohort
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.errors import InvalidParameterError
 from featx.wsi.tiling import TileSpec
 from tests.embed._batch_helpers import embed, make_spec, write_slide
@@ -28,8 +29,9 @@ def test_slides_at_hand_are_counted_exactly_as_a_run_embeds_them(cohort, tmp_pat
     folder, manifest = cohort
     present = manifest.iloc[:4]
     plan = plan_cohort(present, spec=make_spec(), slide_dir=folder, n_features=18)
-    status = run_batch(present, tmp_path / "store", slide_dir=folder, extractor="COLORSTATS",
-                       spec=make_spec(), embed=embed, workers=0)
+    status = run_batch(present, tmp_path / "store",
+                       ExtractionSettings("COLORSTATS", spec=make_spec(), embed=embed),
+                       slide_dir=folder, cluster=ClusterSettings(workers=0))
     assert (plan.slides["how"] == "counted").all()
     assert plan.slides["n_tiles"].astype(int).tolist() == status["n_tiles"].tolist()
     assert plan.n_tiles == status["n_tiles"].sum() > 0

@@ -2,9 +2,8 @@
 // in microns, a navigator and the value under the pointer. Configured by the JSON block
 // #featx-config that the server writes (featx/report/viewer_pages.py). The page's state
 // goes on <html> as data-* attributes so a headless browser can check it.
-// Hash options: #selftest presses the space bar once the overlay is shown;
-// #at=X,Y zooms to full resolution at (X, Y), fractions of the slide's width and height;
-// #pan=N then pans N screens to the right, one step per 300 ms.
+// #at=X,Y in the URL opens the slide at full resolution at (X, Y), fractions of its width
+// and height (a link to a place on the slide).
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("featx-config").textContent);
@@ -118,8 +117,8 @@
   }});
 
   function hashOption(name) {
-    var match = new RegExp("[#&]" + name + "(?:=([^&]*))?").exec(location.hash);
-    return match ? (match[1] === undefined ? "" : match[1]) : null;
+    var match = new RegExp("[#&]" + name + "=([^&]*)").exec(location.hash);
+    return match ? match[1] : null;
   }
 
   viewer.addHandler("open", function () {
@@ -131,21 +130,8 @@
       viewer.viewport.zoomTo(state.slide.imageToViewportZoom(1), null, true);
       viewer.viewport.panTo(centre, true);
     }
-    var pan = hashOption("pan");
-    if (pan !== null) {
-      var left = Number(pan) || 10, timer = setInterval(function () {
-        viewer.viewport.panBy(new OpenSeadragon.Point(viewer.viewport.getBounds().width, 0));
-        root.dataset.pansLeft = String(--left);
-        if (left <= 0) { clearInterval(timer); }
-      }, 300);
-    }
     show.checked = cfg.layers.length > 0;
-    apply(function () {
-      root.dataset.viewerReady = "true";
-      if (hashOption("selftest") !== null) {
-        document.dispatchEvent(new KeyboardEvent("keydown", {key: " ", code: "Space", bubbles: true}));
-      }
-    });
+    apply(function () { root.dataset.viewerReady = "true"; });
     scaleBar();
   });
 })();
