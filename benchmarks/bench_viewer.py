@@ -8,8 +8,9 @@ with three pieces of tissue (one tumour), its tile probabilities and heatmap as
    across the slide (through tissue and glass) in steps of 400 screen pixels and asks
    for every tile it shows, six at a time; every tenth step it zooms out to the
    overview and back. The server's resident memory (RSS) is sampled every 50 ms.
-2. **Chromium pan**: the viewer page in headless Chromium, opened at full resolution
-   (``#at=``) and panning on its own (``#pan=40``), RSS sampled the same way.
+2. **Chromium pan**: the viewer page in headless Chromium (driven by Playwright), opened
+   at full resolution (``#at=``) and dragged with the mouse 40 times across the slide,
+   each drag waiting for its tiles, RSS sampled the same way.
 
 Then screenshots (``test-artifacts/``) of the slide with the overlay on and off, zoomed
 out and at full resolution, and of CMU-1-Small-Region from the data folder with a
@@ -150,15 +151,75 @@ def http_pan(server: Server) -> dict[str, float]:
             "median_tile_ms": 1000 * statistics.median(times)}
 
 
-def chromium(url: str, screenshot: Path | None = None, budget_ms: int = 10000) -> str:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--hide-scrollbars", f"--virtual-time-budget={budget_ms}", "--window-size=1400,900"]
-    with tempfile.TemporaryDirectory() as profile:
-        flags.append(f"--user-data-dir={profile}")
-        what = [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-        return subprocess.run(["chromium", *flags, *what, url], capture_output=True, text=True,
-                              timeout=300).stdout
+def browser(width: int = 1400, height: int = 900):
+    """A Playwright page in the system's headless Chromium (as tests/browser.py does)."""
+    from contextlib import contextmanager
+
+    from playwright.sync_api import sync_playwright
+
+    @contextmanager
+    def page():
+        flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--hide-scrollbars"]
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            try:
+                yield chromium.new_page(viewport={"width": width, "height": height})
+            finally:
+                chromium.close()
+
+    return page()
+
+
+def wait(page, name: str, test: str, timeout_s: float = 300) -> str:
+    key = "".join(w.title() if i else w for i, w in enumerate(name.split("-")))
+    page.wait_for_function(f"(() => {{ const v = document.documentElement.dataset.{key}; "
+                           f"return v !== undefined && ({test}); }})()", timeout=timeout_s * 1000)
+    return page.evaluate(f"document.documentElement.dataset.{key}")
+
+
+def settle(page, quiet_s: float = 1.0, timeout_s: float = 120) -> None:
+    """Wait until no new tile has loaded for ``quiet_s``."""
+    last, since, start = None, time.perf_counter(), time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        now = page.evaluate("document.documentElement.dataset.tilesLoaded")
+        if now != last:
+            last, since = now, time.perf_counter()
+        elif time.perf_counter() - since >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
+def screenshots(page, url: str, stem: str) -> None:
+    """The page with the overlay on, then off (the space bar)."""
+    page.goto("about:blank")
+    page.goto(url)
+    wait(page, "viewer-ready", "v === 'true'")
+    settle(page)
+    page.screenshot(path=str(ARTIFACTS / f"{stem}-overlay-on.png"))
+    page.keyboard.press("Space")
+    wait(page, "overlay-visible", "v === 'false'")
+    page.screenshot(path=str(ARTIFACTS / f"{stem}-overlay-off.png"))
+
+
+def browser_pan(server: Server, page_url: str) -> dict[str, float]:
+    with browser() as page:
+        page.goto(page_url + "#at=0.12,0.3")
+        wait(page, "viewer-ready", "v === 'true'")
+        settle(page)
+        server.samples.clear()
+        before = server.rss_mb()
+        for _ in range(40):  # drag the slide leftwards: the view moves right
+            page.mouse.move(1100, 450)
+            page.mouse.down()
+            page.mouse.move(300, 450, steps=8)
+            page.mouse.up()
+            settle(page, quiet_s=0.5)
+        loaded = int(page.evaluate("document.documentElement.dataset.tilesLoaded"))
+        level = int(page.evaluate("document.documentElement.dataset.maxLevel"))
+    peak = max(rss for _, rss in server.samples) / 2**20
+    return {"tiles": loaded, "level": level, "before_mb": before, "peak_mb": peak}
 
 
 def cmu1_scores(folder: Path, data: Path) -> tuple[Path, Path]:
@@ -190,18 +251,14 @@ def main() -> None:
         print("HTTP pan at full resolution: {tiles} tiles in {seconds:.0f} s, median "
               "{median_tile_ms:.0f} ms a tile; RSS after 200 tiles {warm_rss_mb:.0f} MB, peak "
               "{peak_rss_mb:.0f} MB, at the end {end_rss_mb:.0f} MB".format(**result), flush=True)
-        server.samples.clear()
-        before = server.rss_mb()
         page = f"{server.url}slide/BIG-100k"
-        dom = chromium(page + "#at=0.45,0.6&pan=40", budget_ms=30000)
-        peak = max(rss for _, rss in server.samples) / 2**20
-        loaded = dom.split('data-tiles-loaded="')[1].split('"')[0] if "tiles-loaded" in dom else "?"
-        print(f"Chromium pan (40 screens at full resolution, {loaded} tiles drawn): RSS before "
-              f"{before:.0f} MB, peak {peak:.0f} MB", flush=True)
-        for name, hash_ in (("overview", ""), ("full-resolution", "#at=0.54,0.585")):
-            chromium(page + hash_, ARTIFACTS / f"view-100k-{name}-overlay-on.png")
-            chromium(page + (hash_ + "&selftest" if hash_ else "#selftest"),
-                     ARTIFACTS / f"view-100k-{name}-overlay-off.png")
+        result = browser_pan(server, page)
+        print("Chromium pan (40 drags at full resolution, DeepZoom level {level}, {tiles} tiles "
+              "drawn): RSS before {before_mb:.0f} MB, peak {peak_mb:.0f} MB".format(**result),
+              flush=True)
+        with browser() as tab:
+            screenshots(tab, page, "view-100k-overview")
+            screenshots(tab, page + "#at=0.54,0.585", "view-100k-full-resolution")
     finally:
         server.close()
 
@@ -212,9 +269,8 @@ def main() -> None:
         slide, cmu_scores = cmu1_scores(args.folder, data)
         server = Server(str(slide), "--slidescores", str(cmu_scores))
         try:
-            page = f"{server.url}slide/CMU-1-Small-Region"
-            chromium(page, ARTIFACTS / "view-cmu1-overlay-on.png")
-            chromium(page + "#selftest", ARTIFACTS / "view-cmu1-overlay-off.png")
+            with browser() as tab:
+                screenshots(tab, f"{server.url}slide/CMU-1-Small-Region", "view-cmu1")
         finally:
             server.close()
     print("screenshots in", ARTIFACTS)

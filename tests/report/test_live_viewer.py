@@ -200,3 +200,30 @@ def test_a_slide_too_large_for_a_static_viewer_is_linked_to_the_live_one(cohort,
     section = slidescore_section(cohort.slidescores, slides=slides, max_overlays=0)
     hrefs = [href for _, href in section.links]
     assert "http://127.0.0.1:8765/slide/S-A" in hrefs and "http://127.0.0.1:8765/slide/S-B" in hrefs
+
+
+def test_dicom_and_ome_tiff_slides_are_served_too(tmp_path):
+    pytest.importorskip("pydicom", reason="pydicom (featx[dicom]) reads DICOM WSI")
+    import tifffile
+
+    from tests.wsi._dicom_files import write_dicom_wsi
+
+    yy, xx = np.mgrid[0:300, 0:400]  # smooth, so JPEG keeps it: a place shows in its colour
+    image = np.stack([xx * 255 // 399, yy * 255 // 299, (xx + yy) % 256 // 2 + 64],
+                     axis=2).astype(np.uint8)
+    folder = tmp_path / "slides" / "case-7"  # one DICOM slide: a folder of instances
+    folder.mkdir(parents=True)
+    write_dicom_wsi(folder / "level0.dcm", image)
+    tifffile.imwrite(tmp_path / "slides" / "ome.ome.tif", image, photometric="rgb",
+                     metadata={"axes": "YXS", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    slides = viewer_slides([tmp_path / "slides"])
+    assert sorted(slides) == ["case-7", "ome"]
+    viewer = SlideViewer(ViewerSources(slides))
+    for slide_id in slides:
+        response = viewer.respond(f"/dz/{slide_id}/9/0_0.jpeg")  # full resolution (2^9 = 512)
+        assert response.status == 200, response.body
+        tile = np.asarray(Image.open(io.BytesIO(response.body)), float)
+        assert tile.shape == (255, 255, 3)
+        assert np.abs(tile - image[:255, :255]).mean() < 4  # JPEG: close, not equal
+    page = viewer.respond("/").body.decode()
+    assert "dicom" in page and "ome-tiff" in page
