@@ -133,10 +133,12 @@ def http_pan(server: Server) -> dict[str, float]:
 
     # Across the slide: through both pieces of tissue and the glass between and around them.
     path = [(x, 34_000 + 14_000 * math.tanh((x - 40_000) / 8_000)) for x in range(4_000, 96_000, 400)]
-    warm_rss, n = None, 0
+    warm_rss, n, quarters = None, 0, []
     start = time.perf_counter()
     with ThreadPoolExecutor(6) as pool:
         for step, (cx, cy) in enumerate(path):
+            if step and step % (len(path) // 4) == 0:
+                quarters.append(round(server.rss_mb()))
             tiles = viewport_tiles(max_level, max_level, cx, cy)
             if step % 10 == 9:  # zoom out to the overview and back in
                 for level in range(max_level - 1, max_level - 8, -1):
@@ -147,7 +149,7 @@ def http_pan(server: Server) -> dict[str, float]:
                 warm_rss = server.rss_mb()
     peak = max(rss for _, rss in server.samples) / 2**20
     return {"tiles": n, "seconds": time.perf_counter() - start, "warm_rss_mb": warm_rss,
-            "peak_rss_mb": peak, "end_rss_mb": server.rss_mb(),
+            "peak_rss_mb": peak, "end_rss_mb": server.rss_mb(), "quarters": quarters,
             "median_tile_ms": 1000 * statistics.median(times)}
 
 
@@ -249,8 +251,9 @@ def main() -> None:
         print(f"server up, RSS {server.rss_mb():.0f} MB", flush=True)
         result = http_pan(server)
         print("HTTP pan at full resolution: {tiles} tiles in {seconds:.0f} s, median "
-              "{median_tile_ms:.0f} ms a tile; RSS after 200 tiles {warm_rss_mb:.0f} MB, peak "
-              "{peak_rss_mb:.0f} MB, at the end {end_rss_mb:.0f} MB".format(**result), flush=True)
+              "{median_tile_ms:.0f} ms a tile; RSS after 200 tiles {warm_rss_mb:.0f} MB, at each "
+              "quarter of the way {quarters} MB, peak {peak_rss_mb:.0f} MB, at the end "
+              "{end_rss_mb:.0f} MB".format(**result), flush=True)
         page = f"{server.url}slide/BIG-100k"
         result = browser_pan(server, page)
         print("Chromium pan (40 drags at full resolution, DeepZoom level {level}, {tiles} tiles "
