@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from featx.cli._app import SlideMppOption, app, output_dir, parse_kv
+from featx.cli._regions import (
+    AnnotationsOption,
+    ExcludeClassOption,
+    KeepClassOption,
+    MinAnnotatedOption,
+    region_filter,
+)
 from featx.extractors.registry import describe_extractors
 
 if TYPE_CHECKING:
@@ -20,7 +27,8 @@ if TYPE_CHECKING:
 def extract(
     manifest: Annotated[Path, typer.Argument(
         help="A GDC manifest (id, filename, md5, size, state) or a CSV/TSV with a `path` "
-        "column (optional `slide_id`, `patient_id`, `slide_mpp`).", exists=True, dir_okay=False)],
+        "column (optional `slide_id`, `patient_id`, `slide_mpp`, `annotations`).", exists=True,
+        dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store's root folder.")],
     slides: Annotated[Path | None, typer.Option(
         "--slides", "-s", help="Folder holding the slides (flat, or `<id>/<filename>` as "
@@ -36,6 +44,11 @@ def extract(
         "--weights", help="IMGNET-2048's ImageNet Xception weights file (default: "
         "$FEATX_XCEPTION_WEIGHTS, the featx data folder, then Keras's download cache).",
         exists=True, dir_okay=False)] = None,
+    preset: Annotated[str | None, typer.Option(
+        "--preset", help="With --extractor onnx:FILE: a published model's input size, "
+        "normalisation and pooling, and its licence terms in the provenance (UNI, UNI2-h, "
+        "CONCH, Virchow2, H-optimus-0, H-optimus-1, Prov-GigaPath, Phikon-v2, Hibou-B, "
+        "Hibou-L, Midnight-12k; `featx extractors` lists their terms).")] = None,
     extractor_arg: Annotated[list[str] | None, typer.Option(
         "--extractor-arg", help="KEY=VALUE passed to the extractor (JSON values). "
         "Repeatable.")] = None,
@@ -72,6 +85,10 @@ def extract(
     plan: Annotated[bool, typer.Option(
         "--plan", help="Print the expected tiles, store size and time (see `featx plan`), "
         "then stop before extracting anything.")] = False,
+    annotations: AnnotationsOption = None,
+    keep_class: KeepClassOption = None,
+    exclude_class: ExcludeClassOption = None,
+    min_annotated: MinAnnotatedOption = 0.5,
 ) -> None:
     """Extract tile embeddings of every slide in a manifest into a Parquet store.
 
@@ -79,17 +96,27 @@ def extract(
     stain normaliser and slide fingerprint are skipped; killing the run at any
     moment loses at most the slides in progress. The status of every slide
     (done, no_tissue, failed with its error, missing) is in
-    `OUT/extractor=NAME/_status.csv`.
+    `OUT/extractor=NAME/_status.csv`. With --keep-class/--exclude-class, each slide is
+    tiled only in (or out of) the regions of its QuPath annotations: the manifest's
+    `annotations` column, else --annotations (a file, or a folder of <slide_id>.geojson).
 
     \b
-    Example:
+    Examples:
       featx extract gdc_manifest.txt --slides /data/luad --out store --extractor IMGNET-2048
+      featx extract slides.csv --out store --extractor onnx:uni2.onnx --preset UNI2-h
     """
     from featx.embed import ClusterSettings, ExtractionSettings, run_batch
     from featx.extractors import ExtractorFactory
     from featx.wsi import TileSpec
 
     kwargs = parse_kv(extractor_arg, option="--extractor-arg")
+    if preset is not None:
+        if not extractor.startswith("onnx:"):
+            raise typer.BadParameter(f"applies to --extractor onnx:FILE, not {extractor}",
+                                     param_hint="--preset")
+        from featx.extractors.presets import get_preset
+
+        kwargs["preset"] = get_preset(preset).name
     if weights is not None:
         if extractor != "IMGNET-2048" and ":" not in extractor:
             raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
@@ -114,7 +141,8 @@ def extract(
         factory, spec=TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, min_tissue=min_tissue),
         normalizer=normalizer, embed=_embed_function(preprocess), dtype=dtype,
         batch_size=batch_size, slide_mpp=slide_mpp, full_hash=full_hash,
-        retry_failed=retry_failed)
+        retry_failed=retry_failed,
+        regions=region_filter(keep_class, exclude_class, min_annotated), annotations=annotations)
     cluster = ClusterSettings(workers=workers, threads_per_worker=threads_per_worker,
                               scheduler=scheduler, progress=progress)
     try:

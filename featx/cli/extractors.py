@@ -24,7 +24,14 @@ def extractors(
     for name, target in KNOWN_EXTRACTORS.items():
         typer.echo(f"  {name:<14} {target}")
     typer.echo("keras:<Name>     any keras.applications backbone: " + ", ".join(KERAS_APPLICATIONS))
-    typer.echo("onnx:<file>      any ONNX image model through onnxruntime (featx[onnx])")
+    typer.echo("onnx:<file>      any ONNX image model through onnxruntime (featx[onnx]); with "
+               "--preset NAME, a published model (featx convert exports timm ones):")
+    from featx.extractors.presets import PRESETS
+
+    for preset in PRESETS.values():
+        typer.echo(f"  {preset.name:<14} {preset.input_px} px, {preset.n_features} features; "
+                   f"licence {preset.licence}; gated: {preset.gated}; commercial use: "
+                   f"{preset.commercial_use}; {preset.source}")
     typer.echo("package.module:Callable   your own extractor")
     typer.echo(f"featx import     {', '.join(IMPORT_FORMATS)} (featx[import] for h5)")
     if store is not None:
@@ -51,5 +58,9 @@ def extractors(
                 kind = (f"imported from {config.get('source_format')}" if config.get("imported")
                         else f"extracted ({config.get('weights', 'featx')} weights)"
                         if "weights" in config else "extracted")
+                preset = config.get("preset") or {}
+                if preset:
+                    kind += (f"; preset {preset.get('name')}: licence {preset.get('licence')}, "
+                             f"commercial use: {preset.get('commercial_use')}")
             typer.echo(f"  {name:<22} {len(slides)} slides, {kind}" + (
                 f"; {len(damaged)} damaged (featx status {store} names them)" if damaged else ""))

@@ -37,6 +37,10 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
   and a ``slide_mpp`` column of the manifest (per slide, winning over the option)
   override the slides' metadata; both are part of the provenance
   (``slide_mpp_override``: value and source), so changing them redoes the slide.
+- **Annotated regions.** ``ExtractionSettings.regions`` keeps or excludes tiles by the
+  class of each slide's QuPath annotations (the manifest's ``annotations`` column, else
+  ``ExtractionSettings.annotations``); the filter and the file's sha256 are part of the
+  slide's provenance, so a changed file redoes the slide.
 - **The model loads once per worker.** Workers build the extractor through
   :func:`featx.extractors.get_extractor`, a per-process cache keyed by the
   :class:`~featx.extractors.ExtractorFactory` (import path and arguments).
@@ -67,6 +71,7 @@ from featx.embed.settings import ClusterSettings, EmbedFunction, ExtractionSetti
 from featx.embed.store import is_done, provenance, slide_path, write_slide_embeddings
 from featx.errors import DataError, LockTimeoutError, StoreError
 from featx.extractors.registry import ExtractorFactory, get_extractor
+from featx.wsi.regions import RegionFilter
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -103,6 +108,8 @@ class SlideTask:
         This slide's level-0 mpp override (manifest column, else the settings').
     extra_provenance : dict
         Stored too, but not compared on resume (the manifest's md5).
+    regions : RegionFilter, optional
+        The settings' region filter bound to this slide's QuPath file.
     """
 
     slide_id: str
@@ -114,6 +121,7 @@ class SlideTask:
     expected: dict[str, Any] = field(default_factory=dict)
     slide_mpp: float | None = None
     extra_provenance: dict[str, Any] = field(default_factory=dict)
+    regions: RegionFilter | None = None
 
     @property
     def store_file(self) -> Path:
@@ -212,7 +220,10 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
             extractor = get_extractor(settings.extractor)
             embed = settings.embed or _default_embed()
             # slide_mpp only when set, so embed functions without the keyword keep working.
-            options = {"slide_mpp": task.slide_mpp} if task.slide_mpp is not None else {}
+            options: dict[str, Any] = {"slide_mpp": task.slide_mpp} if (
+                task.slide_mpp is not None) else {}
+            if task.regions is not None:  # likewise: only for runs that filter by region
+                options["regions"] = task.regions
             result = embed(task.path, extractor, spec=settings.spec,
                            normalizer=settings.normalizer, batch_size=settings.batch_size,
                            **options)
@@ -436,6 +447,10 @@ def _plan_tasks(slides: pd.DataFrame, root: Path, settings: ExtractionSettings, 
         expected = {**identity, "slide": file_fingerprint(slide["path"], full=settings.full_hash),
                     "slide_mpp_override": None if override is None else {
                         "slide_mpp": override, "source": source}}
+        regions = None
+        if settings.regions is not None:  # only then: stores made without one stay done
+            regions = settings.regions.for_file(_annotation_file(slide, settings.annotations))
+            expected["regions"] = regions.config  # the file's sha256: a new file redoes it
         old = previous.get(task.slide_id)
         if is_done(task.store_file, expected):
             # A run killed between writing a slide and unlocking it leaves its lock.
@@ -450,8 +465,18 @@ def _plan_tasks(slides: pd.DataFrame, root: Path, settings: ExtractionSettings, 
             continue
         extra = {"slide_md5_manifest": slide["md5"]} if slide["md5"] else {}
         tasks.append(replace(task, expected=expected, slide_mpp=override,
-                             extra_provenance=extra))
+                             extra_provenance=extra, regions=regions))
     return tasks, rows
+
+
+def _annotation_file(slide: Mapping[str, Any], annotations: Path | None) -> Path:
+    """A slide's QuPath file: its manifest cell, else ``<annotations>/<slide_id>.geojson``."""
+    if slide.get("annotations"):
+        return Path(slide["annotations"])
+    if annotations is None:
+        return Path(f"{slide['slide_id']}.geojson")  # absent: the slide fails, saying so
+    folder = Path(annotations).expanduser().absolute()
+    return folder / f"{slide['slide_id']}.geojson" if folder.is_dir() else folder
 
 
 def _run(tasks: list[SlideTask], rows: dict[str, dict[str, Any]], order: list[str], root: Path,

@@ -30,6 +30,14 @@ def _find_slide(slide_dir: Path | None, row: Mapping[str, str]) -> Path:
     return nested if not flat.exists() and "id" in row and nested.exists() else flat
 
 
+def _relative(slide_dir: Path | None, cell: str) -> str:
+    """A manifest's file cell as a path string: absolute, or below the slide folder."""
+    if not str(cell).strip():
+        return ""
+    path = Path(cell).expanduser()
+    return str(path if path.is_absolute() or slide_dir is None else slide_dir / path)
+
+
 def _slide_mpp_cell(slide_id: str, cell: str) -> float | None:
     """A manifest's slide_mpp cell as a float, None when empty; an implausible one is an error."""
     if not str(cell).strip():
@@ -83,9 +91,10 @@ def slide_table(
     manifest : path or DataFrame
         A GDC manifest, a featx manifest (``filename`` column) or any table with a
         ``path`` column (absolute, or relative to ``slide_dir``). Optional
-        columns ``slide_id``, ``patient_id`` (or ``patient``) and ``slide_mpp``
+        columns ``slide_id``, ``patient_id`` (or ``patient``), ``slide_mpp``
         (microns per level-0 pixel, overriding the slide's metadata; empty: not given)
-        are used when present.
+        and ``annotations`` (the slide's QuPath GeoJSON, absolute or relative to
+        ``slide_dir``; empty: none) are used when present.
     slide_dir : path, optional
         The folder holding the slides (flat, or ``<id>/<filename>`` as gdc-client
         lays them out).
@@ -95,8 +104,8 @@ def slide_table(
     Returns
     -------
     DataFrame
-        Columns ``slide_id, patient_id, path, md5, size, slide_mpp (float or None), exists``,
-        in manifest order.
+        Columns ``slide_id, patient_id, path, md5, size, slide_mpp (float or None), exists,
+        annotations`` (a path, or "" for none), in manifest order.
 
     Raises
     ------
@@ -132,9 +141,10 @@ def slide_table(
             "size": _size_cell(slide_id, record.get("size", "")),
             "slide_mpp": _slide_mpp_cell(slide_id, record.get("slide_mpp", "")),
             "exists": path.is_file(),
+            "annotations": _relative(folder, record.get("annotations", "")),
         })
     out = pd.DataFrame(rows, columns=["slide_id", "patient_id", "path", "md5", "size",
-                                      "slide_mpp", "exists"])
+                                      "slide_mpp", "exists", "annotations"])
     # None stays None (not NaN): it means "use the slide's metadata".
     out["slide_mpp"] = pd.Series([r["slide_mpp"] for r in rows], index=out.index, dtype=object)
     duplicated = out["slide_id"][out["slide_id"].duplicated()].unique().tolist()

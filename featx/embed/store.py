@@ -43,7 +43,7 @@ from featx import __version__
 from featx._io import atomic_path
 from featx._validate import file_name, one_of
 from featx.barcodes import patient_id_from_slide
-from featx.errors import DataNotFoundError, InvalidParameterError, StoreError
+from featx.errors import DataError, DataNotFoundError, InvalidParameterError, StoreError
 from featx.wsi.tiling import TILE_TABLE_COLUMNS
 
 #: Schema-metadata key holding the provenance JSON.
@@ -236,6 +236,26 @@ def provenance(path: str | Path) -> dict[str, Any]:
         raise StoreError(path, "no featx provenance in its metadata: it was not written by featx "
                          "(`featx extract` or featx.embed.write_slide_embeddings)")
     return json.loads(metadata[PROVENANCE_KEY])
+
+
+def slide_geometry(record: Mapping[str, Any], tiles: pd.DataFrame) -> tuple[Any, float | None]:
+    """A store file's level downsamples and level-0 mpp, from its provenance ``record``.
+
+    Imported embeddings record none, but their tiles are level-0 squares (None is
+    then right for :func:`featx.wsi.tile_grid.tile_extent_l0`).
+
+    Raises
+    ------
+    DataError
+        Tiles were read above level 0 and the provenance does not say the downsamples.
+    """
+    slide = (record.get("pipeline") or {}).get("slide") or {}
+    downsamples = slide.get("level_downsamples")
+    if downsamples is None and len(tiles) and (tiles["level"] != 0).any():
+        raise DataError(f"store file of slide {tiles['slide_id'].iloc[0]}",
+                        "tiles read above level 0 but no level downsamples in its provenance",
+                        "Extract it again with featx extract")
+    return downsamples, slide.get("slide_mpp")
 
 
 def is_done(path: str | Path, expected_provenance: Mapping[str, Any]) -> bool:

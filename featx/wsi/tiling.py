@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from featx._io import atomic_path, write_table
+from featx import __version__
+from featx._io import atomic_path, write_json, write_table
 from featx._validate import (
     fits_in_memory,
     fraction,
@@ -35,6 +36,7 @@ from featx._validate import (
 from featx._validate import tile_px as check_tile_px
 from featx.errors import InvalidParameterError
 from featx.wsi.drawing import draw_tiling
+from featx.wsi.regions import RegionFilter
 from featx.wsi.slide import Slide
 from featx.wsi.tissue import MIN_HOLE_UM2, TissueMask, detect_tissue
 
@@ -281,11 +283,18 @@ class TiledSlide:
     tissue_fraction: float
     table_path: Path
     figure_path: Path
+    provenance_path: Path | None = None
+    n_outside_regions: int = 0
 
 
 def tile_slide(slide: Slide, spec: TileSpec, *, out_dir: str | Path,
-               tissue_method: str = "otsu", table_format: str = "parquet") -> TiledSlide:
-    """Detect tissue, lay the grid, write ``<slide_id>.tiles.<fmt>`` and ``<slide_id>.tiles.png``.
+               tissue_method: str = "otsu", table_format: str = "parquet",
+               regions: RegionFilter | None = None) -> TiledSlide:
+    """Detect tissue, lay the grid, write the tile table, its drawing and its provenance.
+
+    The files are ``<slide_id>.tiles.<fmt>``, ``<slide_id>.tiles.png`` and
+    ``<slide_id>.tiles.provenance.json`` (the slide, the tile spec, the tissue method,
+    the region filter and how many tiles it dropped).
 
     Parameters
     ----------
@@ -299,6 +308,8 @@ def tile_slide(slide: Slide, spec: TileSpec, *, out_dir: str | Path,
         Tissue threshold criterion.
     table_format : {"parquet", "csv"}
         Format of the coordinate table.
+    regions : RegionFilter, optional
+        Keep only tiles in (or out of) annotated regions of named classes.
     """
     one_of("table_format", table_format, TABLE_FORMATS)
     out = Path(out_dir)
@@ -306,10 +317,19 @@ def tile_slide(slide: Slide, spec: TileSpec, *, out_dir: str | Path,
     tissue = detect_tissue(slide, thumbnail_mpp=min(8.0, spec.tile_um / 8), method=tissue_method,
                            min_hole_um2=_hole_um2(spec))
     coords = grid_coords(slide, spec, tissue=tissue)
+    n_tissue = len(coords)
+    if regions is not None:
+        coords = regions.select(coords, width_px=slide.info.width, height_px=slide.info.height,
+                                level_downsamples=slide.info.level_downsamples)
     table_path = out / f"{slide.slide_id}.tiles.{table_format}"
     write_table(coords, table_path)
     figure_path = out / f"{slide.slide_id}.tiles.png"
     with atomic_path(figure_path) as tmp:
         draw_tiling(slide, tissue, coords).save(tmp, format="PNG")
+    provenance_path = write_json(out / f"{slide.slide_id}.tiles.provenance.json", {
+        "featx_version": __version__, "slide": slide.info.config, "tile_spec": spec.config,
+        "tissue_method": tissue_method, "n_tiles": len(coords),
+        "regions": None if regions is None else {**regions.config,
+                                                 "n_tiles_dropped": n_tissue - len(coords)}})
     return TiledSlide(slide.slide_id, slide.slide_mpp, len(coords), tissue.tissue_fraction,
-                      table_path, figure_path)
+                      table_path, figure_path, provenance_path, n_tissue - len(coords))
