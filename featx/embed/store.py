@@ -310,6 +310,50 @@ def damaged_files(root: str | Path, *, extractor: str) -> dict[str, str]:
     return {slide: problem for slide, problem in problems.items() if problem}
 
 
+def check_store(root: str | Path, *, extractor: str | None = None) -> list[str]:
+    """The extractors of a whole store to read from, or one line saying why there are none.
+
+    Parameters
+    ----------
+    root : path
+        The store's root folder.
+    extractor : str, optional
+        Only this one (it must be in the store).
+
+    Returns
+    -------
+    list of str
+        ``[extractor]``, or every extractor of the store.
+
+    Raises
+    ------
+    DataNotFoundError
+        ``root`` is not a folder, or ``extractor`` is not in it.
+    StoreError
+        ``root`` holds no ``extractor=NAME`` folder, or some of the files to read are
+        damaged (:func:`check_file`; ``featx extract`` redoes them).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataNotFoundError(f"store folder {root}", "Pass the folder `featx extract` or "
+                                "`featx import` wrote.")
+    names = list_extractors(root)
+    if not names:
+        raise StoreError(root, "not a featx store: it holds no extractor=NAME folders; pass the "
+                         "folder `featx extract` or `featx import` wrote")
+    if extractor is not None and extractor not in names:
+        raise DataNotFoundError(f"extractor {extractor!r} in {root}",
+                                f"Extractors in the store: {names}")
+    wanted = [extractor] if extractor is not None else names
+    damaged = [f"{name}/{slide} ({problem})" for name in wanted
+               for slide, problem in damaged_files(root, extractor=name).items()]
+    if damaged:
+        raise StoreError(root, f"{len(damaged)} store files are damaged: "
+                         f"{'; '.join(damaged[:3])}{'; ...' if len(damaged) > 3 else ''}. Rerun "
+                         "featx extract (it redoes them), then try again")
+    return wanted
+
+
 def read_slide(
     root: str | Path,
     slide_id: str,

@@ -211,7 +211,9 @@ def glass_like(rgb: np.ndarray, grey: np.ndarray | None = None) -> np.ndarray:
     """
     if grey is None:
         grey = rgb @ np.array([0.299, 0.587, 0.114])
-    chroma = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    # Channel by channel: several times faster than a reduction over the last axis.
+    chroma = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # uint8, >= 0
     return (grey >= GLASS_MIN_GREY) & (chroma <= GLASS_MAX_CHROMA)
 
 

@@ -329,6 +329,16 @@ CASES: list[Case] = [
     refused("output is a file", "export", "{r}/store", "-o", "{r}/a_file", says=("a_file",)),
     correct("unicode and spaces", "export", "{r}/store", "-o", f"{{o}}/{UNICODE}",
             check=_says("2 slides exported")),
+    refused("wrong format", "export", "{r}/damaged_store", "-o", "{o}", "--format", "geojson",
+            says=("1 store files are damaged", "COLORSTATS/T")),
+    refused("wrong format", "export", "{r}/damaged_store", "-o", "{o}", "--format", "anndata",
+            says=("1 store files are damaged",)),
+    refused("missing", "export", "{r}/gone", "-o", "{o}", "--format", "anndata",
+            says=("store folder",)),
+    refused("empty", "export", "{r}/empty_dir", "-o", "{o}", "--format", "geojson",
+            says=("not a featx store",)),
+    refused("missing", "export", "{r}/store", "-o", "{o}", "--format", "geojson",
+            "--slidescores", "{r}/empty_dir", says=("tile_probabilities.parquet",)),
     # extractors
     refused("missing", "extractors", "--store", "{r}/gone", says=("does not exist",)),
     refused("wrong format", "extractors", "--store", "{r}/empty_dir", says=("not a featx store",)),
@@ -521,6 +531,34 @@ CASES: list[Case] = [
             says=("notes.txt",)),
     refused("nan/inf", "targets", "expression", "{r}/expression.txt", "-o", "{o}/e.tsv",
             says=("missing or non-numeric values",)),
+    # view (each is refused before it serves)
+    refused("missing", "view", "{r}/gone.svs", says=("gone.svs",)),
+    refused("empty", "view", "{r}/empty_dir", says=("empty_dir",)),
+    refused("wrong format", "view", "{r}/notes.txt", says=("not a slide format",)),
+    refused("wrong format", "view", "{r}/truncated.svs", says=("truncated.svs",)),
+    refused("missing", "view", "{r}/nompp.tiff", says=("--slide-mpp",)),
+    refused("zero", "view", "{r}/S.svs", "--slide-mpp", "0", says=("--slide-mpp",)),
+    refused("huge", "view", "{r}/S.svs", "--slide-mpp", "1e9", says=("--slide-mpp",)),
+    refused("negative", "view", "{r}/S.svs", "--port", "-1", says=("--port",)),
+    refused("zero", "view", "{r}/S.svs", "--n-clusters", "0", says=("--n-clusters",)),
+    refused("missing", "view", "{r}/S.svs", "--store", "{r}/gone", says=("--store",)),
+    refused("wrong format", "view", "{r}/S.svs", "--store", "{r}/damaged_store",
+            says=("1 store files are damaged",)),
+    refused("wrong format", "view", "{r}/S.svs", "--store", "{r}/empty_dir",
+            says=("not a featx store",)),
+    # convert (refused before torch is needed)
+    refused("usage", "convert", "MAGIC", "-o", "{o}/x.onnx", "--tiles", "{r}/flat_tiles",
+            "--random-weights", says=("MAGIC",)),
+    refused("missing", "convert", "UNI", "-o", "{o}/x.onnx", "--tiles", "{r}/gone",
+            "--random-weights", says=("--tiles",)),
+    refused("zero", "convert", "UNI", "-o", "{o}/x.onnx", "--tiles", "{r}/flat_tiles",
+            "--max-tiles", "0", says=("--max-tiles",)),
+    refused("huge", "convert", "UNI", "-o", "{o}/x.onnx", "--tiles", "{r}/flat_tiles",
+            "--min-cosine", "2", says=("--min-cosine",)),
+    refused("output is a file", "convert", "UNI", "-o", "{r}/a_file/x.onnx", "--tiles",
+            "{r}/flat_tiles", "--random-weights", says=("cannot create",)),
+    refused("missing", "convert", "UNI", "-o", "{o}/x.onnx", "--tiles", "{r}/flat_tiles",
+            "--checkpoint", "{r}/gone.bin", says=("gone.bin",)),
     # doctor, demo
     refused("usage", "doctor", "--bogus", says=("--bogus",)),
     refused("output is a file", "demo", "-o", "{r}/a_file/out", says=("cannot create",)),
@@ -592,6 +630,7 @@ def inputs(tmp_path_factory) -> Path:
 _TALLY: dict[str, int] = {}
 
 
+@pytest.mark.timeout(300)  # a command that should refuse but serves (view) fails, not hangs
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case, inputs, tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("FEATX_DATA_DIR", str(tmp_path / "no_data"))  # no real data relied on
