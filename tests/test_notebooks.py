@@ -89,6 +89,7 @@ def check_01(r: dict[str, Any]) -> None:
     assert r["store_rows_duckdb"] == r["n_tiles"] and r["all_finite"]
     assert r["n_features"] == (2048 if r["extractor"] == "IMGNET-2048" else r["n_features"])
     assert r["stain_status"].get("ok", 0) >= 0.8 * r["n_tiles"]
+    assert r["n_clusters"] >= 2 and r["cluster_method"]  # tiles clustered, mapped on the slide
 
 
 def check_02(r: dict[str, Any], bar: float) -> None:

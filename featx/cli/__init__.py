@@ -5,7 +5,8 @@ the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``
 ``plan``, ``extract``, ``import``, ``export``, ``extractors``, ``pool``, ``evaluate``,
 ``slidescore``, ``report``), ``embed`` (labelled tile sets), ``gdc`` (manifests of GDC
 files), ``targets`` (target tables from public data) and ``reproduce`` (one of the paper's
-experiments end to end); ``doctor`` checks the machine and ``status`` a store.
+experiments end to end) and ``view`` (a local slide viewer); ``doctor`` checks the machine
+and ``status`` a store.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import typer
 
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
+    convert,
     demo,
     doctor,
     embed,
@@ -36,6 +38,7 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     status,
     targets,
     tile,
+    view,
 )
 from featx.cli._app import app
 from featx.errors import FeatxError

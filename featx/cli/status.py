@@ -27,6 +27,7 @@ def status(
       featx status store/
     """
     from featx.embed import list_extractors, read_status
+    from featx.embed.store import damaged_files
 
     names = list_extractors(store)
     if not names:
@@ -38,14 +39,21 @@ def status(
         counts = table["status"].value_counts()
         summary = ", ".join(f"{counts[k]} {k}" for k in counts.index) or "no status file"
         typer.echo(f"{name}: {len(table)} slides: {summary}; {int(table['n_tiles'].sum())} tiles")
-        failed = table[table["status"].isin(["failed", "missing"])]
+        failed = table[table["status"].isin(["failed", "retry", "missing"])]
         for row in failed.head(errors).itertuples():
             typer.echo(f"  {row.status:8s} {row.slide_id}: {row.error}")
         if len(failed) > errors:
             typer.echo(f"  ... and {len(failed) - errors} more in "
                        f"{store}/extractor={name}/_status.csv")
-        bad = bad or len(failed) > 0
+        bad = _report_damaged(damaged_files(store, extractor=name)) or bad or len(failed) > 0
     if bad:
         typer.echo("next: fix the paths or files above, then rerun featx extract with "
                    "--retry-failed (done slides are skipped)")
         raise typer.Exit(1)
+
+
+def _report_damaged(damaged: dict[str, str]) -> bool:
+    """List store files that do not hold what they say (every file counted is verified)."""
+    for slide, problem in damaged.items():
+        typer.echo(f"  damaged  {slide}: {problem}; featx extract redoes it")
+    return bool(damaged)

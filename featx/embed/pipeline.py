@@ -45,6 +45,7 @@ from featx._provenance import config_of
 from featx._validate import non_negative_int, one_of, positive_int
 from featx.errors import EmptyTissueError, ExtractionError, InvalidParameterError
 from featx.extractors.base import Extractor
+from featx.wsi.regions import RegionFilter
 from featx.wsi.slide import Slide, open_slide
 from featx.wsi.tiling import TileSpec, grid_coords, read_tiles, spread_indices
 from featx.wsi.tissue import TissueMask
@@ -167,6 +168,7 @@ def embed_slide(
     prefetch_batches: int | None = None,
     preprocess: str = "auto",
     progress: bool = False,
+    regions: RegionFilter | None = None,
 ) -> SlideEmbeddings:
     """Embed every tissue tile of a slide.
 
@@ -208,6 +210,10 @@ def embed_slide(
         ``"auto"``: the device when TensorFlow sees a GPU and the extractor can.
     progress : bool, default False
         Show a progress bar.
+    regions : RegionFilter, optional
+        Keep only tiles in (or out of) the slide's annotated regions of named classes
+        (:class:`featx.wsi.regions.RegionFilter`, bound to the slide's file); its
+        config and the tiles it dropped go into the provenance.
 
     Returns
     -------
@@ -232,10 +238,10 @@ def embed_slide(
         "prefetch_batches", prefetch_batches)
     if isinstance(slide_or_path, Slide):
         return _embed(slide_or_path, extractor, spec, normalizer, batch_size, tissue, coords,
-                      num_workers, prefetch_batches, on_device, progress)
+                      num_workers, prefetch_batches, on_device, progress, regions)
     with open_slide(slide_or_path, slide_mpp=slide_mpp) as slide:
         return _embed(slide, extractor, spec, normalizer, batch_size, tissue, coords,
-                      num_workers, prefetch_batches, on_device, progress)
+                      num_workers, prefetch_batches, on_device, progress, regions)
 
 
 def _on_device(preprocess: str, extractor: Extractor) -> bool:
@@ -266,10 +272,14 @@ def _device_step(fitted: Any) -> Any:
 def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
            batch_size: int, tissue: TissueMask | None, coords: pd.DataFrame | None,
            num_workers: int, prefetch_batches: int, on_device: bool,
-           progress: bool) -> SlideEmbeddings:
+           progress: bool, regions: RegionFilter | None = None) -> SlideEmbeddings:
     start = time.perf_counter()
     if coords is None:
         coords = grid_coords(slide, spec, tissue=tissue)
+    n_grid = len(coords)
+    if regions is not None:
+        coords = regions.select(coords, width_px=slide.info.width, height_px=slide.info.height,
+                                level_downsamples=slide.info.level_downsamples)
     coords = coords.reset_index(drop=True)
     fitted, read = _fit_to_slide(normalizer, slide, coords, num_workers)
     device_step = _device_step(fitted) if on_device else None
@@ -317,6 +327,8 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
         "n_tiles": n, "batch_size": batch_size, "prefetch_batches": prefetch_batches,
         "num_workers": num_workers, "preprocess": "device" if on_device else "cpu",
         "seconds": {"total": round(total_s, 3), "model": round(model_s, 3)},
+        "regions": None if regions is None else {**regions.config,
+                                                 "n_tiles_dropped": n_grid - n},
     }
     return SlideEmbeddings(table, features, provenance)
 

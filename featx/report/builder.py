@@ -34,6 +34,7 @@ from featx.errors import DataNotFoundError
 from featx.evaluation.results import EXPERIMENTS
 from featx.report.document import Report, Section
 from featx.report.experiments import experiment_sections
+from featx.report.licences import licence_section
 from featx.report.multiway import multiway_section
 from featx.report.slides import nearest_tiles_section, slidescore_section
 
@@ -100,6 +101,9 @@ def build_report(
         extractor = nearest_extractor or list_extractors(store)[0]
         sections.append(nearest_tiles_section(store, extractor, slides))
     record = {**collect_provenance(results, slidescores), **(provenance or {})}
+    terms = licence_section(record)  # beside the results: under which terms the models run
+    if terms is not None:
+        sections.append(terms)
     found_caveats = [*(caveats or []), *data_caveats(record, results)]
     if found_caveats:
         sections.append(Section("Caveats", bullets=list(dict.fromkeys(found_caveats))))

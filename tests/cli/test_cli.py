@@ -63,7 +63,8 @@ def test_missing_mpp_info_shows_unknown_and_tile_asks_for_it(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["tile", "normalize", "finetune", "extract", "pool", "fetch",
-                                     "evaluate", "slidescore", "report", "info", "status"])
+                                     "evaluate", "slidescore", "report", "info", "status",
+                                     "view", "convert", "export"])
 def test_help_keeps_every_character_and_examples_on_one_line(command):
     import re
 

@@ -29,10 +29,16 @@ def demo_dir(tmp_path_factory, installed_featx):
 @pytest.mark.slow
 def test_demo_writes_every_stage(demo_dir):
     summary = json.loads((demo_dir / "demo.json").read_text())
-    # With the data folder the demo also builds the real LUAD target tables ("targets").
-    assert set(summary["seconds"]) == {"slides", "imagenet", "finetune", "ftx", "compare",
-                                       "slidescores", "report"} | (
-        {"targets"} if data_dir() is not None else set())
+    imgnet = next(p.name.split("=")[1] for p in (demo_dir / "store").glob("extractor=*")
+                  if "FTX" not in p.name)  # RANDOM-XCEPTION-2048 without weights
+    stages = {"slides", "finetune", "evaluate-tissue", "slidescores", "report"} | {
+        f"{step}-{name}" for step in ("extract", "embed") for name in ("FTX-2048", imgnet)}
+    # With the data folder the demo also builds the real LUAD target tables and evaluates them.
+    stages |= {f"{step}-{kind}" for step in ("targets", "evaluate")
+               for kind in ("expression", "mutation")} if data_dir() is not None else set()
+    assert set(summary["seconds"]) == stages
+    recorded = json.loads((demo_dir / "_stages.json").read_text())
+    assert set(recorded) == stages and all(r["seconds"] >= 0 for r in recorded.values())
     if data_dir() is not None:
         assert pd.read_csv(demo_dir / "targets" / "expression.tsv", sep="\t").shape == (515, 483)
         comparison = pd.read_csv(demo_dir / "results" / "mutation_comparison.csv")
@@ -102,3 +108,17 @@ def test_demo_report_links_a_slide_viewer_that_toggles_its_overlay(demo_dir, art
         page.screenshot(path=str(artifacts_dir / "demo-viewer.png"))
         page.keyboard.press("Space")
         assert wait_for_data(page, "overlay-visible", "v === 'false'") == "false"
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_rerun_resumes_every_stage(demo_dir, installed_featx):
+    """A second `featx demo --quick` in the same folder skips every stage, as `reproduce` does."""
+    env = {**os.environ, "FEATX_DATA_DIR": str(data_dir() or "")}
+    result = subprocess.run([str(installed_featx / "bin" / "featx"), "demo", "--quick", "-o",
+                             str(demo_dir)], cwd=demo_dir, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stages = json.loads((demo_dir / "_stages.json").read_text())
+    assert all(f"[{name}] done before: " in result.stdout for name in stages)
+    assert "running" not in result.stdout and "report:" in result.stdout

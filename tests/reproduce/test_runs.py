@@ -26,8 +26,23 @@ def test_luad_mutation_small_end_to_end_and_resume(shared_data, tmp_path):
     comparison = pd.read_csv(out / "results/mutation_comparison.csv")
     assert set(comparison["a"]) == {"STANDIN-IMMUNE"} and len(comparison) == 10
     assert (out / "report/report.html").is_file()
+    _check_the_plan_against_this_run(out, shared_data)
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and again.output.count("done before") == 3  # targets, evaluate, report
+
+
+def _check_the_plan_against_this_run(out, shared_data):
+    """The evaluation's measured cost per unit (fit x row x feature), recorded by the stage log,
+    is in range of the one the plan uses: within 5x either way, wide for a loaded machine."""
+    from featx.embed.plan import measured_rates
+    from featx.reproduce.plan import plan_for
+    from featx.reproduce.stages import StageLog
+
+    stage = {s.name: s for s in plan_for("luad-mutation", small=True, data_dir=shared_data,
+                                         n_repeats=2).stages}["evaluate-mutation"]
+    measured = StageLog(out).seconds["evaluate-mutation"] / stage.units
+    planned = measured_rates()["stages"]["evaluate-mutation"]["per_unit_s"]
+    assert planned / 5 < measured < planned * 5, (measured, planned)
 
 
 def test_featx_evaluate_on_real_expression_targets(shared_data, tmp_path):
