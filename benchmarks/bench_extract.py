@@ -17,7 +17,7 @@ Printed in one run, all measured side by side on the same tiles:
    and how many cores a GPU at the measured forward rate needs.
 3. **Whole path vs bare forward**: ``embed_slide`` from the slide file
    (overlapped producers, and sequential for comparison) against the bare forward
-   pass on tiles already in memory; the target on a CPU is >= 0.85.
+   pass on tiles already in memory; the target on a CPU is >= 0.95 (issue 28).
 4. **The device path**: ``embed_slide(preprocess="device")``, the Macenko apply and
    the resize in the model's graph (``featx.stain.device``), with the max abs
    difference of its normalised tiles from NumPy's; on a GPU also with mixed
@@ -29,6 +29,15 @@ Without ``--slide`` a synthetic 0.25-mpp slide is written, so tiles at 0.5 mpp a
 at 2x and reduced, like a 40x TCGA slide. ``--simulate R...`` also times the path with
 a stand-in model that sleeps n / R seconds per batch (an accelerator that leaves the
 CPU to the producers).
+
+Issue 28 (2026-12-07, the same 2-core machine, load average 8-10 from other sessions'
+jobs): 117 tiles, ImageNet weights, batch 32, Macenko per slide, 2 producer threads, the
+bare pass and the whole path taking turns 5 times. Process CPU time, bare / path: 0.963
+(0.93 before the stain sample was reused and OpenSlide regions converted in one OpenCV
+pass; the per-slide fit on 32 tiles is 0.2 of the 0.5 CPU-s the path adds to 13.4 on this
+small slide). Wall time: median rates 3.3 and 3.3 tiles/s (ratio 1.00), best rates 0.91:
+under that load single turns swing from 0.84 to 1.07, so the CPU ratio is the figure to
+trust. ``benchmarks/check`` holds the CPU ratio to a floor.
 
 Measured (2026-12-02, CPU only: no GPU was lent to this task, so there are no GPU,
 mixed-precision or device-path-on-GPU figures yet; 2 cores shared with five other
@@ -302,7 +311,7 @@ def main() -> None:
     print(f"\n3. whole path vs bare forward (best of {args.repeats}, alternating):")
     print(f"   bare forward (tiles in memory)            {b:9.1f} tiles/s")
     print(f"   slide->features, producers overlapped     {o:9.1f} tiles/s   ratio {o / b:.3f} "
-          "(target >= 0.85)")
+          "(target >= 0.95)")
     print(f"   slide->features, sequential               {s:9.1f} tiles/s   ratio {s / b:.3f}")
 
     print(f"\n4. device path (Macenko apply + resize in the model's graph, "
