@@ -33,10 +33,9 @@ CPU to the producers).
 Issue 28 (2026-12-07, the same 2-core machine, load average 8-10 from other sessions'
 jobs): 117 tiles, ImageNet weights, batch 32, Macenko per slide, 2 producer threads, the
 bare pass and the whole path taking turns 5 times. Process CPU time, bare / path: 0.963
-(0.93 before the stain sample was reused and OpenSlide regions converted in one OpenCV
-pass; the per-slide fit on 32 tiles is 0.2 of the 0.5 CPU-s the path adds to 13.4 on this
-small slide). Wall time: median rates 3.3 and 3.3 tiles/s (ratio 1.00), best rates 0.91:
-under that load single turns swing from 0.84 to 1.07, so the CPU ratio is the figure to
+(0.92-0.93 before the stain sample was reused and OpenSlide regions converted in one
+OpenCV pass). Wall time: median rates 3.3 and 3.3 tiles/s (ratio 1.00), best rates 0.91:
+under that load single turns swing from 0.84 to 1.06, so the CPU ratio is the figure to
 trust. ``benchmarks/check`` holds the CPU ratio to a floor.
 
 Measured (2026-12-02, CPU only: no GPU was lent to this task, so there are no GPU,
