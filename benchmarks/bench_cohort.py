@@ -75,7 +75,11 @@ class ProjectionExtractor:
 
 
 class Clock:
-    """Wall and process CPU seconds of a block (CPU time holds up on a busy machine)."""
+    """Wall and process CPU seconds of a block (CPU time holds up on a busy machine).
+
+    bench_models has the same; importing it would load scikit-learn into every size's
+    process and into its peak memory.
+    """
 
     def __enter__(self) -> Clock:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
