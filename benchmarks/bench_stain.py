@@ -16,18 +16,21 @@ been seen.
 
 Goals (issue 28): per tile >= 8x staintools, per slide >= 20x cold and >= 30x warm.
 
-Last full run (2026-12-07, the 2-core development machine with AVX512_BF16, shared:
-load average 4-13 from other sessions' jobs; CPU time, one thread), 600 LC25000
-tiles, batch 64, median of 3::
+Last full runs (2026-12-07, the 2-core development machine with AVX512_BF16, shared:
+load average 10-13 from other sessions' jobs, this at nice 19; CPU time, one thread),
+600 LC25000 tiles, batch 64, median of 3; the three versions alternated, two rounds each,
+as multiples of staintools' 32.6-34.1 tiles/s::
 
-    staintools per tile          34.0 tiles/s     1.0x
-    featx per tile              391   tiles/s    11.5x
-    featx per slide, cold      1718   tiles/s    50.5x
-    featx per slide, warm      2992   tiles/s    88.0x
+                            per tile   per slide, cold   per slide, warm
+    before dfc0936             11.4 / 10.8     18.6 / 14.9       32.7 / 28.8
+    main before issue 28        6.2 /  6.1      7.4 /  7.3        9.5 /  9.1
+    issue 28                   10.5 / 10.4     35.1 / 35.3       55.7 / 47.5
 
-(Before issue 28's fix the one-colour check, full-size ``np.where`` copies of every
-batch, took 1.2 of the 1.8 s per-slide mode spent on these tiles: per tile 6.3x,
-cold 8.1x, warm 9.7x in the same units.)
+Identical statuses and pixels to main's before issue 28 on 624 real tiles (LC25000 and Kather), both
+modes, both ``background`` settings. The one-colour check of dfc0936 copied every
+pixel of every batch twice (``np.where``); it now reads a sample of pixels and the whole
+tile only when the sample cannot decide, and the per-slide colour map packs and unpacks
+pixels with OpenCV and gathers each batch once.
 
 Run: ``python benchmarks/bench_stain.py [--tiles 600] [--batch 64] [--repeats 3]``
 """
