@@ -135,7 +135,7 @@ def test_report_tables_are_readable(report_page):
 
     page = (report_page / "report.html").read_text()
     assert not re.search(r"\bnan\b", page, flags=re.I)
-    assert "<table" in page and "tables/tissue-comparison.csv" in page
+    assert "<table" in page and "download='tissue-comparison.csv'" in page
     # Key columns only on the page; every column in the CSV.
     headers = [len(re.findall("<th>", head)) for head in re.findall("<thead>(.*?)</thead>", page)]
     assert headers and max(headers) <= 9
@@ -163,14 +163,14 @@ def test_no_winner_without_evidence(tmp_path):
         for table in section.tables:
             if table.display is not None and "better" in table.display:
                 assert set(table.display["better"]) == {"no evidence"}
-    caveats = next(s for s in report.sections if s.heading == "Caveats")
-    assert any("Only 2 repetitions" in b for b in caveats.bullets)
+    assert any("Only 2 repetitions" in b for b in report.summary.caveats)
     page = write_report(report, tmp_path / "r").html.read_text()
-    assert "Caveats" in page
+    assert "Read with care" in page
 
 
 def test_provenance_facts_table_and_random_weights_caveat():
-    from featx.report.builder import data_caveats, provenance_facts
+    from featx.report.builder import provenance_facts
+    from featx.report.caveats import data_caveats
 
     record = {"results/tissue_provenance.json": {
         "extractors": {"IMGNET-2048": {"weights": "random", "weights_sha256": "ab" * 32}},
@@ -186,7 +186,7 @@ def test_provenance_facts_table_and_random_weights_caveat():
 
 
 def test_tiny_classes_and_near_duplicate_tiles_are_caveats(tmp_path):
-    from featx.report.builder import data_caveats
+    from featx.report.caveats import data_caveats
 
     confusion = pd.DataFrame({"experiment": "tissue", "extractor": "A", "repetition": 0,
                               "true_label": ["big", "big", "rare"],
