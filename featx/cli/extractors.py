@@ -34,6 +34,7 @@ def extractors(
     typer.echo("package.module:Callable   your own extractor")
     typer.echo(f"featx import     {', '.join(IMPORT_FORMATS)} (featx[import] for h5)")
     if store is not None:
+        from featx.embed.inventory import store_contents
         from featx.embed.store import list_extractors, list_slides, provenance, slide_path
 
         typer.echo(f"in {store}:")
@@ -50,4 +51,4 @@ def extractors(
                 if preset:
                     kind += (f"; preset {preset.get('name')}: licence {preset.get('licence')}, "
                              f"commercial use: {preset.get('commercial_use')}")
-            typer.echo(f"  {name:<22} {len(slides)} slides, {kind}")
+            typer.echo(f"  {name:<22} {store_contents(store, name).describe()}; {kind}")
