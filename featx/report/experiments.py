@@ -106,7 +106,8 @@ def _verdict(section: Section, experiment: str, scores: pd.DataFrame,
                                 f"Paired tests per target, largest difference first. The "
                                 f"verdict ('better') and interval: {test}, BH q < 0.05 over "
                                 "targets; 'no spread': every resample gave the same "
-                                "difference, so there is nothing to test against. The CSV's "
+                                "difference, so there is nothing to test against (and 'too few "
+                                "resamples': under 3). The CSV's "
                                 "columns ending in _liberal are for comparison with the "
                                 "literature only.",
                                 display=comparison_display(comparison, level)))
@@ -138,7 +139,7 @@ def _summary_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
 def _summary_display(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per target, one "mean ± SD" column per extractor: readable, no empty cells."""
     cells = summary.assign(cell=[
-        f"{m:.3f}" + (f" ± {sd:.3f}" if np.isfinite(sd) else "")
+        ("n/a" if not np.isfinite(m) else f"{m:.3f}" + (f" ± {sd:.3f}" if np.isfinite(sd) else ""))
         for m, sd in zip(summary[f"mean_{metric}"], summary["sd_over_repetitions"])])
     wide = cells.pivot(index="target", columns="extractor", values="cell").fillna("–")
     reps = summary.groupby("target")["repetitions"].max()

@@ -45,7 +45,7 @@ def literature_section(results: str | Path) -> Section | None:
             f"{a} - {b} = {fmt_num(wilcoxon.estimate)}, {wilcoxon.confidence:.0%} CI "
             f"{fmt_interval(wilcoxon.ci_low, wilcoxon.ci_high)}, {p_phrase(wilcoxon.pvalue)} "
             f"over {wilcoxon.n} genes (treats correlated genes as independent).")
-        if p_metric is not None:
+        if p_metric is not None and (scores["metric"] == p_metric).any():
             section.bullets.append(f"{title}, the paper's count: " + _count(
                 count_better(scores, a, b, metric=metric, p_metric=p_metric), a, b))
         predictions = read_result(folder, f"{experiment}_predictions")

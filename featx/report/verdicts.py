@@ -221,9 +221,11 @@ def score_display(ranking: pd.DataFrame) -> pd.DataFrame:
 
 
 def _tested(comparison: pd.DataFrame, column: str) -> list[str]:
-    """p- or q-values, or "no spread" where the resamples could not measure one."""
-    spread = (comparison["ci_high"] > comparison["ci_low"]) & (comparison["n"] >= 3)
-    return [fmt_p(v) if ok else "no spread" for v, ok in zip(comparison[column], spread)]
+    """p- or q-values, or why the resamples could not test anything: "too few resamples"
+    (under 3) or "no spread" (every resample gave the same difference)."""
+    return [("too few resamples" if n < 3 else fmt_p(v) if high > low else "no spread")
+            for v, n, low, high in zip(comparison[column], comparison["n"],
+                                       comparison["ci_low"], comparison["ci_high"])]
 
 
 def forest_figure(comparison: pd.DataFrame, name: str, *, metric: str, confidence: float,

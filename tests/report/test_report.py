@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from featx import __version__  # noqa: E402
 from featx.report.document import Figure, Report, Section, Table, write_report  # noqa: E402
 from tests.browser import render  # noqa: E402
+from tests.report._results import stored_results  # noqa: E402
 
 
 def small_report() -> Report:
@@ -45,31 +46,6 @@ def test_chromium_renders_good_figures_and_flags_broken_ones(tmp_path, artifacts
     assert (artifacts_dir / "report-writer.png").stat().st_size > 5000
 
 
-def _stored_results(folder, feats, names=("SIG", "NOISE"), n_repeats=3):
-    import numpy as np
-
-    from featx.evaluation.comparisons import compare_extractors
-    from featx.evaluation.experiments import classify_tissue, predict_mutations, regress_expression
-
-    rng = np.random.default_rng(1)
-    ids = list(next(iter(feats.values())).index)
-    signal = feats["SIG"].to_numpy()[:, :3] if "SIG" in feats else rng.normal(size=(len(ids), 3))
-    labels = pd.Series(np.where(signal[:, 0] > 0, "tumour", "stroma"), index=ids, name="label")
-    expression = pd.DataFrame(np.exp(signal + 0.3 * rng.normal(size=signal.shape)), index=ids,
-                              columns=["CD8A", "GZMB", "PRF1"])
-    mutations = pd.DataFrame((signal[:, :2] > 0.3).astype(int), index=ids, columns=["TP53", "KRAS"])
-    for name, result in (
-        ("tissue", classify_tissue(feats, labels, n_splits=4, n_repeats=n_repeats)),
-        ("expression", regress_expression(feats, expression, n_splits=4, n_repeats=n_repeats)),
-        ("mutation", predict_mutations(feats, mutations, n_splits=4, n_repeats=n_repeats)),
-    ):
-        result.save(folder)
-        metric = {"tissue": "accuracy", "expression": "pearson_r", "mutation": "roc_auc"}[name]
-        compare_extractors(result.scores, *names, metric=metric).to_csv(
-            folder / f"{name}_comparison.csv", index=False)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory):
     """`featx report` over the three experiments, SIG (signal) against NOISE."""
@@ -84,14 +60,14 @@ def report_page(tmp_path_factory):
     signal = rng.normal(size=(40, 3))
     feats = {"SIG": pd.DataFrame(np.c_[signal, rng.normal(size=(40, 5))], index=ids),
              "NOISE": pd.DataFrame(rng.normal(size=(40, 8)), index=ids)}
-    results = _stored_results(tmp / "results", feats)
+    results = stored_results(tmp / "results", feats)
     done = CliRunner().invoke(app, ["report", "cmp", "--results", str(results), "-o",
                                     str(tmp / "reports")])
     assert done.exit_code == 0, done.output
     return tmp / "reports" / "cmp"
 
 
-def test_cli_report_from_stored_results(report_page, tmp_path):
+def test_cli_report_fromstored_results(report_page, tmp_path):
     """`featx report` builds a comparison from evaluate's tables alone."""
     from typer.testing import CliRunner
 
@@ -155,7 +131,7 @@ def test_no_winner_without_evidence(tmp_path):
     base = rng.normal(size=(40, 6))
     feats = {"N1": pd.DataFrame(base, index=ids),
              "N2": pd.DataFrame(base + 1e-3 * rng.normal(size=base.shape), index=ids)}
-    results = _stored_results(tmp_path / "results", feats, names=("N1", "N2"), n_repeats=2)
+    results = stored_results(tmp_path / "results", feats, names=("N1", "N2"), n_repeats=2)
     report = build_report("noise", results=results)
     assert all(s.verdict is None or not s.verdict.significant for s in report.sections)
     assert "No evidence of a difference" in report.sections[0].verdict.headline
