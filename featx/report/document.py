@@ -103,7 +103,8 @@ def _markdown(report: Report, provenance: dict[str, Any]) -> str:
     lines += ["## Provenance", ""]
     if report.facts is not None and len(report.facts):
         lines += [_markdown_table(report.facts), ""]
-    lines += ["```json", json.dumps(provenance, indent=2, default=str), "```", ""]
+    lines += ["```json", json.dumps(provenance, indent=2, default=str, ensure_ascii=False),
+              "```", ""]
     return strip_paths("\n".join(lines))
 
 

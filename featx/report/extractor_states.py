@@ -75,8 +75,8 @@ def describe(name: str, config: Mapping[str, Any], *, standin_label: str = "") -
     """The state of one extractor from its config (the store's or evaluation's provenance)."""
     if config.get(STANDIN) or (not config and name.upper().startswith("STANDIN")) or (
             standin_label and name in standin_label):
-        what = config.get(STANDIN) or "stand-in embeddings"
-        return ExtractorState(name, f"{STANDIN}: {what}; not image features", STANDIN,
+        what = f"{STANDIN}: {config[STANDIN]}" if config.get(STANDIN) else "stand-in embeddings"
+        return ExtractorState(name, f"{what}; not image features", STANDIN,
                               f"{name} is a stand-in, not image features")
     if config.get("imported"):
         return ExtractorState(name, f"imported from {config.get('source_format')} files")

@@ -134,7 +134,8 @@ def render(report: Report, provenance: dict[str, Any], *,
         parts.append(_frame_html(report.facts))
     parts.append("<details><summary>Full provenance (JSON; also "
                  + _link("provenance.json", "provenance.json", embedded) + ")</summary><pre>"
-                 + html.escape(strip_paths(json.dumps(provenance, indent=2, default=str)))
+                 + html.escape(strip_paths(json.dumps(provenance, indent=2, default=str,
+                                                      ensure_ascii=False)))
                  + "</pre></details></section></body></html>")
     return "\n".join(parts)
 

@@ -84,6 +84,11 @@ def test_cli_report_fromstored_results(report_page, tmp_path):
                        "tissue-confusion.png"]
     missing = CliRunner().invoke(app, ["report", "x", "--results", str(tmp_path / "none")])
     assert missing.exit_code != 0
+    bundled = CliRunner().invoke(app, ["report", "cmp", "--results",
+                                       str(report_page.parents[1] / "results"), "--bundle",
+                                       "--genes", "PRF1", "-o", str(tmp_path)])
+    assert bundled.exit_code == 0, bundled.output
+    assert (tmp_path / "cmp.zip").is_file() and "bundle:" in bundled.output
 
 
 def _sections(page: str) -> dict[str, str]:

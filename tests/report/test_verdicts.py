@@ -56,3 +56,13 @@ def test_across_targets_counts_only_significant_targets():
                                                              "G3": "IMG"}
     assert shown.set_index("target")["p"]["G2"] == "no spread"
     assert "95% CI" in shown.columns
+
+
+def test_rows_read_largest_effect_first_or_the_named_targets_first():
+    from featx.report.verdicts import order_by_effect
+
+    table = pd.DataFrame([_row(target=t, mean_diff=d) for t, d in
+                          (("ABHD2", 0.01), ("CD8A", -0.4), ("GZMB", 0.2), ("PRF1", 0.05))])
+    assert order_by_effect(table)["target"].tolist() == ["CD8A", "GZMB", "PRF1", "ABHD2"]
+    named = order_by_effect(table, ["PRF1", "NOT-THERE", "ABHD2"])
+    assert named["target"].tolist() == ["PRF1", "ABHD2", "CD8A", "GZMB"]
