@@ -87,10 +87,17 @@ def main() -> None:
         raise SystemExit(code)
 
 
+_WARNED: set[str] = set()
+
+
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
                       lineno: int, file: Any = None, line: str | None = None) -> None:
-    """A warning as one ``warning:`` line: no source path, no source line, no class name."""
-    warn(" ".join(str(message).split()))
+    """A warning as one ``warning:`` line: no source path, no source line, no class name;
+    each text once per command."""
+    text = " ".join(str(message).split())
+    if text not in _WARNED:
+        _WARNED.add(text)
+        warn(text)
 
 
 def _fail(message: str, code: int) -> None:
