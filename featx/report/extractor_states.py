@@ -86,6 +86,9 @@ def describe(name: str, config: Mapping[str, Any], *, standin_label: str = "") -
     training = config.get("training")
     if isinstance(training, Mapping):
         return _fine_tuned(name, training)
+    if config.get("base_weights_sha256") and config.get("data_hash"):  # an older FTX record
+        return ExtractorState(name, "fine-tuned by featx; how long is not in this provenance "
+                              "(extract again with this featx to record it)")
     preset = config.get("preset") or {}
     if preset:
         return ExtractorState(name, f"preset {preset.get('name')} (licence "

@@ -211,11 +211,12 @@ def _frame_html(frame: pd.DataFrame) -> str:
     rows = []
     for row in frame.itertuples(index=False):
         cells = []
-        for value in row:
-            text = format_cell(value)
-            numeric = isinstance(value, (int, float, np.number)) or text == "–"
-            kind = "" if numeric else (" class='text long'" if len(text) > 40 else " class='text'")
-            cells.append(f"<td{kind}>{words(text)}</td>")
+        for value, text_column in zip(row, text):
+            shown = format_cell(value)
+            numeric = isinstance(value, (int, float, np.number)) or (shown == "–"
+                                                                    and not text_column)
+            kind = "" if numeric else (" class='text long'" if len(shown) > 40 else " class='text'")
+            cells.append(f"<td{kind}>{words(shown)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<div class='table-wrap'><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>")

@@ -34,16 +34,25 @@ def build_summary(sections: Sequence[Section], states: Mapping[str, ExtractorSta
         if verdict is None:
             continue
         verdict.flags = flags_for(states, verdict.extractors)
-        short = [f"{n} {states[n].caution}" for n in verdict.extractors
-                 if n in states and states[n].caution]
-        names = " vs ".join(verdict.extractors) or "–"
         rows.append({"experiment": section.heading.split(" (")[0],
-                     "extractors": names + (f" ({'; '.join(dict.fromkeys(short))})"
-                                            if short else ""),
+                     "extractors": _extractors_cell(verdict.extractors, states),
                      "answer": verdict.headline, "test": verdict.test or "–"})
     answers = pd.DataFrame(rows, columns=["experiment", "extractors", "answer", "test"])
     return Summary(answers, [s.line() for s in states.values()],
                    data_lines(results, slidescores), list(caveats))
+
+
+def _extractors_cell(names: Sequence[str], states: Mapping[str, ExtractorState]) -> str:
+    """"A vs B", with what to know about them: "(stand-ins)", "(A barely trained)"."""
+    if not names:
+        return "–"
+    cautions = {n: states[n].caution for n in names if n in states and states[n].caution}
+    text = " vs ".join(names)
+    if len(cautions) == len(names) and len(set(cautions.values())) == 1 and len(names) > 1:
+        caution = next(iter(cautions.values()))
+        return f"{text} ({'stand-ins' if caution == 'stand-in' else f'both {caution}'})"
+    return text + (f" ({'; '.join(f'{n} {c}' for n, c in cautions.items())})"
+                   if cautions else "")
 
 
 def data_lines(results: str | Path | None, slidescores: str | Path | None) -> list[str]:
