@@ -41,6 +41,8 @@ EXPERIMENT_TITLES = {"tissue": "Tissue classification (linear SVC)",
                      "mutation": "Mutation prediction (LASSO logistic regression)"}
 #: Metric names for reading, per experiment.
 METRIC_WORDS = {"tissue": "accuracy", "expression": "Pearson r", "mutation": "ROC AUC"}
+#: What an experiment's samples are.
+UNITS = {"tissue": "tiles", "expression": "patients", "mutation": "patients"}
 #: Fewer points than this per group are drawn as points, not as a box.
 MIN_BOX_POINTS = 10
 
@@ -93,13 +95,15 @@ def _verdict(section: Section, experiment: str, scores: pd.DataFrame,
         overall = rows[rows["target"] == "all"]
         if len(overall):
             section.verdict = single_verdict(overall.iloc[0], metric=metric, confidence=level,
-                                             n_samples=n_samples(scores), test=test)
+                                             n_samples=n_samples(scores), test=test,
+                                             unit=UNITS[experiment])
     else:
         a, b = str(rows["a"].iloc[0]), str(rows["b"].iloc[0])
         over = compare_over_targets(scores, a, b, metric=EXPERIMENT_METRICS[experiment],
                                     confidence=level)
         section.verdict = across_verdict(rows, metric=metric, noun="gene", confidence=level,
-                                         n_samples=n_samples(scores), overall=over, test=test)
+                                         n_samples=n_samples(scores), overall=over, test=test,
+                                         unit=UNITS[experiment])
         section.figures.append(forest_figure(rows, f"{experiment}-forest", metric=metric,
                                              confidence=level, targets=targets))
     section.tables.append(Table(f"{experiment}-comparison", comparison,
@@ -120,7 +124,7 @@ def _one_extractor(section: Section, experiment: str, scores: pd.DataFrame) -> N
     if experiment == "tissue" and (ranking["target"] == "all").any():
         ranking = ranking[ranking["target"] == "all"]
     section.verdict = score_verdict(ranking, metric=METRIC_WORDS[experiment], noun="gene",
-                                    n_samples=n_samples(scores))
+                                    n_samples=n_samples(scores), unit=UNITS[experiment])
     if len(ranking) > 1:
         section.tables.append(Table(f"{experiment}-scores", ranking,
                                     f"{name}'s mean per-fold {METRIC_WORDS[experiment]} per "

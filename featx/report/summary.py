@@ -17,11 +17,8 @@ import pandas as pd
 from featx._io import read_table
 from featx.evaluation.results import EXPERIMENTS
 from featx.report.document import Section, Summary
-from featx.report.experiments import EXPERIMENT_TITLES, n_samples, read_result
+from featx.report.experiments import EXPERIMENT_TITLES, UNITS, n_samples, read_result
 from featx.report.extractor_states import ExtractorState, flags_for
-
-#: What the experiments' samples are.
-_UNITS = {"tissue": "tiles", "expression": "patients", "mutation": "patients"}
 
 
 def build_summary(sections: Sequence[Section], states: Mapping[str, ExtractorState], *,
@@ -70,7 +67,7 @@ def data_lines(results: str | Path | None, slidescores: str | Path | None) -> li
                 else f"{len(targets)} gene{'s' * (len(targets) != 1)}")
         samples = n_samples(scores)
         lines.append(f"{EXPERIMENT_TITLES[experiment].split(' (')[0]}: "
-                     f"{samples if samples is not None else '?'} {_UNITS[experiment]}, {what}; "
+                     f"{samples if samples is not None else '?'} {UNITS[experiment]}, {what}; "
                      f"{repeats} x {splits}-fold cross-validation on identical folds")
     if slidescores is not None and (Path(slidescores) / "slide_scores.csv").is_file():
         scores = read_table(Path(slidescores) / "slide_scores.csv", what="slide scores")

@@ -81,10 +81,12 @@ def winner(row: pd.Series, alpha: float = ALPHA) -> str:
 
 
 def single_verdict(row: pd.Series, *, metric: str, confidence: float,
-                   n_samples: int | None = None, test: str = PER_TARGET_TEST) -> Verdict:
+                   n_samples: int | None = None, test: str = PER_TARGET_TEST,
+                   unit: str = "samples") -> Verdict:
     """The card of a comparison on one target (tissue accuracy over all classes).
 
-    ``test`` names the test behind the verdict (:func:`test_label` of the table).
+    ``test`` names the test behind the verdict (:func:`test_label` of the table); ``unit``
+    what the ``n_samples`` are (tiles, patients).
     """
     a, b, level = str(row["a"]), str(row["b"]), f"{confidence:.0%}"
     better = winner(row)
@@ -103,14 +105,14 @@ def single_verdict(row: pd.Series, *, metric: str, confidence: float,
              ("Test", test),
              ("p, BH q", f"{p_phrase(row.get('p_corrected'))}, "
                          f"{p_phrase(row.get('q_corrected'), 'q')}"),
-             ("n", _n_text(int(row["n"]), 1, n_samples))]
+             ("n", _n_text(int(row["n"]), 1, n_samples, unit))]
     return Verdict(headline, facts, better != NO_EVIDENCE, sentence, test=test,
                    extractors=(a, b))
 
 
 def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confidence: float,
                    n_samples: int | None = None, overall: object | None = None,
-                   test: str = PER_TARGET_TEST) -> Verdict:
+                   test: str = PER_TARGET_TEST, unit: str = "samples") -> Verdict:
     """The card of a comparison over many targets: one count, of the ``verdict`` column.
 
     ``overall`` is a :class:`~featx.evaluation.paired_tests.ComparisonResult` across
@@ -144,12 +146,12 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
                       f"{fmt_num(overall.estimate)} {metric}, {overall.confidence:.0%} CI "
                       f"{fmt_interval(overall.ci_low, overall.ci_high)}, "
                       f"{p_phrase(overall.pvalue)} ({overall.test})"))
-    facts.append(("n", _n_text(int(comparison["n"].iloc[0]), n_all, n_samples)))
+    facts.append(("n", _n_text(int(comparison["n"].iloc[0]), n_all, n_samples, unit)))
     return Verdict(headline, facts, n_sig > 0, sentence, test=test, extractors=(a, b))
 
 
 def score_verdict(ranking: pd.DataFrame, *, metric: str, noun: str,
-                  n_samples: int | None = None) -> Verdict:
+                  n_samples: int | None = None, unit: str = "samples") -> Verdict:
     """The card of one extractor: its score with the interval, nothing compared.
 
     ``ranking`` is :func:`featx.evaluation.multiway.rank_extractors` of that extractor
@@ -167,7 +169,7 @@ def score_verdict(ranking: pd.DataFrame, *, metric: str, noun: str,
                     f"{len(ranking)} {noun}s (from {fmt_score(values.min())} to "
                     f"{fmt_score(values.max())})")
     facts = [("Interval", f"{level}, {how}"),
-             ("n", _n_text(int(ranking["n"].iloc[0]), len(ranking), n_samples))]
+             ("n", _n_text(int(ranking["n"].iloc[0]), len(ranking), n_samples, unit))]
     sentence = ("One extractor: nothing is compared. Evaluate a second extractor on the same "
                 "targets to learn whether another one does better.")
     return Verdict(headline, facts, False, sentence, test=how, extractors=(name,))
@@ -177,9 +179,9 @@ def _level(ranking: pd.DataFrame) -> str:
     return f"{confidence_of(ranking):.0%}"
 
 
-def _n_text(resamples: int, targets: int, samples: int | None) -> str:
+def _n_text(resamples: int, targets: int, samples: int | None, unit: str) -> str:
     text = f"{resamples} resamples per target, {targets} target{'s' if targets != 1 else ''}"
-    return text + (f", {samples} patients/samples" if samples else "")
+    return text + (f", {samples} {unit}" if samples else "")
 
 
 def order_by_effect(comparison: pd.DataFrame, targets: list[str] | None = None) -> pd.DataFrame:
