@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -47,6 +47,7 @@ def convert(
     from featx._io import read_rgb
     from featx.extractors.convert import convert_timm
 
+    output_dir(out.parent if str(out.parent) else Path("."))
     files = sorted(p for p in tiles.iterdir() if p.suffix.lower() in
                    (".png", ".jpg", ".jpeg", ".tif", ".tiff"))[:max_tiles]
     if not files:

@@ -54,6 +54,10 @@ def export(
     if export_format not in FORMATS:
         raise typer.BadParameter(f"one of {', '.join(FORMATS)}, not {export_format!r}",
                                  param_hint="--format")
+    if export_format != "h5":  # h5 exports the whole files, then names the damaged ones
+        from featx.embed.store import check_store
+
+        check_store(store, extractor=extractor)
     if export_format == "h5":
         from featx.embed.interop import export_embeddings
 

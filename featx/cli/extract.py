@@ -170,20 +170,43 @@ def _embed_function(preprocess: str) -> EmbedFunction | None:
 
 
 def _summarise(status: pd.DataFrame, out: Path, slides: Path | None, extractor: str) -> None:
-    """The closing line; exit 1 when a slide failed or nothing was extracted at all."""
+    """The closing line; exit 1 when a slide did not finish or nothing was extracted at all."""
     counts = status["status"].value_counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in counts.index) or "no slides"
     typer.echo(f"{len(status)} slides: {summary}; {int(status['n_tiles'].sum())} tiles in {out}")
     if not status["status"].isin(["done", "no_tissue"]).any():
-        hint = ("check --slides" if slides is not None else
-                "paths in the manifest are relative to --slides; pass the slide folder")
-        typer.secho(f"error: nothing was extracted ({summary}); {hint}", err=True,
-                    fg=typer.colors.RED)
+        typer.secho(f"error: nothing was extracted ({summary}); {_causes(status, slides)}",
+                    err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
-    if (status["status"] == "failed").any():
-        typer.secho("some slides failed: their errors are in the status file; fix them and "
-                    "rerun with --retry-failed", err=True, fg=typer.colors.YELLOW)
+    if status["status"].isin(["failed", "retry", "missing", "locked"]).any():
+        typer.secho(f"some slides did not finish: {_causes(status, slides)}", err=True,
+                    fg=typer.colors.YELLOW)
         raise typer.Exit(1)
     name = extractor if ":" not in extractor else "NAME"
     typer.echo(f"next: featx pool {out} --extractor {name} -o patients.parquet (then featx "
                "evaluate)")
+
+
+def _causes(status: pd.DataFrame, slides: Path | None) -> str:
+    """What kept slides from finishing, by cause, each with its fix (one line)."""
+    by = {k: status[status["status"] == k] for k in ("missing", "retry", "failed", "locked")}
+    no_mpp = by["failed"]["error"].str.startswith("MissingMppError")
+    causes = []
+    if len(by["missing"]):
+        causes.append(f"{len(by['missing'])} slide files not found: " + (
+            "check --slides" if slides is not None else
+            "paths in the manifest are relative to --slides; pass the slide folder"))
+    if no_mpp.any():
+        causes.append(f"{int(no_mpp.sum())} slides record no microns per pixel: pass --slide-mpp "
+                      "or a slide_mpp column in the manifest, then rerun with --retry-failed")
+    if len(by["retry"]):
+        causes.append(f"{len(by['retry'])} hit a passing error ({by['retry']['error'].iloc[0]:.90}"
+                      "); fix it (free the space...) and rerun: they are retried without "
+                      "--retry-failed")
+    other = by["failed"][~no_mpp]
+    if len(other):
+        causes.append(f"{len(other)} failed (first: {other['slide_id'].iloc[0]}: "
+                      f"{other['error'].iloc[0]:.90}); fix them and rerun with --retry-failed")
+    if len(by["locked"]):
+        causes.append(f"{len(by['locked'])} stayed locked by another live run; rerun when it ends")
+    return "; ".join(causes) + " (errors in OUT/extractor=NAME/_status.csv; featx status OUT)"

@@ -13,7 +13,8 @@ from featx.cli._app import app
 @app.command()
 def extractors(
     store: Annotated[Path | None, typer.Option(
-        help="Also list the extractors in this store, extracted or imported.")] = None,
+        help="Also list the extractors in this store, extracted or imported.", exists=True,
+        file_okay=False)] = None,
 ) -> None:
     """List the extractor names `--extractor` takes, the import formats, and a store's extractors."""
     from featx.extractors.keras_apps import KERAS_APPLICATIONS
@@ -37,12 +38,16 @@ def extractors(
         from featx.embed.inventory import store_contents
         from featx.embed.store import list_extractors, list_slides, provenance, slide_path
 
+        if not list_extractors(store):
+            raise typer.BadParameter(f"{store} is not a featx store: it holds no "
+                                     "extractor=NAME folders", param_hint="--store")
         typer.echo(f"in {store}:")
         for name in list_extractors(store):
-            slides = list_slides(store, extractor=name)
+            contents = store_contents(store, name)
+            whole = [s for s in list_slides(store, extractor=name) if s not in contents.damaged]
             kind = "empty"
-            if slides:
-                record = provenance(slide_path(store, extractor=name, slide_id=slides[0]))
+            if whole:
+                record = provenance(slide_path(store, extractor=name, slide_id=whole[0]))
                 config = record.get("extractor") or {}
                 kind = (f"imported from {config.get('source_format')}" if config.get("imported")
                         else f"extracted ({config.get('weights', 'featx')} weights)"
@@ -51,4 +56,5 @@ def extractors(
                 if preset:
                     kind += (f"; preset {preset.get('name')}: licence {preset.get('licence')}, "
                              f"commercial use: {preset.get('commercial_use')}")
-            typer.echo(f"  {name:<22} {store_contents(store, name).describe()}; {kind}")
+            typer.echo(f"  {name:<22} {contents.describe()}; {kind}" + (
+                f" (featx status {store} names the damaged)" if contents.damaged else ""))

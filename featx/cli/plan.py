@@ -65,8 +65,11 @@ def plan(
 
         featx plan tcga_luad_slides --tile-mpp 0.25 --gpu-rate 1000 --gpus 4
     """
+    from featx._validate import positive_float
     from featx.downloads.manifests import find_manifest
 
+    if gpu_rate is not None:
+        positive_float("--gpu-rate", gpu_rate)
     print_plan(find_manifest(manifest), slides=slides, extractor=extractor,
                kwargs=parse_kv(extractor_arg, option="--extractor-arg"), tile_px=tile_px,
                tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, slide_mpp=slide_mpp,

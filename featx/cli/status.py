@@ -39,10 +39,11 @@ def status(
     for name in names:
         contents = store_contents(store, name)
         typer.echo(f"{name}: {contents.describe()}")
+        bad = _report_damaged(contents.damaged) or bad
         table = contents.status
         if table is None or table.empty:
             continue
-        failed = table[table["status"].isin(["failed", "missing"])]
+        failed = table[table["status"].isin(["failed", "retry", "missing"])]
         for row in failed.head(errors).itertuples():
             typer.echo(f"  {row.status:8s} {row.slide_id}: {row.error}")
         if len(failed) > errors:
@@ -53,3 +54,10 @@ def status(
         typer.echo("next: fix the paths or files above, then rerun featx extract with "
                    "--retry-failed (done slides are skipped)")
         raise typer.Exit(1)
+
+
+def _report_damaged(damaged: dict[str, str]) -> bool:
+    """List store files that do not hold what they say (every file counted is verified)."""
+    for slide, problem in damaged.items():
+        typer.echo(f"  damaged  {slide}: {problem}; featx extract redoes it")
+    return bool(damaged)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import SlideMppOption, app
+from featx.cli._app import SlideMppOption, app, warn
 
 
 @app.command()
@@ -47,7 +47,11 @@ def view(
     """
     from featx.report.live_viewer import ViewerSources, serve, viewer_slides
 
-    found = viewer_slides(slides)
+    found = _readable(viewer_slides(slides), slide_mpp)
+    if store is not None:  # before serving: a damaged store would fail a page, not here
+        from featx.embed.store import check_store
+
+        check_store(store, extractor=extractor)
     sources = ViewerSources(found, slidescores=slidescores, store=store, extractor=extractor,
                             n_clusters=n_clusters, slide_mpp=slide_mpp)
     try:
@@ -64,3 +68,27 @@ def view(
     finally:
         server.server_close()
         server.viewer.close()
+
+
+def _readable(found: dict[str, Path], slide_mpp: float | None) -> dict[str, Path]:
+    """The slides that open; each that does not is said once, and none at all is an error."""
+    from featx._validate import mpp
+    from featx.errors import SlideError
+    from featx.wsi import open_slide
+
+    if slide_mpp is not None:
+        mpp("--slide-mpp", slide_mpp)
+    readable = {}
+    for slide_id, path in found.items():
+        try:
+            open_slide(path, slide_mpp=slide_mpp).close()
+        except SlideError as error:
+            if len(found) == 1:
+                raise
+            warn(f"left out: {error}")
+            continue
+        readable[slide_id] = path
+    if not readable:
+        raise typer.BadParameter(f"none of the {len(found)} slides opens (each is named above)",
+                                 param_hint="SLIDES")
+    return readable

@@ -12,7 +12,7 @@ Tiles are counted from the Parquet footers (no embedding is read).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from featx._io import read_table
 from featx.embed.batch import read_status
-from featx.embed.store import list_slides, slide_path
+from featx.embed.store import damaged_files, list_slides, slide_path
 from featx.embed.tile_sets import TILESET_FILE
 
 __all__ = ["StoreContents", "store_contents"]
@@ -45,6 +45,9 @@ class StoreContents:
         A tile set's tiles per class (from ``labels.tsv``); empty for slides.
     status : pandas.DataFrame
         The slide status table (empty for a tile set or a store without one).
+    damaged : dict of str to str
+        Files that do not hold what they say (``featx extract`` redoes them), by name, with
+        the problem; their tiles are not counted.
     """
 
     extractor: str
@@ -54,19 +57,22 @@ class StoreContents:
     slides: int = 0
     classes: dict[str, int] | None = None
     status: pd.DataFrame | None = None
+    damaged: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One line: "3 slides: 2 done, 1 failed; 600 tiles" or "600 tiles of a tile set ..."."""
+        damaged = f"; {len(self.damaged)} damaged" if self.damaged else ""
         if self.kind == "tile set":
             classes = (f", {len(self.classes)} classes" if self.classes else "")
             return (f"tile set: {self.tiles:,} tiles in {self.files} chunk file"
-                    f"{'s' * (self.files != 1)}{classes}")
+                    f"{'s' * (self.files != 1)}{classes}{damaged}")
         if self.status is not None and len(self.status):
             counts = self.status["status"].value_counts()
             states = ", ".join(f"{counts[k]} {k}" for k in counts.index)
         else:
             states = f"{self.files} stored (no status file: imported, or written without one)"
-        return f"{self.slides} slide{'s' * (self.slides != 1)}: {states}; {self.tiles:,} tiles"
+        return (f"{self.slides} slide{'s' * (self.slides != 1)}: {states}; {self.tiles:,} tiles"
+                f"{damaged}")
 
 
 def store_contents(root: str | Path, extractor: str) -> StoreContents:
@@ -74,13 +80,15 @@ def store_contents(root: str | Path, extractor: str) -> StoreContents:
     root = Path(root)
     files = [slide_path(root, extractor=extractor, slide_id=s)
              for s in list_slides(root, extractor=extractor)]
-    tiles = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    damaged = damaged_files(root, extractor=extractor)
+    tiles = sum(pq.ParquetFile(f).metadata.num_rows for f in files if f.stem not in damaged)
     if (root / TILESET_FILE).is_file():
         labels = root / "labels.tsv"
         classes = (read_table(labels, what="label table")["label"].astype(str)
                    .value_counts().sort_index().to_dict() if labels.is_file() else {})
-        return StoreContents(extractor, "tile set", len(files), tiles, classes=classes)
+        return StoreContents(extractor, "tile set", len(files), tiles, classes=classes,
+                             damaged=damaged)
     status = read_status(root, extractor=extractor)
     known = set(status["slide_id"].astype(str)) | {f.stem for f in files}
     return StoreContents(extractor, "slides", len(files), tiles, slides=len(known),
-                         status=status)
+                         status=status, damaged=damaged)

@@ -4,12 +4,14 @@ into one row per slide, with its file, patient and optional level-0 mpp.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from featx._io import read_table
+from featx._validate import file_name
 from featx.barcodes import patient_id_from_slide
 from featx.errors import InvalidParameterError
 from featx.wsi.slide import PLAUSIBLE_MPP, default_slide_id
@@ -50,6 +52,30 @@ def _slide_mpp_cell(slide_id: str, cell: str) -> float | None:
             f"microns per pixel between {PLAUSIBLE_MPP[0]} and {PLAUSIBLE_MPP[1]} (e.g. 0.25 "
             "for 40x, 0.5 for 20x), or an empty cell to use the slide's metadata", cell)
     return value
+
+
+def _slide_id(slide_id: str, path: Path) -> str:
+    """The slide's id if a store file can be named after it, else the fix in one line."""
+    try:
+        return file_name("slide_id", slide_id)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            f"slide_id of {path.name!r}", "letters, digits and . _ + - only (it names the store "
+            "file): add a slide_id column to the manifest, e.g. slide_1", slide_id) from None
+
+
+def _size_cell(slide_id: str, cell: str) -> int | None:
+    """A manifest's size cell in bytes, None when empty; anything but a whole number >= 0 is an error."""
+    if not str(cell).strip():
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+        raise InvalidParameterError(f"size of slide {slide_id!r} in the manifest",
+                                    "a whole number of bytes, or an empty cell", cell)
+    return int(value)
 
 
 def slide_table(
@@ -104,7 +130,7 @@ def slide_table(
     rows = []
     for record in table.to_dict("records"):
         path = _find_slide(folder, record)
-        slide_id = record.get("slide_id") or default_slide_id(path)
+        slide_id = _slide_id(record.get("slide_id") or default_slide_id(path), path)
         patient = record.get("patient_id") or record.get("patient") or None
         if patients is not None and slide_id in patients:
             patient = patients[slide_id]
@@ -112,7 +138,7 @@ def slide_table(
             "slide_id": slide_id,
             "patient_id": patient or patient_id_from_slide(slide_id),
             "path": str(path), "md5": record.get("md5", "").lower(),
-            "size": int(record["size"]) if record.get("size") else None,
+            "size": _size_cell(slide_id, record.get("size", "")),
             "slide_mpp": _slide_mpp_cell(slide_id, record.get("slide_mpp", "")),
             "exists": path.is_file(),
             "annotations": _relative(folder, record.get("annotations", "")),

@@ -124,9 +124,7 @@ def convert_timm(out: str | Path, tiles: np.ndarray, *, preset: str | None = Non
     ExtractionError
         The ONNX model disagrees with torch on a tile; nothing is written.
     """
-    torch = require("torch", extra="convert", purpose="to export models to ONNX")
-    timm = require("timm", extra="convert", purpose="to build the model's architecture")
-    known = _preset(preset, architecture)
+    known = _preset(preset, architecture)  # what is wrong with the arguments, before torch
     recipe = (known.timm if known is not None else
               {"architecture": architecture, "kwargs": {"num_classes": 0}})
     if (checkpoint is None) == (not random_weights):
@@ -134,6 +132,8 @@ def convert_timm(out: str | Path, tiles: np.ndarray, *, preset: str | None = Non
                                     "(tests only), not both", checkpoint)
     tiles = rgb_batch("tiles", tiles)
     min_cosine = positive_float("min_cosine", min_cosine)
+    torch = require("torch", extra="convert", purpose="to export models to ONNX")
+    timm = require("timm", extra="convert", purpose="to build the model's architecture")
     torch.manual_seed(seed)
     kwargs = {k: _resolve(v) for k, v in recipe["kwargs"].items()}
     model = timm.create_model(recipe["architecture"], pretrained=False, **kwargs).eval()

@@ -139,8 +139,10 @@ def reproduce(experiment: str, out: str | Path, *, small: bool = False,
         What was (or would be) downloaded and computed.
     """
     from featx._validate import one_of
+    from featx.wsi import TileSpec
 
     one_of("experiment", experiment, EXPERIMENTS)
+    TileSpec(tile_px=224, tile_mpp=tile_mpp)  # the shared bounds, before the plan uses it
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if small and root is None:
         raise DataNotFoundError("the featx public data folder", SMALL_NEEDS)

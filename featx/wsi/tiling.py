@@ -24,7 +24,16 @@ from PIL import Image
 
 from featx import __version__
 from featx._io import atomic_path, write_json, write_table
-from featx._validate import fraction, non_negative_int, one_of, positive_float, positive_int
+from featx._validate import (
+    fits_in_memory,
+    fraction,
+    mpp,
+    non_negative_int,
+    one_of,
+    positive_int,
+    tile_side_um,
+)
+from featx._validate import tile_px as check_tile_px
 from featx.errors import InvalidParameterError
 from featx.wsi.drawing import draw_tiling
 from featx.wsi.regions import RegionFilter
@@ -62,8 +71,9 @@ class TileSpec:
     min_tissue: float = 0.8
 
     def __post_init__(self) -> None:
-        positive_int("tile_px", self.tile_px)
-        positive_float("tile_mpp", self.tile_mpp)
+        # Bounds shared by every command (featx._validate): a tile of 10^9 px or at 10^9 mpp
+        # is refused here rather than tiling every slide into nothing.
+        tile_side_um(check_tile_px("tile_px", self.tile_px), mpp("tile_mpp", self.tile_mpp))
         if non_negative_int("overlap_px", self.overlap_px) >= self.tile_px:
             raise InvalidParameterError("overlap_px", f"an int below tile_px={self.tile_px}",
                                         self.overlap_px)
@@ -187,8 +197,10 @@ def read_tiles(slide: Slide, rows: pd.DataFrame, *, num_workers: int = 1) -> np.
     records = list(zip(rows["x"], rows["y"], rows["level"], rows["read_px"], rows["tile_px"]))
     if not records:
         return np.zeros((0, 0, 0, 3), np.uint8)
-    tile_px = int(records[0][4])
-    out = np.empty((len(records), tile_px, tile_px, 3), np.uint8)
+    side = int(records[0][4])
+    fits_in_memory(f"a batch of {len(records)} tiles of {side} px", len(records) * side**2 * 3.0,
+                   fix="lower the batch size or the tile size")
+    out = np.empty((len(records), side, side, 3), np.uint8)
 
     def read_one(i: int) -> None:
         x, y, level, read_px, size = records[i]

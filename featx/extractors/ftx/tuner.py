@@ -43,7 +43,14 @@ from featx import __version__
 from featx._io import atomic_path, file_sha256, write_json
 from featx._provenance import config_of
 from featx._tensorflow import import_tensorflow
-from featx._validate import fraction, non_negative_int, positive_float, positive_int
+from featx._validate import (
+    fits_in_memory,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    tile_px,
+)
 from featx.errors import InvalidParameterError, ResumeMismatchError
 from featx.extractors.ftx.data import (
     AUGMENTATIONS,
@@ -161,11 +168,15 @@ class XceptionFineTuner:
     def _check(self) -> None:
         from featx.extractors.xception import MIN_INPUT_PX
 
-        if positive_int("input_px", self.input_px) < MIN_INPUT_PX:
+        if tile_px("input_px", self.input_px) < MIN_INPUT_PX:
             raise InvalidParameterError("input_px", f"an int >= {MIN_INPUT_PX}", self.input_px)
         non_negative_int("epochs_step1", self.epochs_step1)
         non_negative_int("epochs_step2", self.epochs_step2)
         positive_int("batch_size", self.batch_size)
+        # A batch as float32 input, before TensorFlow allocates it (activations come on top).
+        fits_in_memory(f"a batch of {self.batch_size} tiles of {self.input_px} px",
+                       self.batch_size * self.input_px**2 * 3 * 4.0,
+                       fix="lower --batch-size or --input-px")
         positive_float("lr_step1", self.lr_step1)
         positive_float("lr_step2", self.lr_step2)
         if self.steps_per_epoch is not None:
