@@ -156,9 +156,11 @@ def verdict_line(rows: pd.DataFrame) -> str:
     a, b = str(rows["a"].iloc[0]), str(rows["b"].iloc[0])
     verdicts = rows["verdict"].astype(str)
     n_a, n_b = int((verdicts == a).sum()), int((verdicts == b).sum())
+    others = verdicts[~verdicts.isin([a, b, "no difference"])].value_counts()
     return (f"{a} vs {b}: the verdict names a winner for {n_a + n_b} of {len(rows)} targets: "
             f"{a} better in {n_a}, {b} in {n_b}; no evidence either way in "
-            f"{len(rows) - n_a - n_b}")
+            f"{int((verdicts == 'no difference').sum())}"
+            + "".join(f"; {reason} in {count}" for reason, count in others.items()))
 
 
 def _transform(option: str, targets: Path) -> str:

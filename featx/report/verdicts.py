@@ -70,8 +70,17 @@ def significant(row: pd.Series, alpha: float = ALPHA) -> bool:
     return False
 
 
+#: The ``verdict`` column's value where no winner is named for want of evidence.
+NO_DIFFERENCE = "no difference"
+
+
 def winner(row: pd.Series, alpha: float = ALPHA) -> str:
-    """The better extractor of one target as its verdict names it, or "no evidence"."""
+    """The better extractor of one target as its verdict names it, "no evidence", or any
+    other reason the verdict gives for naming no winner (as the column says it)."""
+    verdict = row.get("verdict")
+    if (isinstance(verdict, str) and alpha == ALPHA
+            and verdict not in (str(row["a"]), str(row["b"]), NO_DIFFERENCE)):
+        return verdict
     if not significant(row, alpha):
         return NO_EVIDENCE
     verdict = row.get("verdict")
@@ -95,6 +104,9 @@ def single_verdict(row: pd.Series, *, metric: str, confidence: float,
         headline = f"No evidence of a difference in {metric} between {a} and {b}"
         sentence = ("The verdict names no winner: the interval includes zero, the BH q is "
                     f"not below {ALPHA}, or the resamples show no spread to test against.")
+    elif better not in (a, b):  # the verdict gives another reason (e.g. not enough data)
+        headline = f"No verdict on {metric} between {a} and {b}: {better}"
+        sentence = str(row.get("reason") or "The verdict names no winner.")
     else:
         other = b if better == a else a
         headline = f"{better} is better than {other} ({metric})"
@@ -106,8 +118,7 @@ def single_verdict(row: pd.Series, *, metric: str, confidence: float,
              ("p, BH q", f"{p_phrase(row.get('p_corrected'))}, "
                          f"{p_phrase(row.get('q_corrected'), 'q')}"),
              ("n", _n_text(int(row["n"]), 1, n_samples, unit))]
-    return Verdict(headline, facts, better != NO_EVIDENCE, sentence, test=test,
-                   extractors=(a, b))
+    return Verdict(headline, facts, better in (a, b), sentence, test=test, extractors=(a, b))
 
 
 def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confidence: float,
@@ -135,8 +146,7 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
             other = n_b if lead == a else n_a
             headline = f"{lead} is better for {count} of {n_all} {noun}s" + (
                 f" ({b if lead == a else a} for {other})" if other else "")
-        sentence = (f"{a} better: {n_a}; {b} better: {n_b}; no evidence either way: "
-                    f"{n_all - n_sig}.")
+        sentence = f"{a} better: {n_a}; {b} better: {n_b}; " + _others(winners, a, b) + "."
     diffs = comparison["mean_diff"].to_numpy(dtype=float)
     facts = [(f"{noun.capitalize()}s with a verdict", f"{n_sig} of {n_all}"),
              (f"Median difference ({a} - {b})", f"{fmt_num(float(np.median(diffs)))} {metric}"),
@@ -148,6 +158,15 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
                       f"{p_phrase(overall.pvalue)} ({overall.test})"))
     facts.append(("n", _n_text(int(comparison["n"].iloc[0]), n_all, n_samples, unit)))
     return Verdict(headline, facts, n_sig > 0, sentence, test=test, extractors=(a, b))
+
+
+def _others(winners: pd.Series, a: str, b: str) -> str:
+    """The targets without a winner, by the reason their verdict gives."""
+    rest = winners[~winners.isin([a, b])].value_counts()
+    if NO_EVIDENCE not in rest.index:
+        rest[NO_EVIDENCE] = 0
+    return "; ".join(f"{'no evidence either way' if reason == NO_EVIDENCE else reason}: {count}"
+                     for reason, count in rest.items())
 
 
 def score_verdict(ranking: pd.DataFrame, *, metric: str, noun: str,

@@ -66,3 +66,24 @@ def test_rows_read_largest_effect_first_or_the_named_targets_first():
     assert order_by_effect(table)["target"].tolist() == ["CD8A", "GZMB", "PRF1", "ABHD2"]
     named = order_by_effect(table, ["PRF1", "NOT-THERE", "ABHD2"])
     assert named["target"].tolist() == ["PRF1", "ABHD2", "CD8A", "GZMB"]
+
+
+def test_a_verdict_that_names_no_winner_for_another_reason_is_passed_on_as_it_reads():
+    """Whatever the verdict column says besides a, b and "no difference" reaches every reader."""
+    from featx.cli.evaluate import verdict_line
+
+    table = pd.DataFrame([_row(target="G1", verdict="FTX"),
+                          _row(target="G2", verdict="no difference", q_corrected=0.3),
+                          _row(target="G3", verdict="not enough data", q_corrected=0.01)])
+    card = across_verdict(table, metric="r", noun="gene", confidence=0.95)
+    assert card.headline == "FTX is better for 1 of 3 genes"
+    assert card.sentence == ("FTX better: 1; IMG better: 0; no evidence either way: 1; "
+                             "not enough data: 1.")
+    shown = comparison_display(table, 0.95).set_index("target")["better"].to_dict()
+    assert shown == {"G1": "FTX", "G2": "no evidence", "G3": "not enough data"}
+    assert verdict_line(table) == ("FTX vs IMG: the verdict names a winner for 1 of 3 targets: "
+                                   "FTX better in 1, IMG in 0; no evidence either way in 1; "
+                                   "not enough data in 1")
+    single = single_verdict(table.iloc[2], metric="accuracy", confidence=0.95)
+    assert single.headline == "No verdict on accuracy between FTX and IMG: not enough data"
+    assert not single.significant
