@@ -133,10 +133,18 @@ def across_verdict(comparison: pd.DataFrame, *, metric: str, noun: str, confiden
     winners = comparison.apply(winner, axis=1)
     n_a, n_b = int((winners == a).sum()), int((winners == b).sum())
     n_sig, n_all = n_a + n_b, len(comparison)
-    if n_sig == 0:
+    reasons = set(winners) - {NO_EVIDENCE}
+    if n_sig == 0 and len(reasons) == 1 and (winners != NO_EVIDENCE).all():
+        reason = reasons.pop()  # every verdict refused for one reason (e.g. not enough data)
+        headline = f"No verdict between {a} and {b} for any {noun}: {reason}"
+        sentence = (str(comparison["reason"].iloc[0]) + "." if "reason" in comparison
+                    else f"The verdict of each of the {n_all} {noun}s is: {reason}.")
+    elif n_sig == 0:
         headline = f"No evidence of a difference between {a} and {b} for any {noun}"
         sentence = (f"No verdict of the {n_all} {noun}s names a winner; the differences "
                     "shown are within what resampling alone produces.")
+        if reasons:
+            sentence += " " + _others(winners, a, b).capitalize() + "."
     else:
         if n_a == n_b:
             headline = (f"Neither is better overall: {a} is better for {n_a} and {b} for "

@@ -87,3 +87,6 @@ def test_a_verdict_that_names_no_winner_for_another_reason_is_passed_on_as_it_re
     single = single_verdict(table.iloc[2], metric="accuracy", confidence=0.95)
     assert single.headline == "No verdict on accuracy between FTX and IMG: not enough data"
     assert not single.significant
+    refused = table.assign(verdict="not enough data")
+    assert across_verdict(refused, metric="r", noun="gene", confidence=0.95).headline == (
+        "No verdict between FTX and IMG for any gene: not enough data")
