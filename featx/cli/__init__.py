@@ -12,6 +12,8 @@ and ``status`` a store.
 from __future__ import annotations
 
 import os
+import warnings
+from typing import Any
 
 import typer
 
@@ -40,7 +42,7 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     tile,
     view,
 )
-from featx.cli._app import app
+from featx.cli._app import app, warn
 from featx.errors import FeatxError
 
 # Typer vendors click from 0.16 on: take its classes from an exception it exports.
@@ -55,6 +57,7 @@ def main() -> None:
     file and the reason (exit 2); Ctrl-C exits 130; anything else is a featx bug,
     shown as one line (exit 1) unless ``FEATX_DEBUG=1`` asks for the traceback.
     """
+    warnings.showwarning = _one_line_warning
     try:
         code = app(standalone_mode=False)
     except _USAGE_ERROR as error:  # a bad option or argument: one line, and where to look
@@ -82,6 +85,19 @@ def main() -> None:
               "with FEATX_DEBUG=1 for the traceback and report it.", 1)
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+_WARNED: set[str] = set()
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: Any = None, line: str | None = None) -> None:
+    """A warning as one ``warning:`` line: no source path, no source line, no class name;
+    each text once per command."""
+    text = " ".join(str(message).split())
+    if text not in _WARNED:
+        _WARNED.add(text)
+        warn(text)
 
 
 def _fail(message: str, code: int) -> None:

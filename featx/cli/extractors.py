@@ -35,22 +35,16 @@ def extractors(
     typer.echo("package.module:Callable   your own extractor")
     typer.echo(f"featx import     {', '.join(IMPORT_FORMATS)} (featx[import] for h5)")
     if store is not None:
-        from featx.embed.store import (
-            damaged_files,
-            list_extractors,
-            list_slides,
-            provenance,
-            slide_path,
-        )
+        from featx.embed.inventory import store_contents
+        from featx.embed.store import list_extractors, list_slides, provenance, slide_path
 
         if not list_extractors(store):
             raise typer.BadParameter(f"{store} is not a featx store: it holds no "
                                      "extractor=NAME folders", param_hint="--store")
         typer.echo(f"in {store}:")
         for name in list_extractors(store):
-            slides = list_slides(store, extractor=name)
-            damaged = damaged_files(store, extractor=name)
-            whole = [s for s in slides if s not in damaged]
+            contents = store_contents(store, name)
+            whole = [s for s in list_slides(store, extractor=name) if s not in contents.damaged]
             kind = "empty"
             if whole:
                 record = provenance(slide_path(store, extractor=name, slide_id=whole[0]))
@@ -62,5 +56,5 @@ def extractors(
                 if preset:
                     kind += (f"; preset {preset.get('name')}: licence {preset.get('licence')}, "
                              f"commercial use: {preset.get('commercial_use')}")
-            typer.echo(f"  {name:<22} {len(slides)} slides, {kind}" + (
-                f"; {len(damaged)} damaged (featx status {store} names them)" if damaged else ""))
+            typer.echo(f"  {name:<22} {contents.describe()}; {kind}" + (
+                f" (featx status {store} names the damaged)" if contents.damaged else ""))

@@ -294,7 +294,8 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
                max_per_class=size.tiles_per_class, normalizer=per_tile,
                provenance={"stain_target": target_name, "tile_spec": SPEC.config})
 
-    if all(data_file(*parts) is not None for parts in LUAD_TABLES):
+    luad = all(data_file(*parts) is not None for parts in LUAD_TABLES)
+    if luad:
         _, patients = run.slide_patients(None)
         for kind in ("expression", "mutation"):
             run.standins(kind, patients, max_targets=size.n_genes)
@@ -315,7 +316,9 @@ def run_demo(out_dir: str | Path = "reports/demo", *, size: DemoSize = FULL,
                        "data folder's LC25000 tiles were not found): a stand-in for real tissue.")
     result.seconds = run.log.seconds
     run.report(
-        f"featx demo: FTX-2048 vs {imgnet_name}", slidescores=out / "slidescores", store=store,
+        f"featx demo: FTX-2048 vs {imgnet_name} on tissue"
+        + ("; stand-in embeddings on LUAD expression and mutation" if luad else ""),
+        slidescores=out / "slidescores", store=store,
         nearest_extractor="FTX-2048", slides=result.slides, caveats=caveats,
         intro=_intro(cmu1 is not None, weights == "random", imgnet_name, target_name,
                      str(ftx_tiles), lc25000 is not None, n_tiles),

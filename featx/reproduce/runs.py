@@ -43,7 +43,7 @@ from featx.reproduce.plan import (
     primary_tumour_slides,
 )
 from featx.reproduce.stages import StageLog
-from featx.reproduce.standins import LABEL, standin_embeddings
+from featx.reproduce.standins import DESCRIPTIONS, LABEL, standin_embeddings
 from featx.wsi.tiling import TileSpec
 
 EXPRESSION_MATRIX = "LUAD__geneExp.txt.gz"
@@ -395,5 +395,8 @@ class Run:
         targets = self.targets(kind, patients, max_targets=max_targets)
         features = standin_embeddings(self.need_data("."), list(targets.index))
         self.echo(f"  embeddings: {LABEL}")
-        self.evaluate(kind, features, targets, {"embeddings": LABEL,
-                                                "targets": str(self.out / "targets")})
+        # The stand-ins' state is part of their identity: reports flag every card they are in.
+        self.evaluate(kind, features, targets, {
+            "embeddings": LABEL, "targets": str(self.out / "targets"),
+            "extractors": {name: {"name": name, "stand-in": DESCRIPTIONS[name]}
+                           for name in features}})

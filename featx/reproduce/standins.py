@@ -27,6 +27,10 @@ from featx.errors import DataError
 #: The stand-in table in the public data folder.
 PANIMMUNE = Path("tables/panimmune/LUAD_primary_cibersort_leukocyte_DERIVED.tsv")
 _ID_COLUMNS = ("patient", "sample15", "barcode")
+#: What each stand-in is, as the evaluation's provenance records it (``extractors``).
+DESCRIPTIONS = {"STANDIN-IMMUNE": "CIBERSORT immune-cell fractions and leukocyte fraction "
+                "(TCGA PanImmune, estimated from RNA-seq, not from slides)",
+                "STANDIN-NOISE": "seeded Gaussian noise of the same width"}
 #: What the provenance says about stand-ins.
 LABEL = ("stand-in embeddings, not image features: the data folder has no TCGA slides. "
          "STANDIN-IMMUNE = CIBERSORT fractions + leukocyte fraction (PanImmune, from RNA-seq); "

@@ -356,7 +356,7 @@ CASES: list[Case] = [
     refused("wrong format", "extractors", "--store", "{r}/empty_dir", says=("not a featx store",)),
     refused("wrong format", "extractors", "--store", "{r}/notes.txt", says=("notes.txt",)),
     correct("wrong format", "extractors", "--store", "{r}/damaged_store",
-            check=_says("2 slides, extracted; 1 damaged")),
+            check=_says("2 slides: 2 done", "1 damaged", "extracted")),
     refused("usage", "extractors", "--bogus", says=("--bogus",)),
     # fetch (every case is refused before any request)
     refused("missing", "fetch", "{r}/gone.tsv", "-d", "{o}", says=("not found",)),

@@ -100,3 +100,29 @@ def test_extract_in_bfloat16_stores_apart_and_says_so(slide_path, tmp_path):
     record = provenance(stored(tmp_path / "store", extractor="RANDOM-XCEPTION-2048-BF16",
                               slide_id="cli-slide"))
     assert record["extractor"]["precision"] == "bfloat16"
+
+
+def test_a_warning_is_one_line_without_source_path_or_class(tmp_path):
+    """featx's own warnings (here: target rows without embeddings) read as one `warning:` line."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pandas as pd
+
+    labels = np.repeat(["a", "b"], 10)
+    files = [f"t{i}.png" for i in range(20)]
+    features = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 3)) + (labels == "b")[:, None],
+                            columns=["u", "v", "w"]).assign(file=files)
+    features.to_parquet(tmp_path / "A.parquet", index=False)
+    pd.DataFrame({"file": [*files, "extra.png"], "label": [*labels, "a"]}).to_csv(
+        tmp_path / "labels.tsv", sep="\t", index=False)
+    done = subprocess.run([sys.executable, "-m", "featx", "evaluate", str(tmp_path / "A.parquet"),
+                           "-t", str(tmp_path / "labels.tsv"), "-e", "tissue", "--repeats", "1",
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "IDs not in every table" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: IDs not in every table were dropped")
+    assert "UserWarning" not in done.stderr and ".py:" not in done.stderr
+    assert "\x1b" not in done.stdout + done.stderr

@@ -22,6 +22,7 @@ def demo_dir(tmp_path_factory, installed_featx):
                             cwd=out, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "report:" in result.stdout + result.stderr
+    (out / "terminal.txt").write_text(result.stdout + result.stderr)  # what a pipe received
     return out
 
 
@@ -122,3 +123,31 @@ def test_demo_rerun_resumes_every_stage(demo_dir, installed_featx):
     stages = json.loads((demo_dir / "_stages.json").read_text())
     assert all(f"[{name}] done before: " in result.stdout for name in stages)
     assert "running" not in result.stdout and "report:" in result.stdout
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_terminal_is_clean_in_a_pipe(demo_dir):
+    """No TensorFlow warnings, no Python warning with its source line, no escape codes."""
+    text = (demo_dir / "terminal.txt").read_text()
+    assert "WARNING:tensorflow" not in text and "retracing" not in text
+    assert "UserWarning" not in text and ".py:" not in text
+    assert "\x1b" not in text
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_report_top_shows_the_summary_and_the_flags(demo_dir, artifacts_dir):
+    """The first screen (1200 x 800) holds the summary's answers and what the extractors were."""
+    with browser_page(width=1200, height=800) as page:
+        page.goto((demo_dir / "report" / "report.html").resolve().as_uri())
+        wait_for_data(page, "figures-rendered", "true")
+        page.screenshot(path=str(artifacts_dir / "demo-report-summary.png"))
+        seen = page.evaluate("""(() => { const out = [];
+            for (const el of document.querySelectorAll('h1, .flags, .summary tr, .summary li')) {
+              const box = el.getBoundingClientRect();
+              if (box.top >= 0 && box.bottom <= innerHeight) out.push(el.textContent); }
+            return out.join('\\n'); })()""").replace("\u00a0", " ")
+    assert "FTX-2048 is barely trained" in seen and "Tissue classification" in seen
+    if data_dir() is not None:
+        assert "STANDIN-IMMUNE is a stand-in" in seen and "Expression regression" in seen
