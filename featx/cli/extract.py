@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from featx.cli._app import SlideMppOption, app, output_dir, parse_kv
+from featx.cli._app import (
+    PrecisionOption,
+    SlideMppOption,
+    app,
+    output_dir,
+    parse_kv,
+    precision_kwargs,
+)
 from featx.cli._regions import (
     AnnotationsOption,
     ExcludeClassOption,
@@ -82,6 +89,7 @@ def extract(
     preprocess: Annotated[str, typer.Option(
         help="Where the per-slide Macenko apply and the resize run: auto (the GPU when "
         "TensorFlow sees one), cpu (NumPy in the producer threads) or device.")] = "auto",
+    precision: PrecisionOption = "float32",
     plan: Annotated[bool, typer.Option(
         "--plan", help="Print the expected tiles, store size and time (see `featx plan`), "
         "then stop before extracting anything.")] = False,
@@ -122,6 +130,7 @@ def extract(
             raise typer.BadParameter(f"applies to IMGNET-2048 (or an import path taking "
                                      f"weights=), not {extractor}", param_hint="--weights")
         kwargs["weights"] = str(weights.resolve())
+    name = precision_kwargs(precision, extractor, kwargs, remote=scheduler is not None)
     if plan:
         from featx.cli.plan import print_plan
 
@@ -152,7 +161,7 @@ def extract(
                     f"{out}/extractor=NAME/_status.csv); rerun the same command to resume, "
                     "done slides are skipped", err=True, fg=typer.colors.YELLOW)
         raise typer.Exit(130) from None
-    _summarise(status, out, slides, extractor)
+    _summarise(status, out, slides, name)
 
 
 def _embed_function(preprocess: str) -> EmbedFunction | None:
@@ -169,7 +178,7 @@ def _embed_function(preprocess: str) -> EmbedFunction | None:
     return partial(embed_slide, preprocess=preprocess)  # pickles: workers import it
 
 
-def _summarise(status: pd.DataFrame, out: Path, slides: Path | None, extractor: str) -> None:
+def _summarise(status: pd.DataFrame, out: Path, slides: Path | None, name: str) -> None:
     """The closing line; exit 1 when a slide did not finish or nothing was extracted at all."""
     counts = status["status"].value_counts()
     summary = ", ".join(f"{counts[k]} {k}" for k in counts.index) or "no slides"
@@ -182,7 +191,6 @@ def _summarise(status: pd.DataFrame, out: Path, slides: Path | None, extractor: 
         typer.secho(f"some slides did not finish: {_causes(status, slides)}", err=True,
                     fg=typer.colors.YELLOW)
         raise typer.Exit(1)
-    name = extractor if ":" not in extractor else "NAME"
     typer.echo(f"next: featx pool {out} --extractor {name} -o patients.parquet (then featx "
                "evaluate)")
 

@@ -244,6 +244,13 @@ CASES: list[Case] = [
             *EXTRACT, check=_says("set aside and rebuilt", "1 done")),
     correct("wrong format", "extract", "{r}/m_good.csv", "-o", "{r}/bad_lock_store",
             *EXTRACT, check=_says("not a lock featx wrote", "1 done")),
+    refused("wrong format", "extract", "{r}/m_good.csv", "-o", "{o}", *EXTRACT, "--precision",
+            "half", says=("--precision", "bfloat16")),
+    refused("usage", "extract", "{r}/m_good.csv", "-o", "{o}", *EXTRACT, "--precision",
+            "bfloat16", says=("Keras extractors", "COLORSTATS")),
+    correct("usage", "extract", "{r}/m_good.csv", "-o", "{o}", *EXTRACT, "--precision", "auto",
+            check=_says("precision: float32 (auto: COLORSTATS has no other precision)",
+                        "1 done")),
     # plan
     refused("missing", "plan", "{r}/gone.csv", *PLAN, says=("gone.csv",)),
     refused("wrong columns", "plan", "{r}/m_columns.csv", *PLAN, says=("path",)),
@@ -275,6 +282,8 @@ CASES: list[Case] = [
             "--chunk-size", "0", *Q, says=("--chunk-size",)),
     refused("output is a file", "embed", "{r}/tiles", "-o", "{r}/a_file", "--extractor",
             "COLORSTATS", *Q, says=("a_file",)),
+    refused("duplicates", "embed", "{r}/tiles", "-o", "{o}", "--extractor-arg",
+            "precision=float16", "--precision", "bfloat16", *Q, says=("once",)),
     correct("unicode and spaces", "embed", f"{{r}}/tiles {UNICODE}", "-o", "{o}", "--extractor",
             "COLORSTATS", *Q, check=_says("12 tiles")),
     # evaluate

@@ -83,6 +83,25 @@ def test_help_keeps_every_character_and_examples_on_one_line(command):
         assert "--extractor IMGNET-2048" in text and "default: IMGNET-2048" in " ".join(text.split())
 
 
+@pytest.mark.tensorflow
+def test_extract_in_bfloat16_stores_apart_and_says_so(slide_path, tmp_path):
+    from featx.embed.store import list_extractors, provenance
+    from featx.embed.store import slide_path as stored
+
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"path": [str(slide_path)]}).to_csv(manifest, index=False)
+    result = runner.invoke(app, ["extract", str(manifest), "-o", str(tmp_path / "store"),
+                                 "--extractor-arg", "weights=random", "--extractor-arg",
+                                 "input_px=71", "--tile-px", "112", "--tile-mpp", "1.0",
+                                 "--precision", "bfloat16", "--workers", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "precision: bfloat16 (asked for)" in result.output
+    assert list_extractors(tmp_path / "store") == ["RANDOM-XCEPTION-2048-BF16"]
+    record = provenance(stored(tmp_path / "store", extractor="RANDOM-XCEPTION-2048-BF16",
+                              slide_id="cli-slide"))
+    assert record["extractor"]["precision"] == "bfloat16"
+
+
 def test_a_warning_is_one_line_without_source_path_or_class(tmp_path):
     """featx's own warnings (here: target rows without embeddings) read as one `warning:` line."""
     import subprocess

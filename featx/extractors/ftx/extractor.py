@@ -23,6 +23,8 @@ class FineTunedXception(KerasExtractor):
         The ``ftx2048.keras`` file, or the folder holding it.
     batch_size : int, default 32
         Fixed inference batch.
+    precision : {"float32", "bfloat16", "float16", "auto"}, default "float32"
+        The forward pass's arithmetic (see :class:`~featx.extractors.KerasExtractor`).
 
     Attributes
     ----------
@@ -30,7 +32,8 @@ class FineTunedXception(KerasExtractor):
         The model card written beside the model (classes, data hash, schedule...).
     """
 
-    def __init__(self, model_path: str | Path, *, batch_size: int = 32) -> None:
+    def __init__(self, model_path: str | Path, *, batch_size: int = 32,
+                 precision: str = "float32") -> None:
         path = Path(model_path).expanduser()
         if path.is_dir():
             path = path / MODEL_FILE
@@ -46,7 +49,7 @@ class FineTunedXception(KerasExtractor):
         )
         # The saved model rescales [0, 255] to [-1, 1] itself, hence preprocess="none".
         super().__init__(path, layer=FEATURE_LAYER, name="FTX-2048", preprocess="none",
-                         batch_size=batch_size)
+                         batch_size=batch_size, precision=precision)
 
     @property
     def config(self) -> dict[str, Any]:
