@@ -24,10 +24,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' file writers
 
-from featx.embed.formats import read_torch_tensor  # noqa: E402
+from featx.embed.formats.torch_file import read_torch_tensor  # noqa: E402
 from featx.embed.interop import export_embeddings, import_embeddings  # noqa: E402
 from featx.embed.store import write_slide_embeddings  # noqa: E402
-from tests.embed._foreign_files import write_slideflow, write_trident  # noqa: E402
+from tests.embed.formats._foreign_files import write_slideflow, write_trident  # noqa: E402
 
 
 def _timed(label: str, mib: float, work) -> float:
@@ -60,7 +60,7 @@ def main() -> None:
         print(f"{args.slides} slides x {args.tiles} tiles x {args.features} features "
               f"({mib:.0f} MiB float32)")
         coords = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "level": 0, "read_px": 512,
-                               "mpp": 0.5, "tile_px": 256, "tissue_fraction": np.nan,
+                               "tile_mpp": 0.5, "tile_px": 256, "tissue_fraction": np.nan,
                                "col": xy[:, 0] // 512, "row": xy[:, 1] // 512})
         floor = _timed("write_slide_embeddings (arrays in memory)", mib, lambda: [
             write_slide_embeddings(root / "direct", coords, a, extractor="X", slide_id=f"S{i}")

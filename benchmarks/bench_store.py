@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from featx.embed.batch import run_batch
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import read_slide, write_slide_embeddings
 from featx.extractors.registry import ExtractorFactory, get_extractor
 from featx.wsi.slide import open_slide
@@ -53,7 +54,7 @@ def bench_store(root: Path, *, rows: int, features: int, per_slide: int) -> None
     col = np.arange(per_slide) % 100
     coords = pd.DataFrame({"col": col, "row": np.arange(per_slide) // 100, "x": col * 448,
                            "y": (np.arange(per_slide) // 100) * 448, "level": 0,
-                           "tile_px": 224, "mpp": 0.5, "tissue_fraction": 0.9,
+                           "read_px": 448, "tile_px": 224, "tile_mpp": 0.5, "tissue_fraction": 0.9,
                            "stain_status": "ok"})
     print(f"store: {n_slides} slides x {per_slide} rows = {n_slides * per_slide:,} rows, "
           f"{features} features")
@@ -101,6 +102,41 @@ def bench_store(root: Path, *, rows: int, features: int, per_slide: int) -> None
         shutil.rmtree(store)
 
 
+def quick(n_slides: int = 60, per_slide: int = 500, features: int = 256,
+          repeats: int = 21) -> dict[str, float]:
+    """One slide read through ``read_slide`` against a pyarrow dataset filter, for the check.
+
+    A store of ``n_slides`` slides; the two readers take turns ``repeats`` times on
+    the same slides; the ratio is of the median CPU times (``read_slide`` opens one
+    file, the filter must at least open every file's footer).
+    """
+    rng = np.random.default_rng(0)
+    base = np.maximum(rng.standard_normal((per_slide, features), dtype=np.float32) - 0.5, 0)
+    coords = pd.DataFrame({"col": np.arange(per_slide) % 100, "row": np.arange(per_slide) // 100,
+                           "x": 0, "y": 0, "level": 0, "read_px": 448, "tile_px": 224, "tile_mpp": 0.5,
+                           "tissue_fraction": 0.9, "stain_status": "ok"})
+    ids = [f"TCGA-BE-{i:04d}-01Z-00-DX1" for i in range(n_slides)]
+    times: dict[str, list[float]] = {"read_slide": [], "dataset filter": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "store"
+        for i, slide in enumerate(ids):
+            write_slide_embeddings(store, coords, base + np.float32(i), extractor="BENCH",
+                                   slide_id=slide)
+        picks = [ids[i] for i in rng.choice(n_slides, size=repeats)]
+        for slide in picks:
+            start = time.process_time()
+            got = read_slide(store, slide, extractor="BENCH", as_="numpy")
+            times["read_slide"].append(time.process_time() - start)
+            start = time.process_time()
+            data = ds.dataset(store, format="parquet", partitioning="hive")
+            table = data.to_table(filter=ds.field("slide_id") == slide)
+            times["dataset filter"].append(time.process_time() - start)
+            if got.shape != (per_slide, features) or table.num_rows != per_slide:
+                raise RuntimeError(f"read back {got.shape} and {table.num_rows} rows")
+    return {"store per-slide read / dataset filter": float(
+        np.median(times["dataset filter"]) / np.median(times["read_slide"]))}
+
+
 def stand_in_embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
                    progress=False):
     """featx.embed.pipeline.embed_slide without stain normalisation, for when it is absent."""
@@ -122,11 +158,11 @@ def bench_extract(root: Path, *, n_slides: int, extractor: str, batch_size: int)
     folder = root / "slides"
     folder.mkdir()
     paths = [write_synthetic_slide(folder / f"TCGA-BE-{i:04d}-01Z-00-DX1.tiff", width_px=3000,
-                                   height_px=2400, mpp=0.5, fmt="tiff", seed=i).path
+                                   height_px=2400, slide_mpp=0.5, fmt="tiff", seed=i).path
              for i in range(n_slides)]
     manifest = root / "manifest.csv"
     pd.DataFrame({"path": [str(p) for p in paths]}).to_csv(manifest, index=False)
-    spec = TileSpec(tile_px=224, mpp=0.5, min_tissue=0.5)
+    spec = TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.5)
     factory = ExtractorFactory.of(extractor)
     model = get_extractor(factory)
 
@@ -149,8 +185,8 @@ def bench_extract(root: Path, *, n_slides: int, extractor: str, batch_size: int)
     def timed(mode: str, **kw) -> None:
         out = root / f"store-{mode.replace(' ', '_')}"
         start = time.perf_counter()
-        status = run_batch(manifest, out, extractor=factory, spec=spec, embed=embed,
-                           batch_size=batch_size, **kw)
+        settings = ExtractionSettings(factory, spec=spec, embed=embed, batch_size=batch_size)
+        status = run_batch(manifest, out, settings, cluster=ClusterSettings(**kw))
         wall = time.perf_counter() - start
         if (status["status"] != "done").any():
             raise RuntimeError(status.to_string())

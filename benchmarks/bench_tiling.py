@@ -1,6 +1,6 @@
 """Tiles per second of featx's tiling stage against bare OpenSlide read_region, in one run.
 
-    python benchmarks/bench_tiling.py [--slide PATH] [--tile-px 224] [--target-mpp 0.5]
+    python benchmarks/bench_tiling.py [--slide PATH] [--tile-px 224] [--tile-mpp 0.5]
 
 The tiling stage is tissue detection + grid + reading every tile as uint8 RGB at the
 target resolution (resizing included). The baseline reads the same level-0 regions with
@@ -50,12 +50,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slide", type=Path, action="append")
     parser.add_argument("--tile-px", type=int, default=224)
-    parser.add_argument("--target-mpp", type=float, default=0.5)
+    parser.add_argument("--tile-mpp", type=float, default=0.5)
     args = parser.parse_args()
-    spec = TileSpec(tile_px=args.tile_px, mpp=args.target_mpp)
+    spec = TileSpec(tile_px=args.tile_px, tile_mpp=args.tile_mpp)
     with tempfile.TemporaryDirectory() as tmp:
         slides = args.slide or [write_synthetic_slide(Path(tmp) / "bench.svs", width_px=8192,
-                                                      height_px=6144, mpp=0.25, seed=5).path]
+                                                      height_px=6144, slide_mpp=0.25, seed=5).path]
         cmu = data_file("wsi", "CMU-1-Small-Region.svs")
         if not args.slide and cmu is not None:
             slides.append(cmu)

@@ -2,7 +2,7 @@
 
 The public data used by tests and the demo live outside the project. Their
 folder is ``FEATX_DATA_DIR`` when that is set, else ``../shared/data`` beside a
-source checkout. Nothing here downloads; :mod:`featx.embed.fetch` does that.
+source checkout. Nothing here downloads; :mod:`featx.downloads` does that.
 """
 
 from __future__ import annotations

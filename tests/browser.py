@@ -1,4 +1,9 @@
-"""Open an HTML file in headless Chromium: count rendered figures and take a screenshot."""
+"""Open pages in headless Chromium: count rendered figures, take screenshots, drive a page.
+
+:func:`render` and :func:`dump_dom` run Chromium once on a page; :func:`browser_page` drives
+one through Playwright (the system Chromium, no browser download), so a test waits for what
+the page does (a tile loaded, a key handled) instead of for a fixed time.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +75,31 @@ def html_data(dom: str, name: str) -> str | None:
     head = re.search(r"<html[^>]*>", dom)
     found = re.search(rf'data-{name}="([^"]*)"', head.group(0)) if head else None
     return found.group(1) if found else None
+
+
+@contextmanager
+def browser_page(*, width: int = 1200, height: int = 800) -> Iterator[Any]:
+    """A Playwright page in headless Chromium (skips without Playwright or Chromium).
+
+    Wait on the page's own state, e.g. ``page.wait_for_function("...")``: the test then holds
+    on a loaded machine, where a fixed time budget runs out before tiles arrive.
+    """
+    binary = chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (pip install "
+                                   "playwright; featx[dev] has it) drives Chromium")
+    flags = [f for f in CHROMIUM_FLAGS if not f.startswith(("--headless", "--virtual-time"))]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=flags)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
+def wait_for_data(page: Any, name: str, test: str, *, timeout_s: float = 120.0) -> str:
+    """Wait until the <html> element's ``data-<name>`` satisfies the JS expression ``test``
+    on ``v`` (its value), then return that value."""
+    key = "".join(w.title() if i else w for i, w in enumerate(name.split("-")))
+    page.wait_for_function(f"(() => {{ const v = document.documentElement.dataset.{key}; "
+                           f"return v !== undefined && ({test}); }})()", timeout=timeout_s * 1000)
+    return page.evaluate(f"document.documentElement.dataset.{key}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from featx.barcodes import patient_id_from_slide, tcga_patient
-from featx.embed.manifests import slide_table
+from featx.embed.slides import slide_table
 from featx.evaluation.alignment import patient_ids
 
 

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "featx"
 
 #: The layers, lowest first. A module may import its own layer and the ones below it.
-LAYERS = ("", "wsi", "stain", "extractors", "embed", "targets", "evaluation", "slidescore",
+LAYERS = ("", "downloads", "wsi", "stain", "extractors", "embed", "targets", "evaluation", "slidescore",
           "report", "reproduce", "cli")
 #: The only modules that may import TensorFlow or Keras when they are imported.
 MODEL_MODULES = {"featx.slidescore.unet", "featx.slidescore.end_to_end"}
@@ -157,3 +157,16 @@ def test_the_layering_rules_catch_a_wrong_import(tmp_path: Path) -> None:
     assert ("featx.embed.store", 1, True, ["read_store"]) in found
     assert layer("featx.embed.store") > layer("featx.wsi.tiling")
     assert ("tensorflow", 2, True, []) in found
+
+
+def test_downloads_sit_below_every_layer_that_uses_them() -> None:
+    """fetch, gdc and the manifests import nothing above the root helpers; embed,
+    reproduce and the command line use them."""
+    downloads = [m for m in MODULES if m.startswith("featx.downloads")]
+    assert {"featx.downloads.fetch", "featx.downloads.gdc", "featx.downloads.manifests"} <= set(downloads)
+    edges = featx_edges()
+    for module in downloads:
+        assert all(layer(t) <= layer(module) for t in edges[module]), (module, edges[module])
+    users = {m for m, targets in edges.items() if any(t.startswith("featx.downloads") for t in targets)}
+    assert {"featx.reproduce.runs", "featx.cli.fetch", "featx.cli.gdc"} <= users, users
+    assert all(layer(u) >= layer("featx.downloads.fetch") for u in users)

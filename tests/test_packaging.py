@@ -28,9 +28,10 @@ def test_wheel_holds_every_module_and_the_package_data(installed_featx: Path) ->
     names = set(zipfile.ZipFile(_wheel(installed_featx)).namelist())
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "featx").rglob("*.py")}
     assert sources <= names, f"missing from the wheel: {sorted(sources - names)}"
-    manifests = {p.relative_to(ROOT).as_posix()
-                 for p in (ROOT / "featx" / "embed" / "manifests").glob("*.tsv")}
-    assert manifests and manifests <= names
+    # The checkout's data_manifests/ folder becomes the wheel's featx/downloads/manifests/.
+    manifests = {f"featx/downloads/manifests/{p.name}"
+                 for p in (ROOT / "data_manifests").glob("*.tsv")}
+    assert len(manifests) >= 5 and manifests <= names
     gene_sets = {p.relative_to(ROOT).as_posix()
                  for p in (ROOT / "featx" / "targets" / "gene_sets").glob("*.tsv")}
     assert len(gene_sets) == 2 and gene_sets <= names
@@ -45,7 +46,7 @@ def test_wheel_holds_every_module_and_the_package_data(installed_featx: Path) ->
 
 def test_installed_featx_is_the_wheel_and_finds_its_manifests(installed_featx: Path,
                                                               tmp_path: Path) -> None:
-    code = ("import featx; from featx.embed import bundled_manifest; "
+    code = ("import featx; from featx.downloads import bundled_manifest; "
             "print(featx.__file__); print(bundled_manifest('openslide_testdata'))")
     out = subprocess.run([str(installed_featx / "bin" / "python"), "-c", code], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.splitlines()
@@ -54,6 +55,25 @@ def test_installed_featx_is_the_wheel_and_finds_its_manifests(installed_featx: P
     help_text = subprocess.run([str(installed_featx / "bin" / "featx"), "--help"], cwd=tmp_path,
                                capture_output=True, text=True, check=True).stdout
     assert "demo" in help_text and "extract" in help_text
+
+
+def test_data_manifests_is_a_folder_of_regular_files_in_git() -> None:
+    listed = subprocess.run(["git", "ls-files", "-s", "data_manifests"], cwd=ROOT,
+                            capture_output=True, text=True)
+    if listed.returncode != 0 or not listed.stdout:
+        pytest.skip("not a git checkout")
+    rows = [line.split(maxsplit=3) for line in listed.stdout.splitlines()]
+    paths = [row[3] for row in rows]
+    assert all(row[0] == "100644" for row in rows), rows  # regular files, no link
+    assert all(p.startswith("data_manifests/") for p in paths)
+    assert {"data_manifests/tcga_luad_slides.tsv", "data_manifests/README.md"} <= set(paths)
+
+
+def test_every_listed_package_exists_and_every_package_is_listed() -> None:
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for p in (ROOT / "featx").rglob("__init__.py")}
+    assert found == listed - {"featx.downloads.manifests"}
 
 
 @pytest.mark.parametrize("requirement", PYPROJECT["project"]["dependencies"])

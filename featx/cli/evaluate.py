@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from featx.cli._app import app, output_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @app.command()
@@ -128,13 +131,11 @@ def evaluate(
     names = list(features)
     if done.comparison is not None:
         for other in names[1:]:
-            rows = done.comparison[done.comparison["b"] == other]
-            significant = rows[rows["q_corrected"] < 0.05]
-            better = int((significant["mean_diff"] > 0).sum())
-            typer.echo(f"{names[0]} vs {other}: {len(significant)} of {len(rows)} targets differ "
-                       f"(BH q < 0.05): {names[0]} better in {better}, {other} in "
-                       f"{len(significant) - better}; no evidence either way in "
-                       f"{len(rows) - len(significant)}")
+            typer.echo(verdict_line(done.comparison[done.comparison["b"] == other]))
+    else:
+        typer.echo(f"one extractor ({names[0]}): nothing to compare; its scores per target "
+                   "are in the results (evaluate a second extractor on the same targets to "
+                   "compare them)")
     if done.multiway is not None:
         pairs = done.multiway.pairs
         typer.echo(f"{len(set(zip(pairs['a'], pairs['b'])))} pairs, "
@@ -145,6 +146,21 @@ def evaluate(
                        f"[{row.ci_low:.2f}, {row.ci_high:.2f}] over {row.n_targets} targets")
     typer.echo(f"{len(done.result.ids)} rows used; wrote " + ", ".join(str(p) for p in done.written))
     typer.echo(f"next: featx report NAME --results {out}")
+
+
+def verdict_line(rows: pd.DataFrame) -> str:
+    """The terminal's answer for one pair: the counts of the comparison's ``verdict`` column.
+
+    The same column the CSV holds and the report's cards count, so the three agree.
+    """
+    a, b = str(rows["a"].iloc[0]), str(rows["b"].iloc[0])
+    verdicts = rows["verdict"].astype(str)
+    n_a, n_b = int((verdicts == a).sum()), int((verdicts == b).sum())
+    others = verdicts[~verdicts.isin([a, b, "no difference"])].value_counts()
+    return (f"{a} vs {b}: the verdict names a winner for {n_a + n_b} of {len(rows)} targets: "
+            f"{a} better in {n_a}, {b} in {n_b}; no evidence either way in "
+            f"{int((verdicts == 'no difference').sum())}"
+            + "".join(f"; {reason} in {count}" for reason, count in others.items()))
 
 
 def _transform(option: str, targets: Path) -> str:

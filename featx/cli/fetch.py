@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -40,12 +40,14 @@ def fetch(
     Example:
       featx fetch nct_crc_he --dest data --only CRC-VAL-HE-7K.zip
     """
-    from featx.embed.fetch import fetch as run_fetch
-    from featx.embed.manifests import find_manifest
+    from featx.downloads.fetch import fetch as run_fetch
+    from featx.downloads.manifests import find_manifest
     from featx.errors import FetchError
 
+    path = find_manifest(manifest)
+    output_dir(dest, option="--dest")
     try:
-        table = run_fetch(find_manifest(manifest), dest, names=only or None, local_dirs=local_dir or (),
+        table = run_fetch(path, dest, names=only or None, local_dirs=local_dir or (),
                           retries=retries, backoff_s=backoff, timeout_s=timeout,
                           progress=progress)
     except FetchError as error:

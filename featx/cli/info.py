@@ -7,19 +7,19 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import MppOption, app, warn
+from featx.cli._app import SlideMppOption, app, warn
 
 
 @app.command()
 def info(
     slide: Annotated[Path, typer.Argument(
         help="Slide file: an OpenSlide format, OME-TIFF, plain TIFF or DICOM WSI.")],
-    mpp: MppOption = None,
+    slide_mpp: SlideMppOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print a slide's size, pyramid levels, vendor and microns per pixel.
 
-    A slide whose metadata has no microns per pixel is shown with mpp "unknown".
+    A slide whose metadata has no microns per pixel is shown with slide_mpp "unknown".
 
     \b
     Example:
@@ -31,14 +31,14 @@ def info(
     from featx.wsi import open_slide
 
     try:
-        with open_slide(slide, mpp=mpp) as opened:
+        with open_slide(slide, slide_mpp=slide_mpp) as opened:
             details = opened.info.config
     except MissingMppError:
         # The slide a user most wants to inspect: show what it has, and how to give the mpp.
-        with open_slide(slide, mpp=1.0) as opened:
-            details = {**opened.info.config, "mpp": "unknown", "mpp_source": "none"}
+        with open_slide(slide, slide_mpp=1.0) as opened:
+            details = {**opened.info.config, "slide_mpp": "unknown", "slide_mpp_source": "none"}
         warn("the slide records no microns per pixel; pass it to other commands with "
-             "--mpp (e.g. --mpp 0.25 for a 40x scan, 0.5 for 20x)")
+             "--slide-mpp (e.g. --slide-mpp 0.25 for a 40x scan, 0.5 for 20x)")
     if as_json:
         typer.echo(json.dumps(details, indent=2))
         return

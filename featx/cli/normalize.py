@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import MppOption, app, output_dir
+from featx.cli._app import SlideMppOption, app, output_dir
 
 
 @app.command()
@@ -37,12 +37,12 @@ def normalize(
         help="Tiles the per-slide source fit uses.", min=1)] = 32,
     batch_size: Annotated[int, typer.Option(help="Tiles normalised at once.", min=1)] = 64,
     tile_px: Annotated[int, typer.Option(help="Slides only: tile side in pixels.", min=1)] = 224,
-    target_mpp: Annotated[float, typer.Option(
+    tile_mpp: Annotated[float, typer.Option(
         help="Slides only: microns per pixel of the tiles.")] = 0.5,
     min_tissue: Annotated[float, typer.Option(
         help="Slides only: keep tiles with at least this tissue fraction.", min=0.0, max=1.0)
     ] = 0.8,
-    mpp: MppOption = None,
+    slide_mpp: SlideMppOption = None,
 ) -> None:
     """Macenko-normalise tiles to a target image's stains; write a before/after montage.
 
@@ -72,8 +72,8 @@ def normalize(
     else:
         from featx.wsi import TileSpec, open_slide
 
-        spec = TileSpec(tile_px=tile_px, mpp=target_mpp, min_tissue=min_tissue)
-        with open_slide(source, mpp=mpp) as opened:
+        spec = TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, min_tissue=min_tissue)
+        with open_slide(source, slide_mpp=slide_mpp) as opened:
             done = normalize_slide(opened, spec, normalizer, save_tiles=bool(save_tiles), **common)
     typer.echo(f"{len(done.table)} tiles normalised, {done.n_flagged} flagged glass or faint "
                f"(background={background}); montage {done.montage_path}, status "

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, sub_app
 
 if TYPE_CHECKING:
     from featx.targets.table import TargetTable
 
-targets_app = typer.Typer(
+targets_app = sub_app(
     help="Patient x gene target tables from public TCGA data, with provenance beside them.",
     no_args_is_help=True, rich_markup_mode="markdown")
 app.add_typer(targets_app, name="targets")

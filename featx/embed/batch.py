@@ -1,6 +1,7 @@
 """Resumable batch extraction of a slide cohort into the store, locally or on Dask.
 
-A run takes a slide table (:func:`featx.embed.manifests.slide_table`) and writes one
+A run takes a slide table (:func:`featx.embed.slides.slide_table`) and its settings
+(:mod:`featx.embed.settings`: what to extract and how, where to run) and writes one
 store file per slide (:mod:`featx.embed.store`). It never loses or duplicates work:
 
 - **Skip if done, by provenance.** A slide is done when its store file exists,
@@ -14,8 +15,11 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
 - **Status table.** ``<root>/extractor=<NAME>/_status.csv`` holds one row per
   slide: done, no_tissue, failed (with the error), missing, locked; n_tiles,
   seconds and timestamps. The client alone rewrites it, atomically, every
-  ``STATUS_EVERY_S`` seconds and at the end. The store files are the truth: a rerun rebuilds done rows from
-  them. Failed slides are retried only with ``retry_failed=True``.
+  ``STATUS_EVERY_S`` seconds and at the end. The store files are the truth: a rerun
+  rebuilds done rows from them (a status table that is not one is set aside with a
+  warning). Failed slides are retried only with ``ExtractionSettings(retry_failed=True)``;
+  a slide that failed for a passing cause (disk full, an I/O error, a timeout:
+  :func:`featx._io.is_transient`) is recorded ``retry`` and retried by the next run.
 - **One slide, one worker; several runs share the work.** The client submits
   each slide once (as one task); Dask may still run a task twice (a worker lost
   mid-task is retried elsewhere, and a worker wrongly presumed dead may still be
@@ -29,10 +33,14 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
 - **Paths are absolute.** Slide paths and the store root are made absolute before
   they go to Dask workers, whose working folder may be anywhere; a worker that
   cannot see them fails the slide with a message naming its host and folder.
-- **mpp.** ``mpp=`` (``featx extract --mpp``) and an ``mpp`` column of the manifest
-  (per slide, winning over the option) override the slides' metadata; both are part
-  of the provenance (``mpp_override``: value and source), so changing them redoes
-  the slide.
+- **The slide's mpp.** ``ExtractionSettings.slide_mpp`` (``featx extract --slide-mpp``)
+  and a ``slide_mpp`` column of the manifest (per slide, winning over the option)
+  override the slides' metadata; both are part of the provenance
+  (``slide_mpp_override``: value and source), so changing them redoes the slide.
+- **Annotated regions.** ``ExtractionSettings.regions`` keeps or excludes tiles by the
+  class of each slide's QuPath annotations (the manifest's ``annotations`` column, else
+  ``ExtractionSettings.annotations``); the filter and the file's sha256 are part of the
+  slide's provenance, so a changed file redoes the slide.
 - **The model loads once per worker.** Workers build the extractor through
   :func:`featx.extractors.get_extractor`, a per-process cache keyed by the
   :class:`~featx.extractors.ExtractorFactory` (import path and arguments).
@@ -47,29 +55,30 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from featx._io import atomic_path, file_fingerprint, read_table, remove_dead_temps
-from featx._provenance import config_of, json_value
-from featx._validate import file_name, non_negative_int, one_of, positive_float, positive_int
+from featx._io import atomic_path, file_fingerprint, is_transient, read_table, remove_dead_temps
+from featx._provenance import json_value
+from featx._validate import file_name
 from featx.embed.locks import SlideLock, utc_now
-from featx.embed.store import (
-    STORE_FORMAT,
-    is_done,
-    provenance,
-    slide_path,
-    write_slide_embeddings,
-)
-from featx.errors import InvalidParameterError, LockTimeoutError
+from featx.embed.settings import ClusterSettings, EmbedFunction, ExtractionSettings
+from featx.embed.store import is_done, provenance, slide_path, write_slide_embeddings
+from featx.errors import DataError, LockTimeoutError, StoreError
 from featx.extractors.registry import ExtractorFactory, get_extractor
+from featx.wsi.regions import RegionFilter
 
-#: Statuses a slide can have in the status table.
-STATUSES = ("done", "no_tissue", "failed", "missing", "locked")
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: Statuses a slide can have in the status table. ``retry``: failed for a passing cause
+#: (disk full, I/O error, timeout), so the next run tries it again.
+STATUSES = ("done", "no_tissue", "failed", "retry", "missing", "locked")
 STATUS_COLUMNS = ("slide_id", "patient_id", "path", "status", "error", "n_tiles", "seconds",
                   "started_at", "finished_at", "worker")
 
@@ -80,27 +89,47 @@ STATUS_EVERY_S = 2.0
 
 @dataclass(frozen=True)
 class SlideTask:
-    """Everything a worker needs to process one slide (picklable)."""
+    """One slide of a run: everything a worker needs to process it (picklable).
+
+    Attributes
+    ----------
+    slide_id, patient_id, path : str
+        The slide, its patient and its file (absolute).
+    root : str
+        The store's root folder (absolute).
+    extractor_name : str
+        The store partition, ``extractor=<NAME>``.
+    settings : ExtractionSettings
+        The run's settings, the same for every slide.
+    expected : dict
+        The provenance a finished store file of this slide records (the run's
+        :meth:`~ExtractionSettings.identity`, the slide's fingerprint and mpp override).
+    slide_mpp : float, optional
+        This slide's level-0 mpp override (manifest column, else the settings').
+    extra_provenance : dict
+        Stored too, but not compared on resume (the manifest's md5).
+    regions : RegionFilter, optional
+        The settings' region filter bound to this slide's QuPath file.
+    """
 
     slide_id: str
     patient_id: str
     path: str
     root: str
     extractor_name: str
-    factory: ExtractorFactory
-    expected: dict[str, Any]
-    spec: Any
-    normalizer: Any = None
-    embed: Callable[..., Any] | None = None
-    dtype: str = "float32"
-    batch_size: int = 64
-    stale_lock_s: float = 300.0
-    lock_wait_s: float = 3600.0
+    settings: ExtractionSettings
+    expected: dict[str, Any] = field(default_factory=dict)
+    slide_mpp: float | None = None
     extra_provenance: dict[str, Any] = field(default_factory=dict)
-    mpp: float | None = None
+    regions: RegionFilter | None = None
+
+    @property
+    def store_file(self) -> Path:
+        """Where this slide's embeddings go."""
+        return slide_path(self.root, extractor=self.extractor_name, slide_id=self.slide_id)
 
 
-def _default_embed() -> Callable[..., Any]:
+def _default_embed() -> EmbedFunction:
     from featx.embed.pipeline import embed_slide
 
     return embed_slide
@@ -131,16 +160,27 @@ def _done_record(task: SlideTask, path: Path) -> dict[str, Any]:
                    seconds=float(work.get("seconds", 0.0)), worker=str(work.get("worker", "")))
 
 
+def _on_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 def _not_visible(task: SlideTask) -> str:
     """Why this worker cannot run the task ("" when it can): the store or slide it cannot see."""
-    where = f"on worker {socket.gethostname()} (working folder {os.getcwd()})"
-    if not Path(task.root).is_dir():
-        return (f"store root {task.root} not found {where}; the store must be on a "
-                "filesystem every Dask worker shares")
-    if not Path(task.path).exists():
-        return (f"slide file {task.path} not found {where}; the slides must be on a "
-                "filesystem every Dask worker shares")
-    return ""
+    store, slide = Path(task.root).is_dir(), Path(task.path).exists()
+    if store and slide:
+        return ""
+    what = f"store root {task.root}" if not store else f"slide file {task.path}"
+    if not _on_dask_worker():  # here, it was there when the run listed it
+        return f"{what} not found (moved or deleted since the run started?)"
+    return (f"{what} not found on worker {socket.gethostname()} (working folder "
+            f"{os.getcwd()}); the {'store' if not store else 'slides'} must be on a filesystem "
+            "every Dask worker shares")
 
 
 def _lock_path(store_file: Path) -> Path:
@@ -163,11 +203,11 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
     unseen = _not_visible(task)
     if unseen:  # before any lock, so no stray lock folder appears in the worker's folder
         return _record(task, "failed", error=unseen, started=started)
-    path = slide_path(task.root, extractor=task.extractor_name, slide_id=task.slide_id)
+    path, settings = task.store_file, task.settings
     if is_done(path, task.expected):
         return _done_record(task, path)
     lock = SlideLock(_lock_path(path),
-                     stale_after_s=task.stale_lock_s, wait_s=task.lock_wait_s)
+                     stale_after_s=settings.stale_lock_s, wait_s=settings.lock_wait_s)
     try:
         lock.acquire()
     except LockTimeoutError as error:
@@ -177,21 +217,26 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
             return _done_record(task, path)
         _remove_temp_files(path)
         try:
-            extractor = get_extractor(task.factory)
-            embed = task.embed or _default_embed()
-            # mpp only when set, so embed functions without the keyword keep working.
-            options = {"mpp": task.mpp} if task.mpp is not None else {}
-            result = embed(task.path, extractor, spec=task.spec, normalizer=task.normalizer,
-                           batch_size=task.batch_size, **options)
+            extractor = get_extractor(settings.extractor)
+            embed = settings.embed or _default_embed()
+            # slide_mpp only when set, so embed functions without the keyword keep working.
+            options: dict[str, Any] = {"slide_mpp": task.slide_mpp} if (
+                task.slide_mpp is not None) else {}
+            if task.regions is not None:  # likewise: only for runs that filter by region
+                options["regions"] = task.regions
+            result = embed(task.path, extractor, spec=settings.spec,
+                           normalizer=settings.normalizer, batch_size=settings.batch_size,
+                           **options)
             work = {"worker": _worker_name(), "started_at": started, "finished_at": utc_now(),
                     "seconds": round(time.perf_counter() - t0, 3)}
             write_slide_embeddings(
                 task.root, result.coords, result.features, extractor=task.extractor_name,
-                slide_id=task.slide_id, patient_id=task.patient_id, dtype=task.dtype,
+                slide_id=task.slide_id, patient_id=task.patient_id, dtype=settings.dtype,
                 provenance={**task.expected, **task.extra_provenance, "work": work,
                             "pipeline": json_value(dict(result.provenance or {}))})
         except Exception as error:  # noqa: BLE001 - recorded per slide, the cohort goes on
-            return _record(task, "failed", error=f"{type(error).__name__}: {error}",
+            return _record(task, "retry" if is_transient(error) else "failed",
+                           error=f"{type(error).__name__}: {error}",
                            started=started, seconds=time.perf_counter() - t0)
         n_tiles = len(result.coords)
         return _record(task, "done" if n_tiles else "no_tissue", n_tiles=n_tiles,
@@ -208,13 +253,32 @@ def status_path(root: str | Path, *, extractor: str) -> Path:
 
 
 def read_status(root: str | Path, *, extractor: str) -> pd.DataFrame:
-    """Return the status table (empty with the right columns when there is none)."""
+    """Return the status table (empty with the right columns when there is none).
+
+    Raises
+    ------
+    StoreError
+        The file is not a status table featx wrote (other columns, non-numeric counts, an
+        unknown status); the message says to delete it, since a run rebuilds it.
+    """
     path = status_path(root, extractor=extractor)
     if not path.is_file():
         return pd.DataFrame(columns=list(STATUS_COLUMNS))
-    table = read_table(path, what="status table", dtype=str)
-    table["n_tiles"] = pd.to_numeric(table["n_tiles"]).astype(int)
-    table["seconds"] = pd.to_numeric(table["seconds"]).astype(float)
+    fix = ("delete it: the next featx extract rebuilds it from the store files, which are "
+           "the truth")
+    try:
+        table = read_table(path, what="status table", dtype=str)
+    except DataError as error:
+        raise StoreError(path, f"not a status table ({error.problem}); {fix}") from None
+    missing = [c for c in STATUS_COLUMNS if c not in table.columns]
+    unknown = sorted(set(table.get("status", pd.Series(dtype=str))) - set(STATUSES))
+    n_tiles = pd.to_numeric(table.get("n_tiles"), errors="coerce")
+    seconds = pd.to_numeric(table.get("seconds"), errors="coerce")
+    if missing or unknown or n_tiles.isna().any() or seconds.isna().any():
+        problem = (f"lacks the columns {missing}" if missing else f"has statuses {unknown[:3]}"
+                   if unknown else "has counts that are not numbers")
+        raise StoreError(path, f"not a status table featx wrote: it {problem}; {fix}")
+    table["n_tiles"], table["seconds"] = n_tiles.astype(int), seconds.astype(float)
     return table
 
 
@@ -225,18 +289,6 @@ def _write_status(path: Path, rows: dict[str, dict[str, Any]], order: list[str])
 
 
 # --------------------------------------------------------------------------- the run
-
-def _default_spec() -> Any:
-    from featx.wsi.tiling import TileSpec
-
-    return TileSpec()
-
-
-def _spec_dict(spec: Any) -> dict[str, Any]:
-    if isinstance(getattr(spec, "config", None), Mapping):
-        return json_value(dict(spec.config))
-    raise InvalidParameterError("spec", "a TileSpec (an object with a .config)", spec)
-
 
 def default_n_workers() -> int:
     """Workers for a local cluster: one per 4 cores and per 4 GiB of memory, at least 1.
@@ -257,25 +309,11 @@ def default_n_workers() -> int:
 def run_batch(
     manifest: str | Path | pd.DataFrame,
     root: str | Path,
+    settings: ExtractionSettings,
     *,
     slide_dir: str | Path | None = None,
-    extractor: ExtractorFactory | str = "COLORSTATS",
-    spec: Any = None,
-    normalizer: Any = None,
-    embed: Callable[..., Any] | None = None,
-    dtype: str = "float32",
-    batch_size: int = 64,
-    workers: int | None = None,
-    threads_per_worker: int = 1,
-    scheduler: str | None = None,
-    retry_failed: bool = False,
-    retries: int = 2,
-    full_hash: bool = False,
-    stale_lock_s: float = 300.0,
-    lock_wait_s: float = 3600.0,
     patients: Mapping[str, str] | None = None,
-    mpp: float | None = None,
-    progress: bool = False,
+    cluster: ClusterSettings | None = None,
 ) -> pd.DataFrame:
     """Extract every slide of a manifest into the store, resumably.
 
@@ -283,55 +321,19 @@ def run_batch(
     ----------
     manifest : path or DataFrame
         A GDC manifest or a table with a ``path`` column (see
-        :func:`featx.embed.manifests.slide_table`).
+        :func:`featx.embed.slides.slide_table`).
     root : path
         The store's root folder.
+    settings : ExtractionSettings
+        What to extract and how: extractor, tiling, stain normaliser, storage type,
+        slide_mpp override, retry, lock and hash policies.
     slide_dir : path, optional
         Folder holding the manifest's slides.
-    extractor : ExtractorFactory or str
-        The extractor recipe, a name in :data:`KNOWN_EXTRACTORS` or
-        ``"package.module:Callable"``.
-    spec : TileSpec, optional
-        Tiling; default ``featx.wsi.tiling.TileSpec()``.
-    normalizer : fitted stain normaliser, optional
-        Passed to the pipeline; its identity and fit are part of the provenance.
-    embed : callable, optional
-        ``embed(path, extractor, *, spec, normalizer, batch_size)`` returning an object
-        with ``coords``, ``features``, ``provenance``; default
-        :func:`featx.embed.pipeline.embed_slide`. Must be importable by workers.
-    dtype : {"float32", "float16"}
-        Storage type of the embeddings.
-    batch_size : int
-        Tiles per forward pass.
-    workers : int or None
-        ``0``: run in this process, no Dask. ``None`` (default): a Dask
-        LocalCluster with :func:`default_n_workers` worker processes. ``n > 0``: a
-        LocalCluster with ``n`` workers. Ignored when ``scheduler`` is given.
-    threads_per_worker : int
-        Threads per local Dask worker (each runs one slide at a time per thread).
-    scheduler : str, optional
-        Address of a running Dask scheduler (``tcp://host:8786``), e.g. one started
-        by dask-jobqueue on SLURM or by dask-kubernetes.
-    retry_failed : bool
-        Process slides whose last status was ``failed`` again.
-    retries : int
-        Dask retries of a task that raised outside the slide's own error
-        handling; a task whose worker died is rescheduled by Dask anyway.
-    full_hash : bool
-        Fingerprint slides by a full sha256 instead of size + partial hash.
-    stale_lock_s, lock_wait_s : float
-        Lock staleness, and the longest wait, at the end of the run, for a slide
-        another run or worker still holds (locked slides are first passed over).
     patients : mapping, optional
         slide_id -> patient_id overrides.
-    mpp : float, optional
-        Microns per level-0 pixel of every slide, overriding its metadata (for
-        slides that record none, e.g. TCGA's older JPEG 2000 frozen sections). A
-        manifest's ``mpp`` column sets it per slide and wins over this; empty cells
-        fall back to it, then to the metadata. Recorded in the provenance with its
-        source (``mpp_override``).
-    progress : bool
-        Show a progress bar with slides and tiles per second.
+    cluster : ClusterSettings, optional
+        Where to run: default ``ClusterSettings()``, a local Dask cluster sized to
+        this machine; ``ClusterSettings(workers=0)`` runs here without Dask.
 
     Returns
     -------
@@ -339,57 +341,47 @@ def run_batch(
         The status table, one row per manifest slide (also written to
         :func:`status_path`).
     """
-    from featx.embed.manifests import slide_table
+    from featx.embed.slides import slide_table
 
-    one_of("dtype", dtype, ("float32", "float16"))
-    positive_int("batch_size", batch_size)
-    non_negative_int("retries", retries)
-    positive_int("threads_per_worker", threads_per_worker)
-    if workers is not None:
-        non_negative_int("workers", workers)
-    if mpp is not None:
-        mpp = positive_float("mpp", mpp)
-    factory = extractor if isinstance(extractor, ExtractorFactory) else ExtractorFactory.of(
-        extractor)
-    spec = spec if spec is not None else _default_spec()
+    cluster = cluster if cluster is not None else ClusterSettings()
     slides = slide_table(manifest, slide_dir, patients=patients)
     # Workers may run in any folder (another host, a SLURM job): give them absolute paths.
     slides["path"] = [str(Path(p).absolute()) for p in slides["path"]]
     root = Path(root).expanduser().absolute()
 
-    client, cluster = None, None
-    if workers != 0 or scheduler is not None:
+    client, local = None, None
+    if cluster.uses_dask:
         from distributed import Client, LocalCluster
 
-        if scheduler is not None:
-            client = Client(scheduler)
+        if cluster.scheduler is not None:
+            client = Client(cluster.scheduler)
         else:
-            cluster = LocalCluster(n_workers=workers or default_n_workers(),
-                                   threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
+            local = LocalCluster(n_workers=cluster.workers or default_n_workers(),
+                                 threads_per_worker=cluster.threads_per_worker, processes=True,
+                                 dashboard_address=None)
+            client = Client(local)
     try:
         # The extractor's config (weights hash included) identifies its output. In Dask
         # mode a worker computes it, so the client never loads the model.
         if client is not None:
-            config = client.submit(_extractor_config, factory, pure=False).result()
+            config = client.submit(_extractor_config, settings.extractor, pure=False).result()
         else:
-            config = _extractor_config(factory)
+            config = _extractor_config(settings.extractor)
         name = file_name("extractor name", config.get("name", ""))
-        return _run(slides, root, client, factory=factory, name=name, config=config, spec=spec,
-                    normalizer=normalizer, embed=embed, dtype=dtype, batch_size=batch_size,
-                    retry_failed=retry_failed, retries=retries, full_hash=full_hash,
-                    stale_lock_s=stale_lock_s, lock_wait_s=lock_wait_s, mpp=mpp,
-                    progress=progress)
+        tasks, rows = _plan_tasks(slides, root, settings, name=name,
+                                  identity=settings.identity(config))
+        return _run(tasks, rows, slides["slide_id"].tolist(), root, client, name=name,
+                    cluster=cluster)
     finally:
         if client is not None:
             client.close()
-        if cluster is not None:
-            cluster.close()
+        if local is not None:
+            local.close()
 
 
-def _execute(client: Any, tasks: list[SlideTask], finish: Callable[[dict[str, Any]], None], *,
-             name: str, root: Path, retries: int, defer: bool) -> list[SlideTask]:
+def _execute(client: Client | None, tasks: list[SlideTask],
+             finish: Callable[[dict[str, Any]], None], *, retries: int,
+             defer: bool) -> list[SlideTask]:
     """Run the tasks here or on Dask; record each; return those passed over as locked.
 
     With ``defer``, a ``locked`` result is not recorded but returned, for the caller
@@ -410,8 +402,9 @@ def _execute(client: Any, tasks: list[SlideTask], finish: Callable[[dict[str, An
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]
-    futures = {client.submit(process_slide, task, key=f"featx-{name}-{task.slide_id}-"
-                             f"{token}", retries=retries, pure=False): task for task in tasks}
+    futures = {client.submit(process_slide, task, key=f"featx-{task.extractor_name}-"
+                             f"{task.slide_id}-{token}", retries=retries, pure=False): task
+               for task in tasks}
     for future in as_completed(futures):
         task = futures[future]
         try:
@@ -419,7 +412,7 @@ def _execute(client: Any, tasks: list[SlideTask], finish: Callable[[dict[str, An
         except Exception as error:  # noqa: BLE001 - e.g. KilledWorker: record, go on
             # The result may be lost (its worker died after finishing) while the
             # slide is safely in the store: the store file decides.
-            path = slide_path(root, extractor=name, slide_id=task.slide_id)
+            path = task.store_file
             finish(_done_record(task, path) if is_done(path, task.expected) else
                    _record(task, "failed", error=f"{type(error).__name__}: {error}"))
         # Forget the result, so a worker lost later does not make Dask recompute it.
@@ -431,52 +424,70 @@ def _extractor_config(factory: ExtractorFactory) -> dict[str, Any]:
     return json_value(dict(get_extractor(factory).config))
 
 
-def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFactory,
-         name: str, config: dict[str, Any], spec: Any, normalizer: Any,
-         embed: Callable[..., Any] | None, dtype: str, batch_size: int, retry_failed: bool,
-         retries: int, full_hash: bool, stale_lock_s: float, lock_wait_s: float,
-         mpp: float | None, progress: bool) -> pd.DataFrame:
+def _plan_tasks(slides: pd.DataFrame, root: Path, settings: ExtractionSettings, *, name: str,
+                identity: dict[str, Any]) -> tuple[list[SlideTask], dict[str, dict[str, Any]]]:
+    """The slides still to process, and the status rows of the others (done, failed, missing)."""
+    remove_dead_temps(status_path(root, extractor=name))  # a killed client's half-written table
+    try:
+        previous = {r["slide_id"]: r for r in read_status(root, extractor=name).to_dict("records")}
+    except StoreError as error:  # the store files are the truth: rebuild the table from them
+        warnings.warn(f"{error}; it is set aside and rebuilt from the store files",
+                      UserWarning, stacklevel=3)
+        previous = {}
+    rows: dict[str, dict[str, Any]] = {}
+    tasks: list[SlideTask] = []
+    for slide in slides.to_dict("records"):
+        task = SlideTask(slide["slide_id"], slide["patient_id"], slide["path"], str(root), name,
+                         settings)
+        if not slide["exists"]:
+            rows[task.slide_id] = _record(task, "missing", error="slide file not found")
+            continue
+        override, source = ((slide["slide_mpp"], "manifest") if slide["slide_mpp"] is not None
+                            else (settings.slide_mpp, "option"))
+        expected = {**identity, "slide": file_fingerprint(slide["path"], full=settings.full_hash),
+                    "slide_mpp_override": None if override is None else {
+                        "slide_mpp": override, "source": source}}
+        regions = None
+        if settings.regions is not None:  # only then: stores made without one stay done
+            regions = settings.regions.for_file(_annotation_file(slide, settings.annotations))
+            expected["regions"] = regions.config  # the file's sha256: a new file redoes it
+        old = previous.get(task.slide_id)
+        if is_done(task.store_file, expected):
+            # A run killed between writing a slide and unlocking it leaves its lock.
+            SlideLock(_lock_path(task.store_file),
+                      stale_after_s=settings.stale_lock_s).clear_if_stale()
+            rows[task.slide_id] = (
+                old if old is not None and old["status"] in ("done", "no_tissue")
+                else _done_record(task, task.store_file))
+            continue
+        if old is not None and old["status"] == "failed" and not settings.retry_failed:
+            rows[task.slide_id] = old
+            continue
+        extra = {"slide_md5_manifest": slide["md5"]} if slide["md5"] else {}
+        tasks.append(replace(task, expected=expected, slide_mpp=override,
+                             extra_provenance=extra, regions=regions))
+    return tasks, rows
+
+
+def _annotation_file(slide: Mapping[str, Any], annotations: Path | None) -> Path:
+    """A slide's QuPath file: its manifest cell, else ``<annotations>/<slide_id>.geojson``."""
+    if slide.get("annotations"):
+        return Path(slide["annotations"])
+    if annotations is None:
+        return Path(f"{slide['slide_id']}.geojson")  # absent: the slide fails, saying so
+    folder = Path(annotations).expanduser().absolute()
+    return folder / f"{slide['slide_id']}.geojson" if folder.is_dir() else folder
+
+
+def _run(tasks: list[SlideTask], rows: dict[str, dict[str, Any]], order: list[str], root: Path,
+         client: Client | None, *, name: str, cluster: ClusterSettings) -> pd.DataFrame:
+    """Process the tasks, rewriting the status table as they finish; return it."""
     from tqdm.auto import tqdm
 
     status_file = status_path(root, extractor=name)
-    remove_dead_temps(status_file)
-    previous = {r["slide_id"]: r for r in read_status(root, extractor=name).to_dict("records")}
-    order = slides["slide_id"].tolist()
-    rows: dict[str, dict[str, Any]] = {}
-    common = {"store_format": STORE_FORMAT, "extractor": config, "tile_spec": _spec_dict(spec),
-              "stain": config_of(normalizer), "embedding_dtype": dtype}
-    tasks: list[SlideTask] = []
-    for slide in slides.to_dict("records"):
-        base = SlideTask(slide["slide_id"], slide["patient_id"], slide["path"], str(root), name,
-                         factory, {}, spec)
-        if not slide["exists"]:
-            rows[slide["slide_id"]] = _record(base, "missing", error="slide file not found")
-            continue
-        slide_mpp, source = ((slide["mpp"], "manifest") if slide["mpp"] is not None else
-                             (mpp, "option"))
-        expected = {**common, "slide": file_fingerprint(slide["path"], full=full_hash),
-                    "mpp_override": None if slide_mpp is None else {"mpp": slide_mpp,
-                                                                    "source": source}}
-        path = slide_path(root, extractor=name, slide_id=slide["slide_id"])
-        old = previous.get(slide["slide_id"])
-        if is_done(path, expected):
-            # A run killed between writing a slide and unlocking it leaves its lock.
-            SlideLock(_lock_path(path), stale_after_s=stale_lock_s).clear_if_stale()
-            rows[slide["slide_id"]] = (
-                old if old is not None and old["status"] in ("done", "no_tissue")
-                else _done_record(base, path))
-            continue
-        if old is not None and old["status"] == "failed" and not retry_failed:
-            rows[slide["slide_id"]] = old
-            continue
-        extra = {"slide_md5_manifest": slide["md5"]} if slide["md5"] else {}
-        tasks.append(SlideTask(
-            slide["slide_id"], slide["patient_id"], slide["path"], str(root), name, factory,
-            expected, spec, normalizer, embed, dtype, batch_size, stale_lock_s, lock_wait_s,
-            extra, slide_mpp))
     _write_status(status_file, rows, order)
-
-    bar = tqdm(total=len(tasks), unit="slide", disable=not progress, desc=f"featx extract {name}")
+    bar = tqdm(total=len(tasks), unit="slide", disable=not cluster.progress,
+               desc=f"featx extract {name}")
     t0, tiles, written = time.perf_counter(), 0, time.monotonic()
 
     def finish(record: dict[str, Any]) -> None:
@@ -494,13 +505,12 @@ def _run(slides: pd.DataFrame, root: Path, client: Any, *, factory: ExtractorFac
 
     try:
         # First pass: a slide locked by another run is passed over, not waited for.
-        first = [replace(task, lock_wait_s=0.0) for task in tasks]
-        deferred = _execute(client, first, finish, name=name, root=root, retries=retries,
-                            defer=True)
+        first = [replace(t, settings=replace(t.settings, lock_wait_s=0.0)) for t in tasks]
+        deferred = _execute(client, first, finish, retries=cluster.retries, defer=True)
         # Then back to those, waiting for their owners; most are done by now.
         again = {t.slide_id for t in deferred}
-        _execute(client, [t for t in tasks if t.slide_id in again], finish, name=name,
-                 root=root, retries=retries, defer=False)
+        _execute(client, [t for t in tasks if t.slide_id in again], finish,
+                 retries=cluster.retries, defer=False)
     finally:
         _write_status(status_file, rows, order)
         bar.close()

@@ -47,6 +47,9 @@ from featx.evaluation.paired_tests import (
 
 #: Column name suffix of tests that do not hold their level over CV folds.
 LIBERAL = "liberal"
+#: The test behind every per-target verdict, as the comparison table's ``test`` column
+#: names it (reports label cards and captions with that column, never with a literal).
+PER_TARGET_TEST = "corrected resampled t-test (Nadeau-Bengio) over single folds"
 OVER_TARGET_METHODS = ("corrected", "wilcoxon_liberal")
 COUNT_CORRECTIONS = ("none", "bh")
 
@@ -83,8 +86,9 @@ def compare_extractors(
         One row per target: a, b, metric, target, n, mean_a, mean_b, mean_diff, ci_low,
         ci_high (corrected), t_corrected, p_corrected, q_corrected (Benjamini-Hochberg
         over targets), effect_size (d_z), better (sign of mean_diff: a, b or tie),
-        verdict (a or b where q_corrected < alpha, else "no difference"), and the liberal
-        p_ttest_liberal, p_wilcoxon_liberal, q_ttest_liberal, q_wilcoxon_liberal.
+        verdict (a or b where q_corrected < alpha, else "no difference"), test (the name
+        of the test behind the verdict and interval, :data:`PER_TARGET_TEST`), and the
+        liberal p_ttest_liberal, p_wilcoxon_liberal, q_ttest_liberal, q_wilcoxon_liberal.
 
     Raises
     ------
@@ -111,12 +115,13 @@ def compare_extractors(
     # resamples is never evidence: its p of ~0 only says the spread was not measured.
     measured = (out["n"] >= 3) & (out["ci_high"] > out["ci_low"])
     out["verdict"] = np.where((out["q_corrected"] < alpha) & measured, winner, "no difference")
+    out["test"] = PER_TARGET_TEST
     out.insert(0, "metric", metric)
     out.insert(0, "b", b)
     out.insert(0, "a", a)
     first = ["a", "b", "metric", "target", "n", "mean_a", "mean_b", "mean_diff", "ci_low",
              "ci_high", "t_corrected", "p_corrected", "q_corrected", "effect_size", "better",
-             "verdict"]
+             "verdict", "test"]
     return out[first + [c for c in out.columns if c not in first]]
 
 

@@ -136,7 +136,7 @@ def overlay_on_thumbnail(
     Parameters
     ----------
     thumbnail : numpy.ndarray
-        uint8 RGB (h, w, 3), e.g. ``slide.thumbnail(mpp=8)``.
+        uint8 RGB (h, w, 3), e.g. ``slide.thumbnail(thumbnail_mpp=8)``.
     coords : pandas.DataFrame
         The slide's tile table (``x``, ``y`` at level 0, ``read_px``, ``level``).
     probabilities : numpy.ndarray, shape (n_tiles,)

@@ -36,7 +36,7 @@ def draw_tiling(slide: Slide, tissue: TissueMask, coords: pd.DataFrame, *,
     """
     longest = max(slide.info.width, slide.info.height)
     downsample = max(longest / max_px, 1.0)
-    base = Image.fromarray(slide.thumbnail(mpp=slide.mpp * downsample))
+    base = Image.fromarray(slide.thumbnail(thumbnail_mpp=slide.slide_mpp * downsample))
     downsample = slide.info.width / base.width
     mask = Image.fromarray(tissue.mask.astype(np.uint8) * 255).resize(base.size, Image.Resampling.NEAREST)
     tinted = Image.blend(base, Image.new("RGB", base.size, TISSUE_TINT), alpha)

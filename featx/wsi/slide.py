@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from featx._validate import non_negative_int, positive_float, positive_int
+from featx._validate import MPP_RANGE, fits_in_memory, mpp, non_negative_int, positive_float, positive_int
 from featx.errors import DataNotFoundError, InvalidParameterError, MissingMppError, SlideError
 from featx.wsi.readers import Reader, diagnose, open_reader
 
@@ -28,8 +28,9 @@ from featx.wsi.readers import Reader, diagnose, open_reader
 #: DICOM (``.dcm``) is not among them: one slide's levels are several files, so a DICOM
 #: slide is named by one of its files (or their folder) explicitly.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms")
-#: Plausible range of a microscope scan's mpp; outside it a metadata value is not trusted.
-PLAUSIBLE_MPP = (0.05, 50.0)
+#: Plausible range of a microscope scan's mpp; outside it a metadata value is not trusted
+#: and an override is refused (the one range of :mod:`featx._validate`).
+PLAUSIBLE_MPP = MPP_RANGE
 
 _MICRONS_PER_UNIT = {"centimeter": 1e4, "inch": 25400.0, "millimeter": 1e3, "micrometer": 1.0}
 # read_region in chunks no larger than this, so huge levels never sit in memory whole.
@@ -57,10 +58,10 @@ class SlideInfo:
     vendor : str or None
         Format detected by OpenSlide (``"aperio"``, ``"generic-tiff"``, ...), or
         ``"ome-tiff"``, ``"tiff"``, ``"dicom"`` for files its fallbacks read.
-    mpp : float
+    slide_mpp : float
         Microns per level-0 pixel.
-    mpp_source : str
-        Where ``mpp`` came from: ``"override"``, ``"openslide"``, ``"aperio"``, ``"ome"``,
+    slide_mpp_source : str
+        Where ``slide_mpp`` came from: ``"override"``, ``"openslide"``, ``"aperio"``, ``"ome"``,
         ``"dicom"`` or ``"tiff"``.
     objective_power : float or None
         Scanning magnification if recorded (informational only: featx works in mpp).
@@ -76,8 +77,8 @@ class SlideInfo:
     level_dimensions: tuple[tuple[int, int], ...]
     level_downsamples: tuple[float, ...]
     vendor: str | None
-    mpp: float
-    mpp_source: str
+    slide_mpp: float
+    slide_mpp_source: str
     objective_power: float | None
     reader: str = "openslide"
 
@@ -89,7 +90,7 @@ class SlideInfo:
             "height": self.height, "level_count": self.level_count,
             "level_dimensions": [list(d) for d in self.level_dimensions],
             "level_downsamples": list(self.level_downsamples), "vendor": self.vendor,
-            "mpp": self.mpp, "mpp_source": self.mpp_source,
+            "slide_mpp": self.slide_mpp, "slide_mpp_source": self.slide_mpp_source,
             "objective_power": self.objective_power, "reader": self.reader,
         }
 
@@ -117,13 +118,14 @@ class Slide:
         return self.info.slide_id
 
     @property
-    def mpp(self) -> float:
+    def slide_mpp(self) -> float:
         """Microns per level-0 pixel."""
-        return self.info.mpp
+        return self.info.slide_mpp
 
     def __repr__(self) -> str:
         i = self.info
-        return f"Slide({i.slide_id!r}, {i.width}x{i.height} px, {i.mpp:.4g} mpp, {i.level_count} levels)"
+        return (f"Slide({i.slide_id!r}, {i.width}x{i.height} px, {i.slide_mpp:.4g} mpp, "
+                f"{i.level_count} levels)")
 
     def __enter__(self) -> Slide:
         return self
@@ -172,6 +174,8 @@ class Slide:
         if level >= self.info.level_count:
             raise InvalidParameterError("level", f"an int below {self.info.level_count}", level)
         width, height = positive_int("width", width), positive_int("height", height)
+        fits_in_memory(f"reading {width} x {height} px of {self.slide_id}", width * height * 4.0,
+                       fix="lower the tile size or read a coarser level")
         return self._handle.read(int(x), int(y), level, width, height)
 
     def read_level(self, level: int) -> np.ndarray:
@@ -179,27 +183,30 @@ class Slide:
         w, h = self.info.level_dimensions[non_negative_int("level", level)]
         return self.read_region(0, 0, level, w, h)
 
-    def thumbnail(self, *, mpp: float = 8.0) -> np.ndarray:
-        """The whole slide as uint8 RGB at about ``mpp`` microns per pixel.
+    def thumbnail(self, *, thumbnail_mpp: float = 8.0) -> np.ndarray:
+        """The whole slide as uint8 RGB at about ``thumbnail_mpp`` microns per pixel.
 
         Reads from the best pyramid level in chunks and shrinks each chunk, so
         memory stays bounded even for slides stored without a pyramid.
 
         Parameters
         ----------
-        mpp : float, default 8.0
-            Target microns per pixel; no finer than the slide's own mpp.
+        thumbnail_mpp : float, default 8.0
+            Microns per pixel of the thumbnail; no finer than the slide's own.
 
         Returns
         -------
         numpy.ndarray
-            uint8 array (h, w, 3) with h = round(height * slide_mpp / mpp).
+            uint8 array (h, w, 3) with h = round(height * slide_mpp / thumbnail_mpp).
         """
         from PIL import Image
 
-        scale = max(positive_float("mpp", mpp) / self.mpp, 1.0)  # level-0 px per thumbnail px
+        # level-0 px per thumbnail px
+        scale = max(positive_float("thumbnail_mpp", thumbnail_mpp) / self.slide_mpp, 1.0)
         out_w = max(1, round(self.info.width / scale))
         out_h = max(1, round(self.info.height / scale))
+        fits_in_memory(f"a {out_w} x {out_h} px thumbnail of {self.slide_id}", out_w * out_h * 3.0,
+                       fix="raise the thumbnail's mpp (for tiling: the tile's --tile-mpp)")
         level = self.best_level(scale)
         ds = self.info.level_downsamples[level]
         lw, lh = self.info.level_dimensions[level]
@@ -219,7 +226,7 @@ class Slide:
         return out
 
 
-def open_slide(path: str | Path, *, mpp: float | None = None,
+def open_slide(path: str | Path, *, slide_mpp: float | None = None,
                slide_id: str | None = None) -> Slide:
     """Open a whole-slide image: OpenSlide, else tifffile, else pydicom.
 
@@ -229,7 +236,7 @@ def open_slide(path: str | Path, *, mpp: float | None = None,
         Any format OpenSlide reads (Aperio .svs, generic tiled TIFF, .ndpi, .mrxs,
         DICOM...), an OME-TIFF or any RGB/grey TIFF (pyramidal or not), or a DICOM
         WSI file (its folder's instances of the same series are its levels) or folder.
-    mpp : float, optional
+    slide_mpp : float, optional
         Microns per level-0 pixel. Overrides the metadata; required when the
         slide records none.
     slide_id : str, optional
@@ -249,13 +256,13 @@ def open_slide(path: str | Path, *, mpp: float | None = None,
         No mpp in the metadata and none given.
     """
     path = Path(path)
-    if mpp is not None:
-        mpp = positive_float("mpp", mpp)
+    if slide_mpp is not None:
+        slide_mpp = mpp("slide_mpp", slide_mpp)
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         raise SlideError(path, diagnose(path))
     handle = open_reader(path)
     try:
-        info = _slide_info(path, handle, mpp, slide_id)
+        info = _slide_info(path, handle, slide_mpp, slide_id)
         slide = Slide(handle, info)
         # Touch the smallest level once: truncated files fail here, with the file's name.
         last = info.level_count - 1
@@ -292,8 +299,8 @@ def _slide_info(path: Path, handle: Reader, override: float | None,
         level_dimensions=tuple((int(w), int(h)) for w, h in handle.level_dimensions),
         level_downsamples=tuple(float(d) for d in handle.level_downsamples),
         vendor=_vendor(handle),
-        mpp=float(mpp),
-        mpp_source=source,
+        slide_mpp=float(mpp),
+        slide_mpp_source=source,
         objective_power=_to_float(power),
         reader=handle.name,
     )

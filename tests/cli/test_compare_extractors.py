@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from featx.cli._app import app
 from featx.embed.batch import run_batch
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import list_extractors, read_slide
 from featx.extractors.registry import ExtractorFactory
 from tests.embed._batch_helpers import make_spec, write_slide
-from tests.embed._foreign_files import write_slideflow, write_trident
+from tests.embed.formats._foreign_files import write_slideflow, write_trident
 
 runner = CliRunner()
 N_SLIDES = 16
@@ -35,7 +36,8 @@ def test_three_extractors_imported_and_extracted_evaluate_and_report(tmp_path):
     store = tmp_path / "store"
     factory = ExtractorFactory.of("keras:MobileNetV3Small", weights="random", input_px=64,
                                   batch_size=16)
-    status = run_batch(manifest, store, extractor=factory, spec=make_spec(), workers=0)
+    status = run_batch(manifest, store, ExtractionSettings(factory, spec=make_spec()),
+                       cluster=ClusterSettings(workers=0))
     assert set(status["status"]) == {"done"}, status["error"].tolist()
 
     # Another tool's embeddings of the same tiles: one carries the label, one is noise.

@@ -26,11 +26,12 @@ def test_doctor_names_each_check_and_hashes_the_weights(monkeypatch, tmp_path):
 
 
 def test_status_counts_done_and_missing_and_lists_errors(tmp_path):
-    from featx.embed import run_batch
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
 
-    slide = write_synthetic_slide(tmp_path / "S1.svs", width_px=1024, height_px=768, mpp=0.5).path
+    slide = write_synthetic_slide(tmp_path / "S1.svs", width_px=1024, height_px=768, slide_mpp=0.5).path
     manifest = pd.DataFrame({"path": [str(slide), str(tmp_path / "gone.svs")]})
-    run_batch(manifest, tmp_path / "store", extractor="COLORSTATS", workers=0, progress=False)
+    run_batch(manifest, tmp_path / "store", ExtractionSettings("COLORSTATS"),
+              cluster=ClusterSettings(workers=0))
     done = runner.invoke(app, ["status", str(tmp_path / "store")])
     assert done.exit_code == 1
     assert "COLORSTATS: 2 slides:" in done.output and "1 done" in done.output
@@ -39,3 +40,20 @@ def test_status_counts_done_and_missing_and_lists_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(app, ["status", str(empty)]).exit_code == 2
+
+
+def test_status_verifies_every_file_it_counts(tmp_path):
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
+    from featx.embed.store import slide_path
+
+    paths = [write_synthetic_slide(tmp_path / f"S{i}.svs", width_px=1024, height_px=768,
+                                   slide_mpp=0.5, seed=i).path for i in range(2)]
+    run_batch(pd.DataFrame({"path": [str(p) for p in paths]}), tmp_path / "store",
+              ExtractionSettings("COLORSTATS"), cluster=ClusterSettings(workers=0))
+    assert runner.invoke(app, ["status", str(tmp_path / "store")]).exit_code == 0
+    half = slide_path(tmp_path / "store", extractor="COLORSTATS", slide_id="S1")
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
+    done = runner.invoke(app, ["status", str(tmp_path / "store")])
+    assert done.exit_code == 1
+    assert "damaged  S1: not a readable Parquet file" in done.output
+    assert "featx extract redoes it" in done.output

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from featx._io import file_sha256
 from featx.cli._app import app
 from featx.embed.store import read_slide, slide_path
-from tests.embed._foreign_files import grid, write_clam, write_trident
+from tests.embed.formats._foreign_files import grid, write_clam, write_trident
 
 runner = CliRunner()
 FEATURES = np.random.default_rng(5).normal(size=(12, 4)).astype(np.float32)

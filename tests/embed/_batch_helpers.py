@@ -38,7 +38,7 @@ _CACHE = Path(tempfile.gettempdir()) / f"featx-test-slides-{os.getuid()}" / _GEN
 
 def make_spec() -> TileSpec:
     """Tiles of 64 px at 2 mpp: 256 level-0 px, a dozen tissue tiles per slide."""
-    return TileSpec(tile_px=64, mpp=2.0, overlap_px=0, min_tissue=0.5)
+    return TileSpec(tile_px=64, tile_mpp=2.0, overlap_px=0, min_tissue=0.5)
 
 
 def write_slide(path: Path, *, tissue: bool = True, seed: int = 0) -> Path:
@@ -49,7 +49,7 @@ def write_slide(path: Path, *, tissue: bool = True, seed: int = 0) -> Path:
         regions = [Region(x=100 + 30 * seed, y=100, width=1200, height=950, shape="ellipse",
                           label="tumour" if seed % 2 else "normal")] if tissue else []
         tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.tiff")
-        write_synthetic_slide(tmp, width_px=WIDTH, height_px=HEIGHT, mpp=MPP, regions=regions,
+        write_synthetic_slide(tmp, width_px=WIDTH, height_px=HEIGHT, slide_mpp=MPP, regions=regions,
                               fmt="tiff", seed=seed)
         os.replace(tmp, cached)
     shutil.copyfile(cached, path)
@@ -70,7 +70,7 @@ def _stand_in(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=N
 
 
 def embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
-          progress=False, mpp=None):
+          progress=False, slide_mpp=None):
     """featx.embed.pipeline.embed_slide, or its stand-in.
 
     Test hooks: ``FEATX_TEST_SLOW_S`` sleeps per slide; with ``FEATX_TEST_DIE_ONCE`` set
@@ -86,7 +86,7 @@ def embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,
             pass
         else:
             os._exit(1)
-    options = {"mpp": mpp} if mpp is not None else {}
+    options = {"slide_mpp": slide_mpp} if slide_mpp is not None else {}
     run = _embed_slide if _embed_slide is not None else _stand_in
     return run(path, extractor, spec=spec, normalizer=normalizer, batch_size=batch_size,
                tissue=tissue, progress=progress, **options)

@@ -20,6 +20,7 @@ import pytest
 from featx._io import file_fingerprint
 from featx.embed.batch import read_status, run_batch, status_path
 from featx.embed.locks import SlideLock
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import provenance, read_slide, read_store, slide_path
 from featx.errors import LockTimeoutError
 from featx.extractors import ColorStatsExtractor
@@ -49,10 +50,13 @@ def _cohort(folder: Path, n: int = 4, *, blank: bool = False, corrupt: bool = Fa
     return manifest
 
 
-def _run(manifest: Path, root: Path, **kw) -> pd.DataFrame:
-    kw.setdefault("workers", 0)
-    return run_batch(manifest, root, slide_dir=manifest.parent, extractor=NAME,
-                     spec=make_spec(), embed=embed, **kw)
+def _settings(**kw) -> ExtractionSettings:
+    return ExtractionSettings(NAME, spec=make_spec(), embed=embed, **kw)
+
+
+def _run(manifest: Path, root: Path, *, workers: int = 0, **settings) -> pd.DataFrame:
+    return run_batch(manifest, root, _settings(**settings), slide_dir=manifest.parent,
+                     cluster=ClusterSettings(workers=workers))
 
 
 def test_fingerprint_changes_with_content(tmp_path):
@@ -147,8 +151,8 @@ def test_gdc_manifest_with_gdc_client_layout(tmp_path):
                      "size": path.stat().st_size, "state": "live"})
     manifest = tmp_path / "gdc_manifest.txt"
     pd.DataFrame(rows).to_csv(manifest, sep="\t", index=False)
-    status = run_batch(manifest, tmp_path / "store", slide_dir=folder, extractor=NAME,
-                       spec=make_spec(), embed=embed, workers=0)
+    status = run_batch(manifest, tmp_path / "store", _settings(), slide_dir=folder,
+                       cluster=ClusterSettings(workers=0))
     assert status["status"].tolist() == ["done", "done"]
     assert status["patient_id"].tolist() == ["TCGA-55-8504", "TCGA-55-8514"]
     prov = provenance(slide_path(tmp_path / "store", extractor=NAME,
@@ -224,8 +228,9 @@ import sys
 sys.path[:0] = [{root!r}]
 from tests.embed._batch_helpers import embed, make_spec
 from featx.embed.batch import run_batch
-run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
-          spec=make_spec(), embed=embed, workers=0)
+from featx.embed.settings import ClusterSettings, ExtractionSettings
+run_batch({manifest!r}, {store!r}, ExtractionSettings("COLORSTATS", spec=make_spec(), embed=embed),
+          slide_dir={slides!r}, cluster=ClusterSettings(workers=0))
 """
 
 
@@ -279,9 +284,11 @@ import json, sys, time
 sys.path[:0] = [{root!r}]
 from tests.embed._batch_helpers import embed, make_spec
 from featx.embed.batch import run_batch
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 start = time.time()
-status = run_batch({manifest!r}, {store!r}, slide_dir={slides!r}, extractor="COLORSTATS",
-                   spec=make_spec(), embed=embed, workers=0)
+status = run_batch({manifest!r}, {store!r},
+                   ExtractionSettings("COLORSTATS", spec=make_spec(), embed=embed),
+                   slide_dir={slides!r}, cluster=ClusterSettings(workers=0))
 status.assign(t0=start, t1=time.time()).to_json({out!r}, orient="records")
 """
 
@@ -368,9 +375,8 @@ def test_two_dask_workers_process_a_cohort(tmp_path, monkeypatch):
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        status = run_batch(manifest, tmp_path / "dask", slide_dir=manifest.parent,
-                           extractor=NAME, spec=make_spec(), embed=embed,
-                           scheduler=cluster.scheduler_address)
+        status = run_batch(manifest, tmp_path / "dask", _settings(), slide_dir=manifest.parent,
+                           cluster=ClusterSettings(scheduler=cluster.scheduler_address))
         with distributed.Client(cluster) as client:
             builds = client.run(extractor_builds)
     assert marker.exists(), "the worker should have died once"
@@ -496,7 +502,7 @@ def test_cli_extract_with_a_saved_stain_fit(tmp_path, monkeypatch):
 def _no_mpp_slide(path: Path) -> Path:
     from featx.wsi.synthetic import Region, write_synthetic_slide
 
-    write_synthetic_slide(path, width_px=1500, height_px=1200, mpp=0.5, fmt="tiff-no-mpp",
+    write_synthetic_slide(path, width_px=1500, height_px=1200, slide_mpp=0.5, fmt="tiff-no-mpp",
                           regions=[Region(100, 100, 1200, 950)], downsamples=(1, 4))
     return path
 
@@ -507,32 +513,32 @@ def test_mpp_option_and_manifest_column(tmp_path):
     _no_mpp_slide(folder / "frozen_a.tiff")
     _no_mpp_slide(folder / "frozen_b.tiff")
     manifest = folder / "manifest.csv"
-    pd.DataFrame({"path": ["frozen_a.tiff", "frozen_b.tiff"], "mpp": ["0.25", ""]}).to_csv(
+    pd.DataFrame({"path": ["frozen_a.tiff", "frozen_b.tiff"], "slide_mpp": ["0.25", ""]}).to_csv(
         manifest, index=False)
     status = _run(manifest, tmp_path / "store").set_index("slide_id")
     # The column gives a its mpp; b has none anywhere: failed, with the fix in the error.
     assert status.loc["frozen_a", "status"] == "done"
     assert status.loc["frozen_b", "status"] == "failed"
-    assert "--mpp" in status.loc["frozen_b", "error"]
-    status = _run(manifest, tmp_path / "store", mpp=0.5, retry_failed=True)
+    assert "--slide-mpp" in status.loc["frozen_b", "error"]
+    status = _run(manifest, tmp_path / "store", slide_mpp=0.5, retry_failed=True)
     status = status.set_index("slide_id")
     assert (status["status"] == "done").all()
     folder_out = tmp_path / "store" / f"extractor={NAME}"
     prov_a = provenance(folder_out / "frozen_a.parquet")
     prov_b = provenance(folder_out / "frozen_b.parquet")
-    assert prov_a["mpp_override"] == {"mpp": 0.25, "source": "manifest"}
-    assert prov_b["mpp_override"] == {"mpp": 0.5, "source": "option"}
-    assert prov_b["pipeline"]["slide"]["mpp_source"] == "override"
+    assert prov_a["slide_mpp_override"] == {"slide_mpp": 0.25, "source": "manifest"}
+    assert prov_b["slide_mpp_override"] == {"slide_mpp": 0.5, "source": "option"}
+    assert prov_b["pipeline"]["slide"]["slide_mpp_source"] == "override"
     # At 0.25 mpp the same pixels cover a quarter of the area: a has about 1/4 the tiles.
     assert 0 < 3 * status.loc["frozen_a", "n_tiles"] < status.loc["frozen_b", "n_tiles"]
     # A changed mpp redoes the slide; the same one skips it.
     before = (folder_out / "frozen_b.parquet").stat().st_mtime_ns
-    _run(manifest, tmp_path / "store", mpp=0.5)
+    _run(manifest, tmp_path / "store", slide_mpp=0.5)
     assert (folder_out / "frozen_b.parquet").stat().st_mtime_ns == before
-    _run(manifest, tmp_path / "store", mpp=0.4)
-    assert provenance(folder_out / "frozen_b.parquet")["mpp_override"]["mpp"] == 0.4
+    _run(manifest, tmp_path / "store", slide_mpp=0.4)
+    assert provenance(folder_out / "frozen_b.parquet")["slide_mpp_override"]["slide_mpp"] == 0.4
     bad = folder / "bad.csv"
-    pd.DataFrame({"path": ["frozen_a.tiff"], "mpp": ["0,25"]}).to_csv(bad, index=False)
+    pd.DataFrame({"path": ["frozen_a.tiff"], "slide_mpp": ["0,25"]}).to_csv(bad, index=False)
     from featx.errors import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match="frozen_a.*0.25 for 40x"):
@@ -554,20 +560,26 @@ def test_cli_extract_mpp(tmp_path, monkeypatch):
     args = ["extract", str(manifest), "--out", str(tmp_path / "store"), "--slides", str(folder),
             "--workers", "0", "--tile-px", "64", "--tile-mpp", "2.0", "--no-progress"]
     assert CliRunner().invoke(app, args).exit_code == 1
-    result = CliRunner().invoke(app, [*args, "--mpp", "0.5", "--retry-failed"])
+    result = CliRunner().invoke(app, [*args, "--slide-mpp", "0.5", "--retry-failed"])
     assert result.exit_code == 0 and "1 done" in result.output, result.output
 
 
-def test_worker_that_cannot_see_the_store_names_its_host_and_folder(tmp_path):
+def test_worker_that_cannot_see_the_store_names_its_host_and_folder(tmp_path, monkeypatch):
     import socket
 
+    from featx.embed import batch
     from featx.embed.batch import SlideTask, process_slide
 
     task = SlideTask("s", "p", str(tmp_path / "s.tiff"), str(tmp_path / "elsewhere"), NAME,
-                     ExtractorFactory.of(NAME), {}, make_spec())
-    record = process_slide(task)
+                     _settings())
+    record = process_slide(task)  # here, not on Dask: no Dask worker to blame
     assert record["status"] == "failed"
+    assert "elsewhere not found (moved or deleted since the run started?)" in record["error"]
+    assert "Dask" not in record["error"]
+    monkeypatch.setattr(batch, "_on_dask_worker", lambda: True)
+    record = process_slide(task)
     assert socket.gethostname() in record["error"] and os.getcwd() in record["error"]
+    assert "every Dask worker shares" in record["error"]
     assert not (tmp_path / "elsewhere").exists()  # no stray lock folder
 
 
@@ -582,9 +594,9 @@ def test_relative_paths_reach_a_dask_worker_in_another_folder(tmp_path, monkeypa
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         monkeypatch.chdir(client_dir)  # ... the client runs here, with relative paths
-        status = run_batch(Path("slides/manifest.csv"), Path("store"), slide_dir=Path("slides"),
-                           extractor=NAME, spec=make_spec(), embed=embed,
-                           scheduler=cluster.scheduler_address)
+        status = run_batch(Path("slides/manifest.csv"), Path("store"), _settings(),
+                           slide_dir=Path("slides"),
+                           cluster=ClusterSettings(scheduler=cluster.scheduler_address))
         with distributed.Client(cluster) as client:
             cwd = client.run(os.getcwd)
     assert set(cwd.values()) == {str(worker_dir)}
@@ -617,3 +629,62 @@ def test_a_slide_locked_by_a_live_run_is_passed_over_then_recorded(tmp_path, wai
     finished = pd.to_datetime(status["finished_at"])
     assert (finished.drop(held) <= finished[held]).all()
     assert elapsed < 30 + wait_s
+
+
+# --------------------------------------------------------------------------- passing causes
+
+
+def test_a_full_disk_is_retried_by_the_next_run_without_retry_failed(tmp_path, monkeypatch):
+    from featx.embed import batch
+
+    manifest = _cohort(tmp_path / "slides", 2)
+    real = batch.write_slide_embeddings
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch, "write_slide_embeddings", disk_full)
+    first = _run(manifest, tmp_path / "store")
+    assert first["status"].tolist() == ["retry", "retry"]
+    assert first["error"].str.contains("No space left on device").all()
+    monkeypatch.setattr(batch, "write_slide_embeddings", real)  # space freed
+    again = _run(manifest, tmp_path / "store")
+    assert again["status"].tolist() == ["done", "done"]
+
+
+def test_a_slide_s_own_failure_waits_for_retry_failed(tmp_path, monkeypatch):
+    from featx.embed import batch
+
+    manifest = _cohort(tmp_path / "slides", 1)
+
+    def bad_values(*args, **kwargs):
+        raise ValueError("not a slide featx can read")
+
+    monkeypatch.setattr(batch, "write_slide_embeddings", bad_values)
+    assert _run(manifest, tmp_path / "store")["status"].tolist() == ["failed"]
+    monkeypatch.undo()
+    assert _run(manifest, tmp_path / "store")["status"].tolist() == ["failed"]
+    assert _run(manifest, tmp_path / "store", retry_failed=True)["status"].tolist() == ["done"]
+
+
+@pytest.mark.parametrize("content", [
+    "a,b\n1,2\n",  # other columns
+    "slide_id,patient_id,path,status,error,n_tiles,seconds,started_at,finished_at,worker\n"
+    "S,P,p,done,,many,0,,,\n",  # a count that is not a number
+    "slide_id,patient_id,path,status,error,n_tiles,seconds,started_at,finished_at,worker\n"
+    "S,P,p,exploded,,1,0,,,\n",  # an unknown status
+    "\x00\x01\x02",  # not text
+])
+def test_a_status_table_featx_did_not_write_is_named_then_rebuilt(tmp_path, content):
+    from featx.errors import StoreError
+
+    manifest = _cohort(tmp_path / "slides", 1)
+    table = status_path(tmp_path / "store", extractor=NAME)
+    table.parent.mkdir(parents=True)
+    table.write_text(content)
+    with pytest.raises(StoreError, match="_status.csv: not a status table.*delete it"):
+        read_status(tmp_path / "store", extractor=NAME)
+    with pytest.warns(UserWarning, match="set aside and rebuilt from the store files"):
+        status = _run(manifest, tmp_path / "store")
+    assert status["status"].tolist() == ["done"]
+    assert read_status(tmp_path / "store", extractor=NAME)["status"].tolist() == ["done"]

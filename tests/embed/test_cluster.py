@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from featx.embed.batch import run_batch
+from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import provenance
 from tests.embed._batch_helpers import embed, make_spec, write_slide
 
@@ -62,7 +64,8 @@ def test_cluster_of_separate_processes_survives_a_killed_worker(tmp_path: Path) 
     manifest = tmp_path / "manifest.csv"
     pd.DataFrame({"path": [str(p) for p in paths]}).to_csv(manifest, index=False)
     reference = tmp_path / "local"
-    run_batch(manifest, reference, extractor=NAME, spec=make_spec(), embed=embed, workers=0)
+    settings = ExtractionSettings(NAME, spec=make_spec(), embed=embed)
+    run_batch(manifest, reference, settings, cluster=ClusterSettings(workers=0))
 
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "FEATX_TEST_SLOW_S": "0.8"}
@@ -84,8 +87,8 @@ def test_cluster_of_separate_processes_survives_a_killed_worker(tmp_path: Path) 
         store = tmp_path / "cluster"
         result: dict[str, pd.DataFrame] = {}
         run = threading.Thread(target=lambda: result.setdefault("status", run_batch(
-            manifest, store, extractor=NAME, spec=make_spec(), embed=embed,
-            scheduler=address, lock_wait_s=120)))
+            manifest, store, replace(settings, lock_wait_s=120),
+            cluster=ClusterSettings(scheduler=address))))
         run.start()
         done = store / f"extractor={NAME}"
         _wait_for(lambda: len(list(done.glob("*.parquet"))) >= 2, 120, "two slides done")

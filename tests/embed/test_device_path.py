@@ -20,7 +20,7 @@ from featx.wsi.synthetic import Region, write_synthetic_slide
 from featx.wsi.tiling import TileSpec, grid_coords, read_tiles
 
 pytestmark = pytest.mark.tensorflow
-SPEC = TileSpec(tile_px=64, mpp=1.0, min_tissue=0.3)
+SPEC = TileSpec(tile_px=64, tile_mpp=1.0, min_tissue=0.3)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def slide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """A synthetic slide with tissue and glass, and a stain target from its tiles."""
     path = tmp_path_factory.mktemp("slide") / "synthetic.svs"
     write_synthetic_slide(
-        path, width_px=1400, height_px=1000, mpp=0.5, seed=3,
+        path, width_px=1400, height_px=1000, slide_mpp=0.5, seed=3,
         regions=[Region(x=100, y=100, width=600, height=700, shape="ellipse", label="normal"),
                  Region(x=800, y=200, width=450, height=600, shape="rect", label="tumour")])
     with open_slide(path) as opened:

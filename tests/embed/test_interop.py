@@ -9,7 +9,7 @@ import pytest
 from featx._io import file_sha256
 from featx.embed.interop import export_embeddings, import_embeddings
 from featx.embed.store import provenance, read_slide, slide_path, write_slide_embeddings
-from tests.embed._foreign_files import grid, write_clam, write_slideflow, write_trident
+from tests.embed.formats._foreign_files import grid, write_clam, write_slideflow, write_trident
 
 RNG = np.random.default_rng(3)
 FEATURES = RNG.normal(size=(12, 8)).astype(np.float32)
@@ -33,7 +33,7 @@ def test_each_tool_imports_to_the_same_store_rows_with_its_source_in_the_provena
     for frame in frames.values():
         np.testing.assert_array_equal(np.stack(frame["embedding"]), FEATURES)
         np.testing.assert_array_equal(frame[["x", "y"]].to_numpy(), COORDS)
-        np.testing.assert_allclose(frame["mpp"], 0.5)
+        np.testing.assert_allclose(frame["tile_mpp"], 0.5)
         assert set(frame["stain_status"]) == {"external"}
     record = provenance(slide_path(store, extractor="UNI", slide_id="S1"))
     assert record["extractor"] == {"name": "UNI", "imported": True, "source_format": "trident",
@@ -58,7 +58,7 @@ def test_import_resumes_and_redoes_a_changed_source(tmp_path):
                                   FEATURES * 2)
     assert not list(target.parent.glob(".*.tmp"))
     import_embeddings([src / "trident"], store, extractor="UNI", slide_mpp=0.25)  # new options
-    assert read_slide(store, "S1", extractor="UNI")["mpp"].iloc[0] == pytest.approx(0.5)
+    assert read_slide(store, "S1", extractor="UNI")["tile_mpp"].iloc[0] == pytest.approx(0.5)
 
 
 def test_a_bad_file_fails_alone_with_one_line(tmp_path):
@@ -75,7 +75,7 @@ def test_a_bad_file_fails_alone_with_one_line(tmp_path):
 def test_export_then_import_gives_the_store_back_bit_for_bit(tmp_path, dtype):
     store, back = tmp_path / "store", tmp_path / "back"
     coords = pd.DataFrame({"x": COORDS[:, 0], "y": COORDS[:, 1], "level": 0, "read_px": 448,
-                           "mpp": 0.5, "tile_px": 224, "tissue_fraction": RNG.uniform(size=12),
+                           "tile_mpp": 0.5, "tile_px": 224, "tissue_fraction": RNG.uniform(size=12),
                            "col": COORDS[:, 0] // 448, "row": COORDS[:, 1] // 448,
                            "stain_status": ["normalized"] * 11 + ["fallback"]})
     for slide in ("TCGA-AA-0001-01Z-00-DX1", "TCGA-AA-0002-01Z-00-DX1"):
@@ -104,7 +104,7 @@ def test_export_then_import_gives_the_store_back_bit_for_bit(tmp_path, dtype):
 def test_an_export_imported_under_another_name_is_a_new_import(tmp_path):
     store = tmp_path / "store"
     coords = pd.DataFrame({"x": COORDS[:, 0], "y": COORDS[:, 1], "level": 0, "read_px": 512,
-                           "mpp": 0.5, "tile_px": 256, "tissue_fraction": 1.0,
+                           "tile_mpp": 0.5, "tile_px": 256, "tissue_fraction": 1.0,
                            "col": 0, "row": 0})
     write_slide_embeddings(store, coords, FEATURES, extractor="FTX-2048", slide_id="S1")
     export_embeddings(store, tmp_path / "h5")
@@ -151,5 +151,73 @@ def test_a_slide_without_tiles_is_stored_empty(tmp_path):
     write_clam(tmp_path / "clam" / "EMPTY.h5", np.zeros((0, 8), np.float32),
                np.zeros((0, 2), np.int64), attrs=False)
     status = import_embeddings([tmp_path / "clam"], tmp_path / "store", extractor="R50")
-    assert status["status"].tolist() == ["done"] and status["n_tiles"].tolist() == [0]
+    assert status["status"].tolist() == ["no_tissue"] and status["n_tiles"].tolist() == [0]
     assert read_slide(tmp_path / "store", "EMPTY", extractor="R50", as_="numpy").shape == (0, 8)
+
+
+def _hostile_sources(folder):
+    """A folder of one good TRIDENT file and one damaged file of every kind, beside it."""
+    from tests.embed.formats._foreign_files import write_torch_archive
+
+    folder.mkdir()
+    write_trident(folder / "GOOD.h5", FEATURES, COORDS)
+    write_trident(folder / "HUGE.h5", FEATURES, np.where(COORDS > 2000, 1e30, COORDS))
+    write_trident(folder / "TWICE.h5", FEATURES, np.concatenate([COORDS[:6], COORDS[:6]]))
+    nan = FEATURES.copy()
+    nan[3, 2] = np.nan
+    write_trident(folder / "NAN.h5", nan, COORDS)
+    import h5py
+
+    with h5py.File(write_trident(folder / "NOSIDE.h5", FEATURES, COORDS), "a") as handle:
+        handle["coords"].attrs["patch_size_level0"] = np.nan  # a tile side of NaN pixels
+    # A slideflow bag whose tensor walks backwards out of its storage (heap into the store).
+    ints = np.arange(96, dtype=np.int64)
+    write_torch_archive(folder / "HEAP.pt", ints, kind="LongStorage", offset=95, shape=(12, 8),
+                        stride=(-8, -1))
+    np.savez(folder / "HEAP.index.npz", COORDS + 256)
+    # A bag whose locations file declares 10^12 rows in 200 bytes.
+    write_torch_archive(folder / "INDEX.pt", FEATURES.ravel(), shape=(12, 8), stride=(8, 1))
+    np.savez(folder / "INDEX.index.npz", COORDS)
+    _declare_huge_npy(folder / "INDEX.index.npz")
+    return {"HUGE": "coordinates that are not level-0 pixels",
+            "TWICE": "6 tiles repeat the coordinates of another",
+            "NAN": "1 of 12 tiles have NaN or infinite features",
+            "NOSIDE": "a tile side of nan level-0 pixels",
+            "HEAP": "negative offset, size or stride",
+            "INDEX": "its header declares (1000000000000, 2)"}
+
+
+def _declare_huge_npy(npz):
+    import io
+    import zipfile
+
+    member = io.BytesIO()  # a header declaring 10^12 rows, then the 12 rows there are
+    np.lib.format.write_array_header_1_0(member, {"descr": "<i8", "fortran_order": False,
+                                                  "shape": (10**12, 2)})
+    with zipfile.ZipFile(npz, "w") as archive:
+        archive.writestr("arr_0.npy", member.getvalue() + COORDS.astype("<i8").tobytes())
+
+
+def test_damaged_and_hostile_files_fail_alone_with_the_reason(tmp_path):
+    expected = _hostile_sources(tmp_path / "in")
+    status = import_embeddings([tmp_path / "in"], tmp_path / "store",
+                               extractor="UNI").set_index("slide_id")
+    assert status.loc["GOOD", "status"] == "done"
+    for name, needle in expected.items():
+        assert status.loc[name, "status"] == "failed", name
+        assert needle in status.loc[name, "error"], (name, status.loc[name, "error"])
+    assert sorted(p.stem for p in (tmp_path / "store" / "extractor=UNI").glob("*.parquet")) == [
+        "GOOD"]
+
+
+def test_a_bag_without_locations_is_not_read(tmp_path, monkeypatch):
+    from featx.embed.formats import slideflow
+    from featx.errors import DataNotFoundError
+    from tests.embed.formats._foreign_files import write_torch_tensor
+
+    def never(path):
+        raise AssertionError("the tensor was read before its locations were looked for")
+
+    monkeypatch.setattr(slideflow, "read_torch_tensor", never)
+    with pytest.raises(DataNotFoundError, match="S1.index.npz"):
+        slideflow.read_slideflow_bag(write_torch_tensor(tmp_path / "S1.pt", FEATURES))

@@ -16,14 +16,14 @@ from featx.wsi.slide import open_slide
 from featx.wsi.synthetic import Region, write_synthetic_slide
 from featx.wsi.tiling import TileSpec, grid_coords, read_tiles
 
-SPEC = TileSpec(tile_px=64, mpp=1.0, min_tissue=0.5)
+SPEC = TileSpec(tile_px=64, tile_mpp=1.0, min_tissue=0.5)
 
 
 @pytest.fixture(scope="module")
 def slide_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("slide") / "synthetic.svs"
     write_synthetic_slide(
-        path, width_px=1600, height_px=1200, mpp=0.5, seed=0,
+        path, width_px=1600, height_px=1200, slide_mpp=0.5, seed=0,
         regions=[Region(x=150, y=150, width=700, height=800, shape="ellipse", label="normal"),
                  Region(x=900, y=250, width=550, height=700, shape="rect", label="tumour")],
     )
@@ -189,6 +189,32 @@ def test_per_slide_normaliser_is_fitted_to_each_slide(slide_path: Path, referenc
     expected = MacenkoNormalizer(mode="per_slide").fit(tiles[:4]).fit_source(tiles[picks])
     np.testing.assert_array_equal(result.features, ColorStatsExtractor()(expected.transform(tiles)))
     assert result.provenance["stain"]["stain_matrix_source"] == expected.config["stain_matrix_source"]
+
+
+def test_the_stain_sample_is_read_once(slide_path: Path, reference: tuple, monkeypatch) -> None:
+    # The tiles read to fit a slide's stains are reused by the stream, not read again.
+    from featx.embed import pipeline
+    from featx.stain.macenko import MacenkoNormalizer
+
+    coords, tiles = reference
+    counted: list[int] = []
+
+    def counting(slide, rows, **kwargs):
+        counted.append(len(rows))
+        return read_tiles(slide, rows, **kwargs)
+
+    monkeypatch.setattr(pipeline, "read_tiles", counting)
+    shared = MacenkoNormalizer(mode="per_slide").fit(tiles[:4])
+    alone = MacenkoNormalizer(mode="per_slide").fit(tiles[:4])
+    for prefetch in (0, None):
+        counted.clear()
+        result = embed_slide(slide_path, ColorStatsExtractor(), spec=SPEC, normalizer=shared,
+                             batch_size=7, prefetch_batches=prefetch)
+        assert sum(counted) == len(tiles)  # every tile read exactly once
+        fitted = alone.fit_source(tiles[np.unique(np.linspace(0, len(tiles) - 1, 32).round()
+                                                  .astype(int))])
+        np.testing.assert_array_equal(result.features,
+                                      ColorStatsExtractor()(fitted.transform(tiles)))
 
 
 @pytest.mark.tensorflow

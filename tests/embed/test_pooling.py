@@ -13,7 +13,7 @@ from featx.errors import DataNotFoundError, InvalidParameterError
 
 def _coords(n):
     return pd.DataFrame({"col": np.arange(n), "row": 0, "x": np.arange(n) * 100, "y": 0,
-                         "level": 0, "read_px": 224, "tile_px": 224, "mpp": 0.5,
+                         "level": 0, "read_px": 224, "tile_px": 224, "tile_mpp": 0.5,
                          "tissue_fraction": 1.0})
 
 

@@ -34,7 +34,7 @@ def _coords(n: int, seed: int) -> pd.DataFrame:
     col, row = np.arange(n) % 7, np.arange(n) // 7
     return pd.DataFrame({
         "slide_id": "ignored", "col": col, "row": row, "x": col * 448, "y": row * 448,
-        "level": 0, "read_px": 448, "tile_px": 224, "mpp": 0.5,
+        "level": 0, "read_px": 448, "tile_px": 224, "tile_mpp": 0.5,
         "tissue_fraction": rng.uniform(0.8, 1.0, n).astype(np.float32),
         "stain_status": np.where(np.arange(n) % 5 == 0, "fallback", "ok"),
     })
@@ -48,7 +48,7 @@ def _write_cohort(root, dtype="float32"):
         coords = _coords(n, i)
         feats = np.random.default_rng(i).normal(size=(n, 6)).astype(np.float32)
         write_slide_embeddings(root, coords, feats, extractor="A", slide_id=slide, dtype=dtype,
-                               provenance={"tile_spec": {"tile_px": 224, "mpp": 0.5}})
+                               provenance={"tile_spec": {"tile_px": 224, "tile_mpp": 0.5}})
         write_slide_embeddings(root, coords, feats + 1, extractor="B", slide_id=slide)
         truth[slide] = (coords, feats)
     return truth
@@ -111,7 +111,7 @@ def test_float16_halves_embedding(tmp_path):
 
 def test_provenance_round_trip_and_is_done(tmp_path):
     prov = {"extractor": {"name": "A", "weights_sha256": "ab" * 32},
-            "tile_spec": {"tile_px": 224, "mpp": 0.5, "min_tissue": 0.8},
+            "tile_spec": {"tile_px": 224, "tile_mpp": 0.5, "min_tissue": 0.8},
             "stain": {"method": "macenko", "stain_matrix": [[0.65, 0.70, 0.29], [0.07, 0.99, 0.11]]},
             "slide": {"size": 123, "partial_sha256": "cd" * 32}}
     coords = _coords(4, 0)
@@ -185,7 +185,7 @@ def test_whole_store_reads_identically_with_pandas_arrow_duckdb_polars(tmp_path)
     duckdb = pytest.importorskip("duckdb")
     pl = pytest.importorskip("polars")
     truth = _write_cohort(tmp_path)
-    scalar = ["extractor", "slide_id", "patient_id", "x", "y", "level", "mpp", "tile_px",
+    scalar = ["extractor", "slide_id", "patient_id", "x", "y", "level", "tile_mpp", "tile_px",
               "tissue_fraction", "stain_status", "col", "row"]
 
     ours = _sorted(read_store(tmp_path))
@@ -246,3 +246,26 @@ def test_read_slide_opens_only_its_file(tmp_path):
     assert len(read_slide(tmp_path, "plain_slide", extractor="A")) == 16
     got = read_store(tmp_path, extractor="A", slide_ids=["plain_slide"], as_="numpy")
     assert got.shape == (16, 6)
+
+
+def test_check_file_reads_the_footer_and_counts_the_rows(tmp_path):
+    from featx.embed.store import check_file, damaged_files
+    from featx.errors import StoreError
+
+    _write_cohort(tmp_path)
+    assert damaged_files(tmp_path, extractor="A") == {}
+    half = slide_path(tmp_path, extractor="A", slide_id="plain_slide")
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])  # half-truncated
+    short = slide_path(tmp_path, extractor="A", slide_id=TCGA)
+    table = pq.read_table(short)  # a file holding fewer rows than its provenance counts
+    pq.write_table(table.slice(0, 4).replace_schema_metadata(table.schema.metadata), short)
+    foreign = tmp_path / "extractor=A" / "foreign.parquet"
+    pq.write_table(pa.table({"a": [1]}), foreign)
+    damaged = damaged_files(tmp_path, extractor="A")
+    assert set(damaged) == {"plain_slide", TCGA, "foreign"}
+    assert damaged["plain_slide"].startswith("not a readable Parquet file")
+    assert damaged[TCGA] == "holds 4 rows where its provenance counts 10"
+    assert damaged["foreign"] == "no featx provenance: featx did not write it"
+    assert check_file(slide_path(tmp_path, extractor="B", slide_id=TCGA)) == ""
+    with pytest.raises(StoreError, match="plain_slide.parquet: damaged: not a readable Parquet"):
+        provenance(half)

@@ -170,6 +170,7 @@ def test_clear_errors(tmp_path, monkeypatch):
 
 def test_runs_in_the_pipeline_by_name_with_prepared_batches(tmp_path):
     from featx.embed.batch import run_batch
+    from featx.embed.settings import ClusterSettings, ExtractionSettings
     from featx.embed.store import provenance, read_slide, slide_path
     from featx.extractors.registry import ExtractorFactory
     from tests.embed._batch_helpers import make_spec, write_slide
@@ -182,8 +183,8 @@ def test_runs_in_the_pipeline_by_name_with_prepared_batches(tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"path,slide_id\n{tmp_path / 'S1.tiff'},S1\n")
     factory = ExtractorFactory.of(f"onnx:{path}", name="TINY-ONNX")
-    status = run_batch(manifest, tmp_path / "store", extractor=factory, spec=make_spec(),
-                       workers=0)
+    status = run_batch(manifest, tmp_path / "store", ExtractionSettings(factory, spec=make_spec()),
+                       cluster=ClusterSettings(workers=0))
     assert status["status"].tolist() == ["done"], status["error"].tolist()
     features = read_slide(tmp_path / "store", "S1", extractor="TINY-ONNX", as_="numpy")
     assert features.shape[1] == 5 and len(features) > 0

@@ -13,14 +13,14 @@ from featx.wsi.synthetic import Region, write_synthetic_slide
 
 
 def test_section_shows_scales_top_tiles_and_links_a_viewer_per_slide(tmp_path):
-    spec = TileSpec(tile_px=128, mpp=1.0, min_tissue=0.5)
+    spec = TileSpec(tile_px=128, tile_mpp=1.0, min_tissue=0.5)
     paths, parts = {}, []
     for i in range(4):
         regions = [Region(64, 64, 900, 640)]
         if i % 2 == 0:
             regions.append(Region(400, 300, 400, 300, "ellipse", "tumour"))
         paths[f"S{i}"] = write_synthetic_slide(tmp_path / f"S{i}.svs", width_px=1024,
-                                               height_px=768, mpp=0.5, regions=regions,
+                                               height_px=768, slide_mpp=0.5, regions=regions,
                                                seed=i).path
         with open_slide(paths[f"S{i}"]) as slide:
             tiles = grid_coords(slide, spec)
@@ -47,7 +47,7 @@ def test_section_shows_scales_top_tiles_and_links_a_viewer_per_slide(tmp_path):
 
 
 def test_an_unreadable_slide_gets_its_grid_heatmap_and_the_reason(tmp_path):
-    good = write_synthetic_slide(tmp_path / "good.svs", width_px=512, height_px=512, mpp=2.0,
+    good = write_synthetic_slide(tmp_path / "good.svs", width_px=512, height_px=512, slide_mpp=2.0,
                                  downsamples=(1,)).path
     broken = tmp_path / "broken.svs"
     broken.write_bytes(b"")

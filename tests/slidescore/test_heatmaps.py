@@ -77,11 +77,11 @@ def test_overlay_colours_each_tile_footprint_only():
 def test_overlay_png_on_a_generated_slide(tmp_path, artifacts_dir):
     regions = [Region(100, 100, 700, 800, "ellipse", "normal"),
                Region(850, 150, 600, 700, "ellipse", "tumour")]
-    s = write_synthetic_slide(tmp_path / "h.svs", width_px=1536, height_px=1024, mpp=1.0,
+    s = write_synthetic_slide(tmp_path / "h.svs", width_px=1536, height_px=1024, slide_mpp=1.0,
                               regions=regions, downsamples=(1, 4), seed=1)
     with open_slide(s.path) as slide:
-        coords = grid_coords(slide, TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5))
-        thumb = slide.thumbnail(mpp=8.0)
+        coords = grid_coords(slide, TileSpec(tile_px=64, tile_mpp=2.0, min_tissue=0.5))
+        thumb = slide.thumbnail(thumbnail_mpp=8.0)
         info = slide.info
     # Probability = the tile's column position, so the overlay must brighten left to right.
     probs = coords["col"].to_numpy() / coords["col"].max()
@@ -102,8 +102,8 @@ def test_overlay_png_on_a_generated_slide(tmp_path, artifacts_dir):
 @pytest.mark.realdata
 def test_overlay_on_the_real_slide(shared_data, artifacts_dir):
     with open_slide(shared_data / "wsi" / "CMU-1-Small-Region.svs") as slide:
-        coords = grid_coords(slide, TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5))
-        thumb = slide.thumbnail(mpp=8.0)
+        coords = grid_coords(slide, TileSpec(tile_px=64, tile_mpp=2.0, min_tissue=0.5))
+        thumb = slide.thumbnail(thumbnail_mpp=8.0)
         info = slide.info
     downsample = info.width / thumb.shape[1]
     probs = coords["tissue_fraction"].to_numpy()  # any per-tile value in [0, 1]
@@ -111,7 +111,7 @@ def test_overlay_on_the_real_slide(shared_data, artifacts_dir):
                                    level_downsamples=info.level_downsamples, alpha=0.6)
     # Pixels change exactly on the tiles' footprints.
     footprint = np.zeros(thumb.shape[:2], bool)
-    side = 64 * 2.0 / info.mpp / downsample
+    side = 64 * 2.0 / info.slide_mpp / downsample
     for x, y in zip(coords["x"] / downsample, coords["y"] / downsample, strict=True):
         footprint[int(round(y)) + 1:int(round(y + side)) - 1,
                   int(round(x)) + 1:int(round(x + side)) - 1] = True

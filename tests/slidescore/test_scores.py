@@ -36,7 +36,7 @@ from featx.wsi.slide import open_slide
 from featx.wsi.synthetic import Region, write_synthetic_slide
 from featx.wsi.tiling import TileSpec, grid_coords, read_tiles
 
-SPEC = TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5)  # 128 level-0 px per tile at 1 mpp
+SPEC = TileSpec(tile_px=64, tile_mpp=2.0, min_tissue=0.5)  # 128 level-0 px per tile at 1 mpp
 WIDTH, HEIGHT = 1536, 1024
 N_SLIDES = 16
 
@@ -55,7 +55,7 @@ def generated(tmp_path_factory):
     feats, labels = [], []
     for seed in (100, 101):
         s = write_synthetic_slide(root / f"train{seed}.svs", width_px=WIDTH, height_px=HEIGHT,
-                                  mpp=1.0, downsamples=(1, 4), seed=seed)  # normal + tumour
+                                  slide_mpp=1.0, downsamples=(1, 4), seed=seed)  # normal + tumour
         coords, tiles, info = _slide_tiles(s.path)
         lab = tile_labels_from_mask(coords, s.label_mask(8), downsample=8,
                                     level_downsamples=info.level_downsamples)
@@ -76,7 +76,7 @@ def generated(tmp_path_factory):
             regions.append(Region(x0 + w // 2 - side // 2 + int(rng.integers(-150, 150)),
                                   y0 + h // 2 - side // 2, side, side, "ellipse", "tumour"))
         s = write_synthetic_slide(root / f"s{i:02d}.svs", width_px=WIDTH, height_px=HEIGHT,
-                                  mpp=1.0, regions=regions, downsamples=(1, 4), seed=i)
+                                  slide_mpp=1.0, regions=regions, downsamples=(1, 4), seed=i)
         with open_slide(s.path) as slide:
             coords = grid_coords(slide, SPEC)
             probs = tile_probabilities(slide, coords, extractor, classifier, batch_size=32)

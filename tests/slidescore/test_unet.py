@@ -226,10 +226,10 @@ def generated_features(tmp_path_factory):
           Region(900, 150, 560, 760, "ellipse", "normal"),
           Region(1050, 300, 280, 280, "rect", "tumour")]]
     for seed, regions in enumerate(layouts, start=11):
-        s = write_synthetic_slide(root / f"u{seed}.svs", width_px=1536, height_px=1024, mpp=1.0,
+        s = write_synthetic_slide(root / f"u{seed}.svs", width_px=1536, height_px=1024, slide_mpp=1.0,
                                   regions=regions, downsamples=(1, 4), seed=seed)
         with open_slide(s.path) as slide:
-            coords = grid_coords(slide, TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5))
+            coords = grid_coords(slide, TileSpec(tile_px=64, tile_mpp=2.0, min_tissue=0.5))
             feats = extractor(read_tiles(slide, coords))
             labels = tile_labels_from_mask(coords, s.label_mask(8), downsample=8,
                                            level_downsamples=slide.info.level_downsamples)
@@ -282,10 +282,10 @@ def test_end_to_end_training_reads_tiles_from_generated_slides(tmp_path):
     opened, slides = [], []
     for seed, regions in enumerate(layouts):
         s = write_synthetic_slide(tmp_path / f"e{seed}.svs", width_px=1536, height_px=1024,
-                                  mpp=1.0, regions=regions, downsamples=(1, 4), seed=seed)
+                                  slide_mpp=1.0, regions=regions, downsamples=(1, 4), seed=seed)
         slide = open_slide(s.path)
         opened.append(slide)
-        coords = grid_coords(slide, TileSpec(tile_px=32, mpp=4.0, min_tissue=0.5))
+        coords = grid_coords(slide, TileSpec(tile_px=32, tile_mpp=4.0, min_tissue=0.5))
         labels = tile_labels_from_mask(coords, s.label_mask(8), downsample=8,
                                        level_downsamples=slide.info.level_downsamples)
         slides.append((slide_tile_loader(slide, coords), coords, labels))

@@ -91,14 +91,14 @@ def test_cli_normalize_folder(tmp_path) -> None:
 
 def test_cli_normalize_slide(tmp_path) -> None:
     slide = write_synthetic_slide(
-        tmp_path / "s.svs", width_px=1024, height_px=768, mpp=0.5,
+        tmp_path / "s.svs", width_px=1024, height_px=768, slide_mpp=0.5,
         regions=[Region(x=100, y=100, width=800, height=560, shape="rect", label="tumour")],
     )
     target = tmp_path / "target.png"
     Image.fromarray(he_image(HE_STAIN_MATRIX, size=64, seed=51)[0]).save(target)
     out = tmp_path / "out"
     result = runner.invoke(app, ["normalize", str(slide.path), "-t", str(target), "-o", str(out),
-                                 "--mode", "per_slide", "--tile-px", "64", "--target-mpp", "1.0",
+                                 "--mode", "per_slide", "--tile-px", "64", "--tile-mpp", "1.0",
                                  "--save-tiles"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "status.csv")

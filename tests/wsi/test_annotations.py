@@ -20,7 +20,7 @@ from featx.wsi.slide import open_slide
 from featx.wsi.synthetic import Region, write_synthetic_slide
 from featx.wsi.tiling import TileSpec, grid_coords
 
-SPEC = TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5)  # 128 level-0 px per tile at 1 mpp
+SPEC = TileSpec(tile_px=64, tile_mpp=2.0, min_tissue=0.5)  # 128 level-0 px per tile at 1 mpp
 
 
 def _coords(slide_path):
@@ -52,7 +52,7 @@ def test_labels_match_rectangular_regions_exactly(tmp_path):
     # Rectangles on the 128-px tile grid: every tile is wholly tumour, normal or glass.
     regions = [Region(128, 128, 1024, 640, "rect", "normal"),
                Region(640, 256, 384, 384, "rect", "tumour")]
-    s = write_synthetic_slide(tmp_path / "rect.svs", width_px=1536, height_px=1024, mpp=1.0,
+    s = write_synthetic_slide(tmp_path / "rect.svs", width_px=1536, height_px=1024, slide_mpp=1.0,
                               regions=regions, downsamples=(1, 4), seed=3)
     coords, info = _coords(s.path)
     labels = tile_labels_from_mask(coords, s.label_mask(8), downsample=8,
@@ -65,7 +65,7 @@ def test_labels_match_rectangular_regions_exactly(tmp_path):
 def test_labels_match_elliptic_regions(tmp_path):
     regions = [Region(100, 80, 1300, 860, "ellipse", "normal"),
                Region(700, 250, 500, 450, "ellipse", "tumour")]
-    s = write_synthetic_slide(tmp_path / "ell.svs", width_px=1536, height_px=1024, mpp=1.0,
+    s = write_synthetic_slide(tmp_path / "ell.svs", width_px=1536, height_px=1024, slide_mpp=1.0,
                               regions=regions, downsamples=(1, 4), seed=4)
     coords, info = _coords(s.path)
     labels = tile_labels_from_mask(coords, s.label_mask(4), downsample=4,
@@ -121,7 +121,7 @@ def test_geojson_labels_match_the_label_mask(tmp_path):
     regions = [Region(100, 80, 1300, 860, "ellipse", "normal"),
                Region(700, 250, 500, 450, "ellipse", "tumour"),
                Region(200, 300, 256, 256, "rect", "tumour")]
-    s = write_synthetic_slide(tmp_path / "g.svs", width_px=1536, height_px=1024, mpp=1.0,
+    s = write_synthetic_slide(tmp_path / "g.svs", width_px=1536, height_px=1024, slide_mpp=1.0,
                               regions=regions, downsamples=(1, 4), seed=5)
     coords, info = _coords(s.path)
     # QuPath-style export: the two tumour areas as one MultiPolygon, plus a stroma
@@ -188,7 +188,7 @@ def test_errors_name_the_argument(tmp_path):
 def test_geojson_labels_on_the_real_slide(shared_data):
     path = shared_data / "wsi" / "CMU-1-Small-Region.svs"
     with open_slide(path) as slide:
-        coords = grid_coords(slide, TileSpec(tile_px=64, mpp=2.0, min_tissue=0.5))
+        coords = grid_coords(slide, TileSpec(tile_px=64, tile_mpp=2.0, min_tissue=0.5))
         info = slide.info
     assert len(coords) > 10
     half = info.width // 2  # annotate the left half tumour, the right half normal

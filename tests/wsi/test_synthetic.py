@@ -17,7 +17,7 @@ from featx.wsi.synthetic import (
 
 
 def test_levels_show_the_same_tissue(tmp_path):
-    slide_file = write_synthetic_slide(tmp_path / "s.svs", width_px=2048, height_px=2048, mpp=0.5)
+    slide_file = write_synthetic_slide(tmp_path / "s.svs", width_px=2048, height_px=2048, slide_mpp=0.5)
     with open_slide(slide_file.path) as slide:
         level0 = slide.read_region(0, 0, 0, 2048, 2048).astype(float)
         level1 = slide.read_region(0, 0, 1, 512, 512).astype(float)
@@ -26,7 +26,7 @@ def test_levels_show_the_same_tissue(tmp_path):
 
 
 def test_normal_tissue_optical_density_lies_in_the_stain_plane():
-    slide = SyntheticSlide(path=None, width_px=512, height_px=512, mpp=0.5,  # type: ignore[arg-type]
+    slide = SyntheticSlide(path=None, width_px=512, height_px=512, slide_mpp=0.5,  # type: ignore[arg-type]
                            regions=(Region(0, 0, 512, 512, "rect", "normal"),))
     rgb = render_region(slide, 0, 0, 256, 256).astype(float)
     od = -np.log(np.maximum(rgb, 1) / 255).reshape(-1, 3)
@@ -37,7 +37,7 @@ def test_normal_tissue_optical_density_lies_in_the_stain_plane():
 
 
 def test_label_mask_orders_regions_and_counts_area():
-    slide = SyntheticSlide(path=None, width_px=1000, height_px=800, mpp=0.5,  # type: ignore[arg-type]
+    slide = SyntheticSlide(path=None, width_px=1000, height_px=800, slide_mpp=0.5,  # type: ignore[arg-type]
                            regions=(Region(0, 0, 600, 800, "rect", "normal"),
                                     Region(400, 200, 200, 200, "rect", "tumour")))
     labels = slide.label_mask(10.0)
