@@ -28,11 +28,11 @@ Last run on the 2-core development machine (shared with other jobs; ``--jobs 2
   repetition of all 907 targets x 2 extractors; predictions equal to 1e-14.
   PROJECTED paper protocol: featx 11.0 CPU-min (7.9 min wall with 2 threads),
   naive 8.7 CPU-hours (~48x).
-* LinearSVC (naive liblinear): 1,436 tiles 3.7 s CPU per fit; one paper-size fit
-  (5,744 x 2,048, 9 classes) 395 s CPU (scikit-learn's default picks the primal solver
-  there, which stops at max_iter=1000 without converging), ~55 CPU-hours PROJECTED for
-  the paper protocol. featx fits ``LinearSVC(dual=True)``, the fastest library way at
-  paper size: every way is timed in benchmarks/bench_linear_svm.py.
+* LinearSVC (naive liblinear; run before featx had its own solver): 1,436 tiles
+  3.7 s CPU per fit; one paper-size fit (5,744 x 2,048, 9 classes) 395 s CPU
+  (liblinear's primal solver stops at max_iter=1000 without converging),
+  ~55 CPU-hours PROJECTED for the paper protocol. featx now solves the same problem
+  by exact Newton (featx.evaluation.linear_svm): see benchmarks/bench_linear_svm.py.
 """
 
 from __future__ import annotations
@@ -232,8 +232,8 @@ def bench_linear_svc(args) -> None:
     print(f"MEASURED    naive  {naive}  ({per_fit:.2f} s CPU per fit)")
     # with n_jobs > 1 the fits run in worker processes, whose CPU time is not ours
     cpu = f", {naive.cpu / featx.cpu:.2f}x CPU" if args.jobs == 1 else ""
-    print(f"MEASURED    featx  {featx}  (n_jobs={args.jobs}; LinearSVC(dual=True)) -> "
-          f"{naive.wall / featx.wall:.2f}x wall{cpu}")
+    print(f"MEASURED    featx  {featx}  (n_jobs={args.jobs}; exact Newton, "
+          f"featx.evaluation.linear_svm) -> {naive.wall / featx.wall:.2f}x wall{cpu}")
     print(f"MEASURED    same problem, both solved to liblinear's tolerance: accuracy naive "
           f"{acc_naive:.4f}, featx {acc_featx:.4f}")
     fits = 5 * PAPER_SVC["repeats"] * PAPER_SVC["extractors"]

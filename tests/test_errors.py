@@ -68,13 +68,13 @@ def test_errors_carry_fields_and_survive_pickling(error: FeatxError) -> None:
 
 
 def test_one_except_catches_every_not_fitted_estimator() -> None:
-    from featx.evaluation.lasso import LassoLogisticCV
+    from featx.evaluation.linear_svm import BatchedLinearSVC
     from featx.slidescore.scores import HeatmapForestScorer
     from featx.stain import MacenkoNormalizer
 
     unfitted = [lambda: MacenkoNormalizer().transform(np.zeros((1, 4, 4, 3), np.uint8)),
                 lambda: HeatmapForestScorer().predict_proba([np.zeros((2, 2))]),
-                lambda: LassoLogisticCV().predict(np.zeros((2, 3)))]
+                lambda: BatchedLinearSVC().predict(np.zeros((2, 3)))]
     for call in unfitted:
         with pytest.raises(errors.NotFittedError) as caught:
             call()

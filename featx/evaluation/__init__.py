@@ -18,6 +18,7 @@ from featx.evaluation.experiments import Evaluation, evaluate, read_targets, run
 from featx.evaluation.expression import regress_expression
 from featx.evaluation.folds import RepeatedFolds, make_folds
 from featx.evaluation.lasso import LassoLogisticCV
+from featx.evaluation.linear_svm import BatchedLinearSVC
 from featx.evaluation.multiway import MultiwayComparison, compare_many
 from featx.evaluation.mutation import predict_mutations
 from featx.evaluation.paired_tests import (
@@ -31,8 +32,8 @@ from featx.evaluation.paired_tests import (
 from featx.evaluation.results import EXPERIMENT_METRICS, EXPERIMENTS, ExperimentResult
 from featx.evaluation.tissue import classify_tissue
 
-__all__ = ["EXPERIMENTS", "EXPERIMENT_METRICS", "ComparisonResult", "Evaluation",
-           "ExperimentResult", "LassoLogisticCV", "MultiwayComparison",
+__all__ = ["EXPERIMENTS", "EXPERIMENT_METRICS", "BatchedLinearSVC", "ComparisonResult",
+           "Evaluation", "ExperimentResult", "LassoLogisticCV", "MultiwayComparison",
            "RepeatedFolds", "align", "classify_tissue", "compare_extractors", "compare_many",
            "compare_over_targets", "corrected_resampled_ttest", "count_better",
            "delong_from_predictions", "delong_test", "embedding_sources", "evaluate",
