@@ -10,6 +10,7 @@ import pytest
 
 from featx.evaluation.comparisons import compare_over_targets
 from featx.report import build_report, write_report
+from tests.browser import visible_text
 from tests.report._results import signal_and_noise, stored_results
 
 
@@ -26,13 +27,8 @@ def standin_results(tmp_path_factory):
     return folder
 
 
-def _text(html: str) -> str:
-    """What a reader sees of some HTML: the text without tags, spaces as spaces."""
-    return re.sub(r"<[^>]+>", "", html).replace("\u00a0", " ")
-
-
 def _cards(page: str) -> list[str]:
-    return [_text(c) for c in re.findall(r"<div class='verdict[^']*'>(.*?)</div>", page,
+    return [visible_text(c) for c in re.findall(r"<div class='verdict[^']*'>(.*?)</div>", page,
                                          flags=re.S)]
 
 
@@ -57,7 +53,7 @@ def test_summary_holds_every_answer_and_flags_the_standins(standin_results, tmp_
     assert any(line.startswith("Expression regression: 40 patients, 3 genes; 3 x 4-fold")
                for line in report.summary.data)
     page = write_report(report, tmp_path / "r").html.read_text()
-    top = _text(page[:page.index("<h2>Tissue classification")])
+    top = visible_text(page[:page.index("<h2>Tissue classification")])
     assert "SIG is a stand-in" in top and "Read with care" in top and "What was run" in top
     assert all("is a stand-in" in card for card in _cards(page)[1:])
 
@@ -71,9 +67,9 @@ def test_cards_name_the_test_the_result_carries_never_a_literal(standin_results,
     assert len(cards) == 3 and not any("Wilcoxon" in card for card in cards)
     assert over.test in cards[1] and "corrected" in over.test
     # The Wilcoxon over genes is shown, labelled, in the literature section only.
-    literature = _text(page[page.index("For comparison with the literature"):])
+    literature = visible_text(page[page.index("For comparison with the literature"):])
     assert "Wilcoxon signed-rank test" in literature and "paper&#x27;s count" in literature
-    assert "Wilcoxon" not in _text(page[:page.index("For comparison with the literature")])
+    assert "Wilcoxon" not in visible_text(page[:page.index("For comparison with the literature")])
     # A comparison table that names another test: the cards, captions and summary say that.
     renamed = tmp_path / "renamed"
     renamed.mkdir()
