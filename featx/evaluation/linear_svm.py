@@ -36,7 +36,9 @@ gradients. The first, all-active step is only a direction for the line search, s
 feature-space system is float32 too (float64 for a feature-space set that settled).
 
 Stopping rule: liblinear's, ``||grad f_k|| <= tol * max(min(n_pos, n_neg), 1) / n *
-||grad f_k(0)||`` for every class, with the same default ``tol = 1e-4``.
+||grad f_k(0)||`` for every class, with a default ``tol = 1e-6``, tighter than liblinear's
+1e-4: on well-separated real tiles 1e-4 stops with the objective up to 12% above its minimum
+(0.8% of predictions differing from the exact solution), and 1e-6 costs 1.2-1.4x the time.
 
 Why a solver of our own: it is faster than every way scikit-learn and SciPy offer, by
 3.4x over the tissue protocol at the paper's size against the best of them
@@ -98,7 +100,7 @@ def design(x: np.ndarray, *, fit_intercept: bool, intercept_scaling: float) -> n
     return np.hstack([x, np.full((x.shape[0], 1), float(intercept_scaling))])
 
 
-def solve_squared_hinge(a: np.ndarray, y: np.ndarray, C: float, *, tol: float = 1e-4,
+def solve_squared_hinge(a: np.ndarray, y: np.ndarray, C: float, *, tol: float = 1e-6,
                         max_iter: int = 1000, w0: np.ndarray | None = None,
                         ) -> tuple[np.ndarray, SolveInfo]:
     """Minimise ``f_k`` (module docstring) for every column ``k`` of ``y`` at once.
@@ -297,7 +299,7 @@ class BatchedLinearSVC(ClassifierMixin, BaseEstimator):
     ----------
     C : float, default 1.0
         Loss weight; larger means less regularisation.
-    tol : float, default 1e-4
+    tol : float, default 1e-6
         Stopping tolerance, with liblinear's meaning (module docstring).
     max_iter : int, default 1000
         Newton iterations at most (each factorises one matrix per class; a few dozen
@@ -328,7 +330,7 @@ class BatchedLinearSVC(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, C: float = 1.0, *, tol: float = 1e-4, max_iter: int = 1000,
+    def __init__(self, C: float = 1.0, *, tol: float = 1e-6, max_iter: int = 1000,
                  fit_intercept: bool = True, intercept_scaling: float = 1.0,
                  warm_start: bool = False) -> None:
         self.C = C
