@@ -17,7 +17,7 @@ Printed in one run, all measured side by side on the same tiles:
    and how many cores a GPU at the measured forward rate needs.
 3. **Whole path vs bare forward**: ``embed_slide`` from the slide file
    (overlapped producers, and sequential for comparison) against the bare forward
-   pass on tiles already in memory; the target on a CPU is >= 0.85.
+   pass on tiles already in memory; the target on a CPU is >= 0.95 (issue 28).
 4. **The device path**: ``embed_slide(preprocess="device")``, the Macenko apply and
    the resize in the model's graph (``featx.stain.device``), with the max abs
    difference of its normalised tiles from NumPy's; on a GPU also with mixed
@@ -29,6 +29,14 @@ Without ``--slide`` a synthetic 0.25-mpp slide is written, so tiles at 0.5 mpp a
 at 2x and reduced, like a 40x TCGA slide. ``--simulate R...`` also times the path with
 a stand-in model that sleeps n / R seconds per batch (an accelerator that leaves the
 CPU to the producers).
+
+Issue 28 (2026-12-07, the same 2-core machine, load average 8-10 from other sessions'
+jobs): 117 tiles, ImageNet weights, batch 32, Macenko per slide, 2 producer threads, the
+bare pass and the whole path taking turns 5 times. Process CPU time, bare / path: 0.963
+(0.92-0.93 before the stain sample was reused and OpenSlide regions converted in one
+OpenCV pass). Wall time: median rates 3.3 and 3.3 tiles/s (ratio 1.00), best rates 0.91:
+under that load single turns swing from 0.84 to 1.06, so the CPU ratio is the figure to
+trust. ``benchmarks/check`` holds the CPU ratio to a floor.
 
 Measured (2026-12-02, CPU only: no GPU was lent to this task, so there are no GPU,
 mixed-precision or device-path-on-GPU figures yet; 2 cores shared with five other
@@ -174,6 +182,45 @@ def device_difference(normalizer: Any, tiles: np.ndarray) -> str:
             f"{np.count_nonzero(diff) / diff.size:.2e} of values differ")
 
 
+def quick(n_tiles: int = 48, batch: int = 16, repeats: int = 3) -> dict[str, float]:
+    """The whole slide-to-features path against the bare forward pass, for ``benchmarks/check``.
+
+    ``n_tiles`` tiles of 224 px at 0.5 mpp from a synthetic 0.25-mpp slide, Macenko per
+    slide, IMGNET-2048's network with seeded random weights (the same arithmetic as the
+    ImageNet weights, so no data is needed); the two take turns ``repeats`` times. The
+    ratio held to a floor is of median process CPU times (bare / path: the work the path
+    adds, steady under load); the wall-time ratio of median rates is printed beside it.
+    """
+    from featx.extractors.xception import ImagenetXception
+
+    def clocked(fn: Any) -> tuple[float, float]:
+        cpu, wall = time.process_time(), time.perf_counter()
+        fn()
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.svs"
+        side = int(np.ceil(np.sqrt(n_tiles * 1.6))) * 448 + 1024
+        write_synthetic_slide(path, width_px=side, height_px=side, slide_mpp=0.25, seed=0)
+        spec = TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.5)
+        with open_slide(path) as slide:
+            coords = grid_coords(slide, spec).iloc[:n_tiles]
+            tiles = read_tiles(slide, coords)
+        ext = ImagenetXception(weights="random", input_px=224, batch_size=batch)
+        ext(tiles[:batch])  # trace once, outside the timings
+        normalizer = normalizer_for("per_slide", tiles)
+        workers = min(8, os.cpu_count() or 1)
+        bare, whole = [], []
+        for _ in range(repeats):
+            bare.append(clocked(lambda: ext(ext.prepare(tiles))))
+            whole.append(clocked(lambda: embed_slide(
+                path, ext, spec=spec, coords=coords, normalizer=normalizer, batch_size=batch,
+                num_workers=workers)))
+    (bare_cpu, bare_wall), (whole_cpu, whole_wall) = np.median(bare, 0), np.median(whole, 0)
+    return {"whole path / bare forward (CPU time)": float(bare_cpu / whole_cpu),
+            "whole path / bare forward (wall time)": float(bare_wall / whole_wall)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slide", type=Path, help="slide file (default: a synthetic slide)")
@@ -216,7 +263,7 @@ def main() -> None:
 
     def extractor(mixed: bool = False) -> Any:
         ext = ImagenetXception(weights=args.weights, input_px=args.tile_px, batch_size=batch,
-                               mixed_precision=mixed, jit_compile=args.jit)
+                               precision="float16" if mixed else "float32", jit_compile=args.jit)
         ext(tiles[:batch])  # trace once, outside the timings
         return ext
 
@@ -263,7 +310,7 @@ def main() -> None:
     print(f"\n3. whole path vs bare forward (best of {args.repeats}, alternating):")
     print(f"   bare forward (tiles in memory)            {b:9.1f} tiles/s")
     print(f"   slide->features, producers overlapped     {o:9.1f} tiles/s   ratio {o / b:.3f} "
-          "(target >= 0.85)")
+          "(target >= 0.95)")
     print(f"   slide->features, sequential               {s:9.1f} tiles/s   ratio {s / b:.3f}")
 
     print(f"\n4. device path (Macenko apply + resize in the model's graph, "
@@ -282,7 +329,7 @@ def main() -> None:
     for size in args.sweep_batch:
         for mixed in (False, True) if gpu else (False,):
             swept = ImagenetXception(weights=args.weights, input_px=args.tile_px, batch_size=size,
-                                     mixed_precision=mixed, jit_compile=args.jit)
+                                     precision="float16" if mixed else "float32", jit_compile=args.jit)
             many_tiles = np.concatenate([tiles] * max(1, -(-2 * size // n)))[: 2 * size]
             swept(many_tiles[:size])  # trace
             rate = timed(lambda m=swept, t=many_tiles: m(m.prepare(t)), len(many_tiles))

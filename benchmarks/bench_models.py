@@ -158,6 +158,48 @@ def bench_svr(args) -> None:
           f"({fits_paper * per_fit['wall'] / 3600:.1f} h at this run's wall speed)")
 
 
+def quick(n_targets: int = 40, n_patients: int = 150, n_features: int = 512,
+          repeats: int = 3) -> dict[str, float]:
+    """The SVR protocol against the naive loop, CPU time on one thread, for ``benchmarks/check``.
+
+    ``n_targets`` genes x ``n_patients`` x ``n_features``, 5 folds, 1 repetition, one
+    extractor; featx and the naive scikit-learn loop take turns on the same folds
+    ``repeats`` times; the ratio is of the medians.
+    """
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    factors = rng.normal(size=(n_patients, 40))
+    ids = [f"TCGA-XX-{i:04d}" for i in range(n_patients)]
+    feats = {"IMGNET": pd.DataFrame(embeddings(n_patients, n_features, 1, factors=factors),
+                                    index=ids)}
+    load = rng.normal(size=(40, n_targets)) * rng.uniform(0, 0.3, n_targets)
+    counts = np.exp(3 + factors @ load + rng.normal(size=(n_patients, n_targets)))
+    targets = pd.DataFrame(counts, index=ids, columns=[f"gene{t:03d}" for t in range(n_targets)])
+    y = np.log2(counts + 1)
+    x = feats["IMGNET"].to_numpy()
+    folds = regress_expression(feats, targets.iloc[:, :1], n_splits=5, n_repeats=1,
+                               seed=0).folds["all"]
+
+    def naive() -> None:
+        for train, test in folds.split(0):
+            for t in range(n_targets):
+                make_pipeline(StandardScaler(), SVR()).fit(x[train], y[train, t]).predict(x[test])
+
+    def featx() -> None:
+        regress_expression(feats, targets, n_splits=5, n_repeats=1, seed=0)
+
+    times: dict[str, list[float]] = {"naive": [], "featx": []}
+    with threadpool_limits(1):
+        for _ in range(repeats):
+            for name, fn in (("naive", naive), ("featx", featx)):
+                start = time.process_time()
+                fn()
+                times[name].append(time.process_time() - start)
+    return {"SVR protocol / naive loop": float(np.median(times["naive"])
+                                               / np.median(times["featx"]))}
+
+
 def tissue_data(n: int, seed: int = 0):
     p, k = PAPER_SVC["features"], PAPER_SVC["classes"]
     rng = np.random.default_rng(seed)

@@ -54,7 +54,7 @@ def bench_store(root: Path, *, rows: int, features: int, per_slide: int) -> None
     col = np.arange(per_slide) % 100
     coords = pd.DataFrame({"col": col, "row": np.arange(per_slide) // 100, "x": col * 448,
                            "y": (np.arange(per_slide) // 100) * 448, "level": 0,
-                           "tile_px": 224, "tile_mpp": 0.5, "tissue_fraction": 0.9,
+                           "read_px": 448, "tile_px": 224, "tile_mpp": 0.5, "tissue_fraction": 0.9,
                            "stain_status": "ok"})
     print(f"store: {n_slides} slides x {per_slide} rows = {n_slides * per_slide:,} rows, "
           f"{features} features")
@@ -100,6 +100,41 @@ def bench_store(root: Path, *, rows: int, features: int, per_slide: int) -> None
               f"{size / 1e9:8.2f} {read_ms:14.1f} {arrow_ms:16.1f} {duck_ms:10.1f} "
               f"{per_slide / (read_ms / 1e3):12,.0f}")
         shutil.rmtree(store)
+
+
+def quick(n_slides: int = 60, per_slide: int = 500, features: int = 256,
+          repeats: int = 21) -> dict[str, float]:
+    """One slide read through ``read_slide`` against a pyarrow dataset filter, for the check.
+
+    A store of ``n_slides`` slides; the two readers take turns ``repeats`` times on
+    the same slides; the ratio is of the median CPU times (``read_slide`` opens one
+    file, the filter must at least open every file's footer).
+    """
+    rng = np.random.default_rng(0)
+    base = np.maximum(rng.standard_normal((per_slide, features), dtype=np.float32) - 0.5, 0)
+    coords = pd.DataFrame({"col": np.arange(per_slide) % 100, "row": np.arange(per_slide) // 100,
+                           "x": 0, "y": 0, "level": 0, "read_px": 448, "tile_px": 224, "tile_mpp": 0.5,
+                           "tissue_fraction": 0.9, "stain_status": "ok"})
+    ids = [f"TCGA-BE-{i:04d}-01Z-00-DX1" for i in range(n_slides)]
+    times: dict[str, list[float]] = {"read_slide": [], "dataset filter": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "store"
+        for i, slide in enumerate(ids):
+            write_slide_embeddings(store, coords, base + np.float32(i), extractor="BENCH",
+                                   slide_id=slide)
+        picks = [ids[i] for i in rng.choice(n_slides, size=repeats)]
+        for slide in picks:
+            start = time.process_time()
+            got = read_slide(store, slide, extractor="BENCH", as_="numpy")
+            times["read_slide"].append(time.process_time() - start)
+            start = time.process_time()
+            data = ds.dataset(store, format="parquet", partitioning="hive")
+            table = data.to_table(filter=ds.field("slide_id") == slide)
+            times["dataset filter"].append(time.process_time() - start)
+            if got.shape != (per_slide, features) or table.num_rows != per_slide:
+                raise RuntimeError(f"read back {got.shape} and {table.num_rows} rows")
+    return {"store per-slide read / dataset filter": float(
+        np.median(times["dataset filter"]) / np.median(times["read_slide"]))}
 
 
 def stand_in_embed(path, extractor, *, spec, normalizer=None, batch_size=64, tissue=None,

@@ -12,6 +12,7 @@ a lab group shares its stores and reports.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from featx.errors import DataError, DataNotFoundError, InvalidParameterError
+from featx.errors import DataError, DataNotFoundError, FeatxError, InvalidParameterError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once at import, while no other thread can be creating files
@@ -48,6 +49,34 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+#: errno values of a passing cause (the disk, the memory, a network filesystem), not of
+#: the file being read: a rerun may well succeed.
+TRANSIENT_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EAGAIN, errno.EBUSY,
+    errno.ETIMEDOUT, errno.ESTALE, errno.ECONNRESET, errno.ECONNABORTED, errno.ENETDOWN,
+    errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINTR,
+})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error``, or any error it was raised from, has a passing cause.
+
+    A timeout, a dropped connection, a real ``MemoryError`` or an ``OSError`` with an errno
+    of :data:`TRANSIENT_ERRNOS` (disk full, I/O error, ...) is transient; featx's own
+    errors (a lock held too long included) and errors of the file itself are not.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if not isinstance(current, FeatxError) and (
+                isinstance(current, (TimeoutError, ConnectionError, MemoryError))
+                or (isinstance(current, OSError) and current.errno in TRANSIENT_ERRNOS)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _temp_prefix(target: Path) -> str:

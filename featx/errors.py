@@ -13,6 +13,8 @@ one line. Each message says what was expected and how to fix it::
     ├── StoreError                            a store file featx did not write, or a mixed store
     ├── ExtractionError                       an extractor returned unusable features
     ├── LockTimeoutError (TimeoutError)       a slide stayed locked by a live worker
+    ├── MemoryBudgetError                     an input would need more memory than is free
+    ├── DiskSpaceError (OSError)              what is declared would not fit on the disk
     ├── DownloadError                         a download failed after its retries
     │   └── ChecksumError                     ... or did not match its size or checksum
     ├── FetchError                            some files of a manifest could not be fetched
@@ -210,6 +212,57 @@ class LockTimeoutError(FeatxError, TimeoutError):
                          f"{waited_s:.0f} s; if no run is active, delete it")
 
 
+class MemoryBudgetError(FeatxError):
+    """An allocation that an input asks for would not fit in the memory free now.
+
+    Raised before allocating, from an estimate, so a bad size fails in one line instead
+    of swapping the machine or being killed.
+
+    Parameters
+    ----------
+    what : str
+        What would be allocated (``"a batch of 64 tiles of 100000 px"``).
+    needed_bytes : int
+        The estimate.
+    available_bytes : int
+        The budget it was checked against.
+    fix : str
+        Which value to lower.
+    """
+
+    def __init__(self, what: str, needed_bytes: int, available_bytes: int, fix: str) -> None:
+        self.what, self.fix = what, fix
+        self.needed_bytes, self.available_bytes = int(needed_bytes), int(available_bytes)
+        super().__init__(f"{what} needs {_gib(needed_bytes)} of memory, more than the "
+                         f"{_gib(available_bytes)} free; {fix}")
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.3g} MiB"
+
+
+class DiskSpaceError(FeatxError, OSError):
+    """What is about to be written, by its declared size, does not fit in the free disk space.
+
+    Parameters
+    ----------
+    folder : Path
+        Where it would be written.
+    needed_bytes : int
+        The declared sizes still to write.
+    free_bytes : int
+        Free space in ``folder`` now.
+    fix : str
+        What to do about it.
+    """
+
+    def __init__(self, folder: str | Path, needed_bytes: int, free_bytes: int, fix: str) -> None:
+        self.folder, self.fix = Path(folder), fix
+        self.needed_bytes, self.free_bytes = int(needed_bytes), int(free_bytes)
+        super().__init__(f"{self.folder}: {_gib(needed_bytes)} to download, but only "
+                         f"{_gib(free_bytes)} free there; {fix}")
+
+
 class DownloadError(FeatxError):
     """A file could not be downloaded (after the retries allowed).
 
@@ -313,8 +366,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ChecksumError", "DataError", "DataNotFoundError", "DownloadError",
+__all__ = ["ChecksumError", "DataError", "DataNotFoundError", "DiskSpaceError", "DownloadError",
            "EmptyTissueError", "ExtractionError", "FeatxError", "FetchError",
-           "InvalidParameterError", "LockTimeoutError", "MissingExtraError", "MissingMppError",
-           "NotFittedError",  # noqa: F822
+           "InvalidParameterError", "LockTimeoutError", "MemoryBudgetError", "MissingExtraError",
+           "MissingMppError", "NotFittedError",  # noqa: F822
            "ResumeMismatchError", "SlideError", "StoreError"]

@@ -70,6 +70,11 @@ def dump_dom(url: str, *, screenshot: Path | None = None, window: str = "1200,80
     return dom
 
 
+def visible_text(html: str) -> str:
+    """What a reader sees of some HTML: the text without tags, non-breaking spaces as spaces."""
+    return re.sub(r"<[^>]+>", "", html).replace("\u00a0", " ")
+
+
 def html_data(dom: str, name: str) -> str | None:
     """A ``data-<name>`` attribute of the page's <html> element, as the page's script set it."""
     head = re.search(r"<html[^>]*>", dom)

@@ -27,6 +27,8 @@ EXAMPLES = [
     errors.StoreError("a.parquet", "no featx provenance"),
     errors.ExtractionError("IMGNET-2048", "S1", "(3, 5) float32", "finite float32 (3, 2048)"),
     errors.LockTimeoutError("x.lock", "host:1", 12.0),
+    errors.MemoryBudgetError("a batch of 64 tiles", 2**40, 2**33, "lower --batch-size"),
+    errors.DiskSpaceError("data", 10**15, 10**11, "free space or pick another --dest"),
     errors.DownloadError("http://x/y", "HTTP 404 Not Found"),
     errors.ChecksumError("http://x/y", "md5 differs"),
     errors.FetchError(pd.DataFrame({"filename": ["a"], "path": ["p"], "status": ["failed"],

@@ -143,3 +143,24 @@ def test_sixteen_bit_grey_png_keeps_its_contrast(tmp_path: Path) -> None:
     assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3)
     assert rgb.min() == 0 and rgb.max() == 255
     np.testing.assert_allclose(rgb[..., 0].astype(float), grey / 257.0, atol=1)
+
+
+def test_passing_causes_are_told_from_the_file_s_own():
+    import errno
+
+    from featx._io import is_transient
+    from featx.errors import LockTimeoutError, SlideError
+
+    assert is_transient(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_transient(OSError(errno.EIO, "Input/output error"))
+    assert is_transient(TimeoutError("read timed out")) and is_transient(MemoryError())
+    assert not is_transient(OSError(errno.ENOENT, "No such file"))
+    assert not is_transient(ValueError("bad"))
+    assert not is_transient(LockTimeoutError("x.lock", "process 1 on h", 3.0))
+    try:  # a featx error raised while the disk was full: the cause decides
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise SlideError("a.svs", "cannot be written") from None
+    except SlideError as error:
+        assert is_transient(error)

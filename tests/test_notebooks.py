@@ -89,6 +89,7 @@ def check_01(r: dict[str, Any]) -> None:
     assert r["store_rows_duckdb"] == r["n_tiles"] and r["all_finite"]
     assert r["n_features"] == (2048 if r["extractor"] == "IMGNET-2048" else r["n_features"])
     assert r["stain_status"].get("ok", 0) >= 0.8 * r["n_tiles"]
+    assert r["n_clusters"] >= 2 and r["cluster_method"]  # tiles clustered, mapped on the slide
 
 
 def check_02(r: dict[str, Any], bar: float) -> None:
@@ -104,6 +105,17 @@ def check_03(r: dict[str, Any]) -> None:
     assert all(0 <= v <= 1 for ext in r["roc_auc"].values() for v in ext.values())
     assert r["count_better"]["targets"] == len(r["pearson_r"][r["a"]])
     assert 0 <= r["delong"]["pvalue"] <= 1
+    # The report from the notebook's own results: its card counts the verdict column.
+    assert Path(r["report"]).is_file()
+    answer = next(a for a in r["report_answers"] if a["experiment"] == "Mutation prediction")
+    named = {v: n for v, n in r["mutation_verdicts"].items() if v != "no difference"}
+    if not named:
+        assert answer["answer"].startswith("No evidence of a difference")
+    elif len(named) == 2 and len(set(named.values())) == 1:
+        assert answer["answer"].startswith("Neither is better overall")
+    else:
+        lead = max(named, key=named.get)
+        assert answer["answer"].startswith(f"{lead} is better for {named[lead]} of ")
 
 
 # -- with the public data: real tiles and tables, ImageNet weights -----------------------------

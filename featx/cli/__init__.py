@@ -5,16 +5,20 @@ the pipeline's steps (``info``, ``tile``, ``normalize``, ``finetune``, ``fetch``
 ``plan``, ``extract``, ``import``, ``export``, ``extractors``, ``pool``, ``evaluate``,
 ``slidescore``, ``report``), ``embed`` (labelled tile sets), ``gdc`` (manifests of GDC
 files), ``targets`` (target tables from public data) and ``reproduce`` (one of the paper's
-experiments end to end); ``doctor`` checks the machine and ``status`` a store.
+experiments end to end) and ``view`` (a local slide viewer); ``doctor`` checks the machine
+and ``status`` a store.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from typing import Any
 
 import typer
 
 from featx.cli import (  # noqa: F401 - importing a command module registers its command
+    convert,
     demo,
     doctor,
     embed,
@@ -36,8 +40,9 @@ from featx.cli import (  # noqa: F401 - importing a command module registers its
     status,
     targets,
     tile,
+    view,
 )
-from featx.cli._app import app
+from featx.cli._app import app, warn
 from featx.errors import FeatxError
 
 # Typer vendors click from 0.16 on: take its classes from an exception it exports.
@@ -52,6 +57,7 @@ def main() -> None:
     file and the reason (exit 2); Ctrl-C exits 130; anything else is a featx bug,
     shown as one line (exit 1) unless ``FEATX_DEBUG=1`` asks for the traceback.
     """
+    warnings.showwarning = _one_line_warning
     try:
         code = app(standalone_mode=False)
     except _USAGE_ERROR as error:  # a bad option or argument: one line, and where to look
@@ -79,6 +85,19 @@ def main() -> None:
               "with FEATX_DEBUG=1 for the traceback and report it.", 1)
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+_WARNED: set[str] = set()
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: Any = None, line: str | None = None) -> None:
+    """A warning as one ``warning:`` line: no source path, no source line, no class name;
+    each text once per command."""
+    text = " ".join(str(message).split())
+    if text not in _WARNED:
+        _WARNED.add(text)
+        warn(text)
 
 
 def _fail(message: str, code: int) -> None:

@@ -8,6 +8,7 @@ output went.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -74,6 +75,54 @@ SlideMppOption = Annotated[
         "(overrides the metadata).",
     ),
 ]
+
+
+#: The arithmetic of a Keras extractor's forward pass (featx.extractors.precision).
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="Arithmetic of the model: float32 (default), bfloat16 (CPUs with AVX512_BF16 or "
+        "AMX, about 1.5x), float16 (GPUs), or auto (picks by machine and says which). Half "
+        "precision names the extractor NAME-BF16 or NAME-FP16, so its embeddings are stored "
+        "apart from float32 ones.",
+    ),
+]
+
+
+def precision_kwargs(precision: str, extractor: str, kwargs: dict[str, Any], *,
+                     remote: bool = False) -> str:
+    """Add ``--precision`` to the extractor's keyword arguments; return its store name.
+
+    float32 passes nothing (every extractor runs in float32). ``auto`` is resolved on
+    this machine to say which it picks; with ``remote`` workers, each picks on its own.
+    """
+    from featx.extractors.precision import NAME_SUFFIXES, PRECISIONS, resolve_precision
+    from featx.extractors.registry import ExtractorFactory
+
+    if precision not in PRECISIONS:
+        raise typer.BadParameter(f"one of {', '.join(PRECISIONS)}, not {precision}",
+                                 param_hint="--precision")
+    if "precision" in kwargs:
+        raise typer.BadParameter("give the precision once, as --precision",
+                                 param_hint="--extractor-arg precision=...")
+    name = extractor if ":" not in extractor else "NAME"
+    if precision == "float32":
+        return name
+    build = ExtractorFactory.of(extractor, **kwargs).resolve()
+    if "precision" not in inspect.signature(build).parameters:
+        if precision == "auto":
+            typer.echo(f"precision: float32 (auto: {extractor} has no other precision)")
+            return name
+        raise typer.BadParameter(f"applies to Keras extractors (IMGNET-2048, FTX-2048, "
+                                 f"keras:<Name>), not {extractor}", param_hint="--precision")
+    kwargs["precision"] = precision
+    if remote and precision == "auto":
+        typer.echo("precision: auto, picked by each Dask worker on its own machine")
+        return name
+    choice = resolve_precision(precision)
+    typer.echo(f"precision: {choice.precision} ({choice.reason})")
+    return name + NAME_SUFFIXES[choice.precision]
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app, parse_kv
+from featx.cli._app import PrecisionOption, app, parse_kv, precision_kwargs
 
 
 @app.command()
@@ -39,6 +39,7 @@ def embed(
                                             min=1)] = 1000,
     batch_size: Annotated[int, typer.Option(help="Tiles per forward pass.", min=1)] = 64,
     dtype: Annotated[str, typer.Option(help="float32, or float16 (half the disk).")] = "float32",
+    precision: PrecisionOption = "float32",
     progress: Annotated[bool, typer.Option(help="Show tiles per second.")] = True,
 ) -> None:
     """Embed a labelled tile set, resumably, and write its label table beside it.
@@ -55,6 +56,7 @@ def embed(
     kwargs = parse_kv(extractor_arg, option="--extractor-arg")
     if weights is not None:
         kwargs["weights"] = str(weights.resolve())
+    precision_kwargs(precision, extractor, kwargs)
     normalizer = None
     if stain_fit is not None:
         from featx.stain import MacenkoNormalizer

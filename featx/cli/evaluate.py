@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from featx.cli._app import app, output_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @app.command()
@@ -118,7 +121,7 @@ def evaluate(
         targets_provenance,
     )
     from featx.evaluation.results import EXPERIMENTS
-    from featx.evaluation.verdict_rules import RULES, overall_verdict
+    from featx.evaluation.verdict_rules import RULES
 
     one_of("--experiment", experiment, EXPERIMENTS)
     one_of("--verdict-rule", verdict_rule, tuple(RULES))
@@ -164,11 +167,11 @@ def evaluate(
     names = list(features)
     if done.comparison is not None:
         for other in names[1:]:
-            overall = overall_verdict(done.comparison[done.comparison["b"] == other])
-            refused = (f"; not enough data for {overall.not_enough_data} (together no better "
-                       "than chance)" if overall.not_enough_data and overall.names_a_winner else "")
-            typer.echo(f"{names[0]} vs {other}: {overall.headline}{refused} "
-                       f"({verdict_rule} verdict rule)")
+            typer.echo(verdict_line(done.comparison[done.comparison["b"] == other]))
+    else:
+        typer.echo(f"one extractor ({names[0]}): nothing to compare; its scores per target "
+                   "are in the results (evaluate a second extractor on the same targets to "
+                   "compare them)")
     if done.multiway is not None:
         pairs = done.multiway.pairs
         typer.echo(f"{len(set(zip(pairs['a'], pairs['b'])))} pairs, "
@@ -196,6 +199,24 @@ def _model_options(experiment: str, by_experiment: dict[str, dict[str, object]],
                 raise InvalidParameterError(flag, f"used with --experiment {other} only",
                                             value)
     return {k: v for k, v in by_experiment.get(experiment, {}).items() if v is not None}
+
+
+def verdict_line(rows: pd.DataFrame) -> str:
+    """The terminal's answer for one pair: the headline of the comparison's ``verdict`` column.
+
+    The same column the CSV holds and the report's cards count, so the three agree.
+    """
+    from featx.evaluation.verdict_rules import overall_verdict
+
+    overall = overall_verdict(rows)
+    a, b = overall.a, overall.b
+    counts = (f"{a} better in {overall.better_a}, {b} in {overall.better_b}; no evidence "
+              f"either way in {overall.no_difference}")
+    if overall.not_enough_data:
+        counts += f"; not enough data in {overall.not_enough_data}"
+    if overall.rule:
+        counts += f"; {overall.rule} verdict rule"
+    return f"{a} vs {b}: {overall.headline} ({counts})"
 
 
 def _transform(option: str, targets: Path) -> str:

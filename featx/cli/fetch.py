@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -44,8 +44,10 @@ def fetch(
     from featx.downloads.manifests import find_manifest
     from featx.errors import FetchError
 
+    path = find_manifest(manifest)
+    output_dir(dest, option="--dest")
     try:
-        table = run_fetch(find_manifest(manifest), dest, names=only or None, local_dirs=local_dir or (),
+        table = run_fetch(path, dest, names=only or None, local_dirs=local_dir or (),
                           retries=retries, backoff_s=backoff, timeout_s=timeout,
                           progress=progress)
     except FetchError as error:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_table
 
 
 @app.command()
@@ -36,6 +36,7 @@ def gdc(
     from featx.downloads.gdc import KINDS, project_manifest
 
     one_of("kind", kind, tuple(KINDS))
+    output_table(out)
     table = project_manifest(project, kind, api=api, page_size=page_size, retries=retries)
     write_table(table, out)
     import pandas as pd

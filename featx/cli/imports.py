@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, warn
 
 
 @app.command("import")
@@ -58,7 +58,10 @@ def import_command(
     failed = status[status["status"] == "failed"]
     for row in failed.itertuples():
         typer.secho(f"failed: {row.path}: {row.error}", err=True, fg=typer.colors.RED)
+    empty = int((status["status"] == "no_tissue").sum())
     typer.echo(f"{len(status) - len(failed)} slides imported as {extractor} "
                f"({int(status['n_tiles'].sum())} tiles) into {out}; {len(failed)} failed")
+    if empty:
+        warn(f"{empty} of them had no tiles in their source file (recorded no_tissue)")
     if len(failed):
         raise typer.Exit(1)

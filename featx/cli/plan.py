@@ -14,20 +14,19 @@ def print_plan(manifest: Path, *, slides: Path | None, extractor: str, kwargs: d
                tile_px: int, tile_mpp: float, min_tissue: float, dtype: str,
                slide_mpp: float | None, gpu_rate: float | None, gpus: int,
                measure: bool) -> None:
-    """Build the extractor, measure its rate here, plan the manifest and print the plan."""
-    from featx.embed.plan import measure_rate, plan_cohort
+    """Build the extractor, measure its rate here, plan the manifest and print the plan.
+
+    The one printer of a cohort's plan: ``featx plan`` and ``featx extract --plan``.
+    """
+    from featx.embed.plan import measure_rate, plan_cohort, plan_rates
     from featx.extractors import ExtractorFactory
     from featx.extractors.registry import get_extractor
     from featx.wsi import TileSpec
 
     spec = TileSpec(tile_px=tile_px, tile_mpp=tile_mpp, min_tissue=min_tissue)
     model = get_extractor(ExtractorFactory.of(extractor, **kwargs))
-    rates: dict[str, float] = {}
-    if measure:
-        rate = measure_rate(model, tile_px=tile_px)
-        rates[f"this machine: {model.name} forward pass, measured now"] = rate
-    if gpu_rate is not None:
-        rates[f"{gpus} GPU(s) at {gpu_rate:g} tiles/s each, as given"] = gpu_rate * gpus
+    rates = plan_rates(model.name, measured=measure_rate(model, tile_px=tile_px) if measure
+                       else None, gpu_rate=gpu_rate, gpus=gpus)
     plan = plan_cohort(manifest, spec=spec, slide_dir=slides, n_features=int(model.n_features),
                        dtype=dtype, rates=rates, slide_mpp=slide_mpp)
     typer.echo(plan.summary())
@@ -66,8 +65,11 @@ def plan(
 
         featx plan tcga_luad_slides --tile-mpp 0.25 --gpu-rate 1000 --gpus 4
     """
+    from featx._validate import positive_float
     from featx.downloads.manifests import find_manifest
 
+    if gpu_rate is not None:
+        positive_float("--gpu-rate", gpu_rate)
     print_plan(find_manifest(manifest), slides=slides, extractor=extractor,
                kwargs=parse_kv(extractor_arg, option="--extractor-arg"), tile_px=tile_px,
                tile_mpp=tile_mpp, min_tissue=min_tissue, dtype=dtype, slide_mpp=slide_mpp,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from featx.cli._app import app
+from featx.cli._app import app, output_dir
 
 
 @app.command()
@@ -50,7 +50,10 @@ def reproduce(
     """
     from featx.reproduce import reproduce as run
 
-    run(experiment, out or Path("reproduce") / experiment, small=small,
+    folder = out or Path("reproduce") / experiment
+    if not dry_run:
+        output_dir(folder)
+    run(experiment, folder, small=small,
         local_dirs=local_dir or (), ftx_model=ftx_model, n_repeats=repeats, tile_mpp=tile_mpp,
         workers=workers, n_jobs=jobs, echo=typer.echo, dry_run=dry_run,
         slides_manifest=slides_manifest)

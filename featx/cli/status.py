@@ -1,4 +1,5 @@
-"""``featx status``: what a store holds, per extractor: done, failed (with errors), missing."""
+"""``featx status``: what a store holds, per extractor: slides done, failed (with errors),
+missing, and tiles; or a tile set's tiles and classes."""
 
 from __future__ import annotations
 
@@ -17,16 +18,18 @@ def status(
     errors: Annotated[int, typer.Option(help="Failed slides listed with their error, per "
                                         "extractor.", min=0)] = 10,
 ) -> None:
-    """Count the slides of each extractor in a store by status, and list the failures.
+    """Count what each extractor of a store holds, and list the failed or missing slides.
 
-    Reads `STORE/extractor=NAME/_status.csv`, which `featx extract` keeps. Exits 1 when a
-    slide failed or is missing.
+    A slide store (`featx extract`, `featx import`): slides by status from
+    `STORE/extractor=NAME/_status.csv`, and tiles. A tile set (`featx embed`): tiles,
+    chunk files and classes. Exits 1 when a slide failed or is missing.
 
     \b
     Example:
       featx status store/
     """
-    from featx.embed import list_extractors, read_status
+    from featx.embed import list_extractors
+    from featx.embed.inventory import store_contents
 
     names = list_extractors(store)
     if not names:
@@ -34,11 +37,13 @@ def status(
                                  "first", param_hint="STORE")
     bad = False
     for name in names:
-        table = read_status(store, extractor=name)
-        counts = table["status"].value_counts()
-        summary = ", ".join(f"{counts[k]} {k}" for k in counts.index) or "no status file"
-        typer.echo(f"{name}: {len(table)} slides: {summary}; {int(table['n_tiles'].sum())} tiles")
-        failed = table[table["status"].isin(["failed", "missing"])]
+        contents = store_contents(store, name)
+        typer.echo(f"{name}: {contents.describe()}")
+        bad = _report_damaged(contents.damaged) or bad
+        table = contents.status
+        if table is None or table.empty:
+            continue
+        failed = table[table["status"].isin(["failed", "retry", "missing"])]
         for row in failed.head(errors).itertuples():
             typer.echo(f"  {row.status:8s} {row.slide_id}: {row.error}")
         if len(failed) > errors:
@@ -49,3 +54,10 @@ def status(
         typer.echo("next: fix the paths or files above, then rerun featx extract with "
                    "--retry-failed (done slides are skipped)")
         raise typer.Exit(1)
+
+
+def _report_damaged(damaged: dict[str, str]) -> bool:
+    """List store files that do not hold what they say (every file counted is verified)."""
+    for slide, problem in damaged.items():
+        typer.echo(f"  damaged  {slide}: {problem}; featx extract redoes it")
+    return bool(damaged)

@@ -12,12 +12,18 @@ Transient failures (connection errors, timeouts, HTTP 408/429/5xx) are retried
 with exponential backoff; other HTTP errors (404, 403) fail at once. Before
 downloading, folders the user names (``local_dirs``) are searched for a copy
 that passes the same checks; it is then used in place.
+
+What a manifest or a server says is not trusted further than it must be: a file name
+(and ``dest`` sub-folder) must stay inside the destination folder or its row fails; a
+download stops as soon as it passes the declared size (and fails); and the declared
+sizes still to download must fit in the free disk space before the first byte is read.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -29,9 +35,10 @@ import pandas as pd
 
 from featx import __version__
 from featx._io import file_digests, fsync_replace
-from featx._validate import non_negative_int, positive_float
+from featx._validate import non_negative_int, positive_float, relative_path
 from featx.errors import (
     ChecksumError,
+    DiskSpaceError,
     DownloadError,
     FeatxError,
     FetchError,
@@ -71,6 +78,14 @@ def _closed_early(kept: int) -> http.client.HTTPException:
     return http.client.HTTPException(f"connection closed after {kept} bytes")
 
 
+def _too_large(url: str, part: Path, got: int, size: int) -> ChecksumError:
+    """A server sending more than the declared size: nothing is kept."""
+    part.unlink(missing_ok=True)
+    return ChecksumError(url, f"the server sends {got} bytes or more, but the manifest declares "
+                         f"{size}; the download was stopped and deleted. Check the manifest's size, "
+                         "or report a changed file to its source.")
+
+
 def _download_once(url: str, part: Path, *, size: int | None, timeout_s: float,
                    bar: Any) -> None:
     offset = part.stat().st_size if part.exists() else 0
@@ -93,29 +108,41 @@ def _download_once(url: str, part: Path, *, size: int | None, timeout_s: float,
         if offset and response.status != 206:
             offset = 0  # the server ignored the range and sends the whole file
         length = response.headers.get("Content-Length")
-        expected = int(length) if length is not None else None
+        expected = int(length) if length is not None and length.strip().isdigit() else None
+        # Bytes this response may add: beyond them the file is not the one declared.
+        room = None if size is None else size - offset
+        if room is not None and expected is not None and expected > room:
+            raise _too_large(url, part, offset + expected, size)
         if bar is not None:
             bar.reset(total=(size if size is not None else
                              (offset + expected if expected is not None else None)))
             bar.update(offset)
-        received = 0
+        received, overflow = 0, False
         with open(part, "ab" if offset else "wb") as handle:
             try:
                 while True:
-                    block = response.read(_CHUNK)
+                    # One byte past the room is enough to know the file is too large.
+                    block = response.read(_CHUNK if room is None else
+                                          min(_CHUNK, room - received + 1))
                     if not block:
+                        break
+                    if room is not None and received + len(block) > room:
+                        overflow = True
                         break
                     handle.write(block)
                     received += len(block)
                     if bar is not None:
                         bar.update(len(block))
             except http.client.IncompleteRead as error:
-                handle.write(error.partial)  # keep what did arrive, resume after it
-                received += len(error.partial)
+                partial = error.partial if room is None else error.partial[:room - received]
+                handle.write(partial)  # keep what did arrive, resume after it
+                received += len(partial)
                 raise _closed_early(offset + received) from None
             finally:
                 handle.flush()
                 os.fsync(handle.fileno())
+        if overflow:
+            raise _too_large(url, part, offset + received + 1, size)
         if expected is not None and received < expected:
             raise _closed_early(offset + received)
 
@@ -204,8 +231,71 @@ def _candidates(folder: Path, row: dict[str, Any]) -> list[Path]:
     if row.get("dest"):
         paths.append(folder / row["dest"] / name)
     if row.get("id"):
-        paths.append(folder / row["id"] / name)  # gdc-client layout
+        try:
+            paths.append(folder / relative_path("id", str(row["id"]), one_part=True) / name)
+        except InvalidParameterError:  # not a folder name: no gdc-client folder of it
+            pass
     return paths + sorted(folder.rglob(name))[:5]
+
+
+def destination(dest_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Where a manifest row's file goes: ``dest_dir/<dest>/<filename>``, never outside ``dest_dir``.
+
+    Raises
+    ------
+    InvalidParameterError
+        The file name is not a plain name, or ``dest`` leaves the folder (absolute, ``..``).
+    """
+    name = relative_path(f"file name {str(record['filename'])!r:.80} in the manifest",
+                         record["filename"], one_part=True)
+    sub = str(record.get("dest") or "")
+    if sub:
+        relative_path(f"dest {sub!r:.80} of {name} in the manifest", sub)
+    return Path(dest_dir) / sub / name
+
+
+def _declared_size(record: dict[str, Any]) -> int | None:
+    size = record.get("size")
+    return None if size in ("", None) or pd.isna(size) else int(size)
+
+
+def _bytes_to_download(records: list[dict[str, Any]], dest_dir: Path,
+                       local_dirs: Sequence[str | Path]) -> int:
+    """Declared bytes not yet on disk: neither the final file nor a local copy of that size.
+
+    By size alone (no hashing), so it is cheap to ask before any download.
+    """
+    def present(path: Path, size: int) -> bool:
+        return path.is_file() and path.stat().st_size == size
+
+    total = 0
+    for record in records:
+        size = _declared_size(record)
+        try:
+            dest = destination(dest_dir, record)
+        except InvalidParameterError:
+            continue  # refused in its row
+        if size is None or not record.get("url") or present(dest, size):
+            continue
+        folders = [Path(f).expanduser() for f in local_dirs]
+        if any(present(folder / record["filename"], size) for folder in folders if folder.is_dir()):
+            continue
+        part = dest.with_name(dest.name + ".part")
+        total += size - (part.stat().st_size if part.is_file() else 0)
+    return max(total, 0)
+
+
+def check_free_space(folder: str | Path, n_bytes: int) -> None:
+    """Raise :class:`DiskSpaceError` if ``n_bytes`` do not fit in the free space of ``folder``.
+
+    ``folder`` need not exist yet: its nearest existing parent is asked.
+    """
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if n_bytes > free:
+        raise DiskSpaceError(folder, n_bytes, free, "free space or pick another --dest, or "
+                             "fetch fewer files with --only")
 
 
 def fetch(
@@ -245,7 +335,15 @@ def fetch(
     DataFrame
         One row per file: filename, path, status (``present`` already in
         ``dest_dir``, ``local`` found in a local folder, ``downloaded``,
-        ``failed``), error.
+        ``failed``), error. A row whose file name or ``dest`` would leave ``dest_dir``
+        fails with the reason, and the others go on.
+
+    Raises
+    ------
+    DiskSpaceError
+        Before any download: the declared sizes still to download exceed the free space.
+    FetchError
+        With ``strict``, after every file was tried: some failed.
     """
     from featx.downloads.manifests import read_manifest
 
@@ -257,17 +355,19 @@ def fetch(
             raise InvalidParameterError("names", f"file names the manifest lists ({listed}"
                                         f"{', ...' if len(table) > 8 else ''})", unknown)
         table = table[table["filename"].isin(names)]
+    records = [{k: ("" if v is None or (isinstance(v, float) and v != v) else v)
+                for k, v in record.items()} for record in table.to_dict("records")]
+    # Before the first byte: a manifest declaring more than the disk holds stops here.
+    check_free_space(dest_dir, _bytes_to_download(records, Path(dest_dir), local_dirs))
     rows = []
-    for record in table.to_dict("records"):
-        record = {k: ("" if v is None or (isinstance(v, float) and v != v) else v)
-                  for k, v in record.items()}
-        size = None if record.get("size") in ("", None) or pd.isna(record["size"]) else int(
-            record["size"])
+    for record in records:
+        size = _declared_size(record)
         checks = {"size": size, "md5": record.get("md5") or None,
                   "sha256": record.get("sha256") or None}
-        dest = Path(dest_dir) / str(record.get("dest") or "") / record["filename"]
-        out = {"filename": record["filename"], "path": str(dest), "status": "failed", "error": ""}
+        out = {"filename": record["filename"], "path": "", "status": "failed", "error": ""}
         try:
+            dest = destination(dest_dir, record)
+            out["path"] = str(dest)
             if dest.is_file() and verify_file(dest, **checks) is None:
                 out["status"] = "present"
             elif (found := _find_local(local_dirs, record, checks)) is not None:
@@ -276,6 +376,8 @@ def fetch(
                 out["error"] = ("the manifest gives no URL for this file: put it in a folder "
                                 "and pass that folder as a local folder (--local-dir)")
             else:
+                if size is not None:  # others may have filled the disk meanwhile
+                    check_free_space(dest.parent, _bytes_to_download([record], Path(dest_dir), ()))
                 download(record["url"], dest, retries=retries, backoff_s=backoff_s,
                          timeout_s=timeout_s, progress=progress, **checks)
                 out["status"] = "downloaded"

@@ -86,6 +86,17 @@ def is_gdc_manifest(table: pd.DataFrame) -> bool:
     return all(c in table.columns for c in ("id", "filename", "md5", "size"))
 
 
+def _sizes(cells: pd.Series) -> pd.Series:
+    """File sizes in bytes (Int64, NA where empty); anything but a whole number >= 0 is refused."""
+    numbers = pd.to_numeric(cells.replace("", None), errors="coerce")
+    bad = (cells != "") & ~(numbers.notna() & (numbers >= 0) & (numbers % 1 == 0)
+                            & (numbers < 2**63))
+    if bad.any():
+        raise InvalidParameterError("size column of the manifest", "whole numbers of bytes "
+                                    "(or empty cells)", cells[bad].head(3).tolist())
+    return numbers.astype("Int64")
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Read a GDC or featx manifest into the featx form.
 
@@ -105,8 +116,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
         table["url"] = given.where(given != "", gdc_url)
     if "filename" not in table.columns:
         raise InvalidParameterError(
-            "manifest", "a table with a 'filename' column (featx) or the GDC columns "
-            f"{list(GDC_COLUMNS)}", list(table.columns))
+            f"manifest {Path(path).name}", "a table with a 'filename' column (featx) or the GDC "
+            f"columns {list(GDC_COLUMNS)}", list(table.columns))
     for column in ("url", "md5", "sha256"):
         if column not in table.columns:
             table[column] = ""
@@ -114,6 +125,6 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     table["md5"] = table["md5"].str.lower()
     table["sha256"] = table["sha256"].str.lower()
     size = table["size"] if "size" in table.columns else pd.Series([""] * len(table))
-    table["size"] = pd.to_numeric(size.replace("", None), errors="raise").astype("Int64")
+    table["size"] = _sizes(size.fillna("").astype(str).str.strip())
     rest = [c for c in table.columns if c not in MANIFEST_COLUMNS]
     return table[list(MANIFEST_COLUMNS) + rest].reset_index(drop=True)

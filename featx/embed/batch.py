@@ -16,8 +16,10 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
   slide: done, no_tissue, failed (with the error), missing, locked; n_tiles,
   seconds and timestamps. The client alone rewrites it, atomically, every
   ``STATUS_EVERY_S`` seconds and at the end. The store files are the truth: a rerun
-  rebuilds done rows from them. Failed slides are retried only with
-  ``ExtractionSettings(retry_failed=True)``.
+  rebuilds done rows from them (a status table that is not one is set aside with a
+  warning). Failed slides are retried only with ``ExtractionSettings(retry_failed=True)``;
+  a slide that failed for a passing cause (disk full, an I/O error, a timeout:
+  :func:`featx._io.is_transient`) is recorded ``retry`` and retried by the next run.
 - **One slide, one worker; several runs share the work.** The client submits
   each slide once (as one task); Dask may still run a task twice (a worker lost
   mid-task is retried elsewhere, and a worker wrongly presumed dead may still be
@@ -35,6 +37,10 @@ store file per slide (:mod:`featx.embed.store`). It never loses or duplicates wo
   and a ``slide_mpp`` column of the manifest (per slide, winning over the option)
   override the slides' metadata; both are part of the provenance
   (``slide_mpp_override``: value and source), so changing them redoes the slide.
+- **Annotated regions.** ``ExtractionSettings.regions`` keeps or excludes tiles by the
+  class of each slide's QuPath annotations (the manifest's ``annotations`` column, else
+  ``ExtractionSettings.annotations``); the filter and the file's sha256 are part of the
+  slide's provenance, so a changed file redoes the slide.
 - **The model loads once per worker.** Workers build the extractor through
   :func:`featx.extractors.get_extractor`, a per-process cache keyed by the
   :class:`~featx.extractors.ExtractorFactory` (import path and arguments).
@@ -49,6 +55,7 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,20 +63,22 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from featx._io import atomic_path, file_fingerprint, read_table, remove_dead_temps
+from featx._io import atomic_path, file_fingerprint, is_transient, read_table, remove_dead_temps
 from featx._provenance import json_value
 from featx._validate import file_name
 from featx.embed.locks import SlideLock, utc_now
 from featx.embed.settings import ClusterSettings, EmbedFunction, ExtractionSettings
 from featx.embed.store import is_done, provenance, slide_path, write_slide_embeddings
-from featx.errors import LockTimeoutError
+from featx.errors import DataError, LockTimeoutError, StoreError
 from featx.extractors.registry import ExtractorFactory, get_extractor
+from featx.wsi.regions import RegionFilter
 
 if TYPE_CHECKING:
     from distributed import Client
 
-#: Statuses a slide can have in the status table.
-STATUSES = ("done", "no_tissue", "failed", "missing", "locked")
+#: Statuses a slide can have in the status table. ``retry``: failed for a passing cause
+#: (disk full, I/O error, timeout), so the next run tries it again.
+STATUSES = ("done", "no_tissue", "failed", "retry", "missing", "locked")
 STATUS_COLUMNS = ("slide_id", "patient_id", "path", "status", "error", "n_tiles", "seconds",
                   "started_at", "finished_at", "worker")
 
@@ -99,6 +108,8 @@ class SlideTask:
         This slide's level-0 mpp override (manifest column, else the settings').
     extra_provenance : dict
         Stored too, but not compared on resume (the manifest's md5).
+    regions : RegionFilter, optional
+        The settings' region filter bound to this slide's QuPath file.
     """
 
     slide_id: str
@@ -110,6 +121,7 @@ class SlideTask:
     expected: dict[str, Any] = field(default_factory=dict)
     slide_mpp: float | None = None
     extra_provenance: dict[str, Any] = field(default_factory=dict)
+    regions: RegionFilter | None = None
 
     @property
     def store_file(self) -> Path:
@@ -148,16 +160,27 @@ def _done_record(task: SlideTask, path: Path) -> dict[str, Any]:
                    seconds=float(work.get("seconds", 0.0)), worker=str(work.get("worker", "")))
 
 
+def _on_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 def _not_visible(task: SlideTask) -> str:
     """Why this worker cannot run the task ("" when it can): the store or slide it cannot see."""
-    where = f"on worker {socket.gethostname()} (working folder {os.getcwd()})"
-    if not Path(task.root).is_dir():
-        return (f"store root {task.root} not found {where}; the store must be on a "
-                "filesystem every Dask worker shares")
-    if not Path(task.path).exists():
-        return (f"slide file {task.path} not found {where}; the slides must be on a "
-                "filesystem every Dask worker shares")
-    return ""
+    store, slide = Path(task.root).is_dir(), Path(task.path).exists()
+    if store and slide:
+        return ""
+    what = f"store root {task.root}" if not store else f"slide file {task.path}"
+    if not _on_dask_worker():  # here, it was there when the run listed it
+        return f"{what} not found (moved or deleted since the run started?)"
+    return (f"{what} not found on worker {socket.gethostname()} (working folder "
+            f"{os.getcwd()}); the {'store' if not store else 'slides'} must be on a filesystem "
+            "every Dask worker shares")
 
 
 def _lock_path(store_file: Path) -> Path:
@@ -197,7 +220,10 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
             extractor = get_extractor(settings.extractor)
             embed = settings.embed or _default_embed()
             # slide_mpp only when set, so embed functions without the keyword keep working.
-            options = {"slide_mpp": task.slide_mpp} if task.slide_mpp is not None else {}
+            options: dict[str, Any] = {"slide_mpp": task.slide_mpp} if (
+                task.slide_mpp is not None) else {}
+            if task.regions is not None:  # likewise: only for runs that filter by region
+                options["regions"] = task.regions
             result = embed(task.path, extractor, spec=settings.spec,
                            normalizer=settings.normalizer, batch_size=settings.batch_size,
                            **options)
@@ -209,7 +235,8 @@ def process_slide(task: SlideTask) -> dict[str, Any]:
                 provenance={**task.expected, **task.extra_provenance, "work": work,
                             "pipeline": json_value(dict(result.provenance or {}))})
         except Exception as error:  # noqa: BLE001 - recorded per slide, the cohort goes on
-            return _record(task, "failed", error=f"{type(error).__name__}: {error}",
+            return _record(task, "retry" if is_transient(error) else "failed",
+                           error=f"{type(error).__name__}: {error}",
                            started=started, seconds=time.perf_counter() - t0)
         n_tiles = len(result.coords)
         return _record(task, "done" if n_tiles else "no_tissue", n_tiles=n_tiles,
@@ -226,13 +253,32 @@ def status_path(root: str | Path, *, extractor: str) -> Path:
 
 
 def read_status(root: str | Path, *, extractor: str) -> pd.DataFrame:
-    """Return the status table (empty with the right columns when there is none)."""
+    """Return the status table (empty with the right columns when there is none).
+
+    Raises
+    ------
+    StoreError
+        The file is not a status table featx wrote (other columns, non-numeric counts, an
+        unknown status); the message says to delete it, since a run rebuilds it.
+    """
     path = status_path(root, extractor=extractor)
     if not path.is_file():
         return pd.DataFrame(columns=list(STATUS_COLUMNS))
-    table = read_table(path, what="status table", dtype=str)
-    table["n_tiles"] = pd.to_numeric(table["n_tiles"]).astype(int)
-    table["seconds"] = pd.to_numeric(table["seconds"]).astype(float)
+    fix = ("delete it: the next featx extract rebuilds it from the store files, which are "
+           "the truth")
+    try:
+        table = read_table(path, what="status table", dtype=str)
+    except DataError as error:
+        raise StoreError(path, f"not a status table ({error.problem}); {fix}") from None
+    missing = [c for c in STATUS_COLUMNS if c not in table.columns]
+    unknown = sorted(set(table.get("status", pd.Series(dtype=str))) - set(STATUSES))
+    n_tiles = pd.to_numeric(table.get("n_tiles"), errors="coerce")
+    seconds = pd.to_numeric(table.get("seconds"), errors="coerce")
+    if missing or unknown or n_tiles.isna().any() or seconds.isna().any():
+        problem = (f"lacks the columns {missing}" if missing else f"has statuses {unknown[:3]}"
+                   if unknown else "has counts that are not numbers")
+        raise StoreError(path, f"not a status table featx wrote: it {problem}; {fix}")
+    table["n_tiles"], table["seconds"] = n_tiles.astype(int), seconds.astype(float)
     return table
 
 
@@ -382,7 +428,12 @@ def _plan_tasks(slides: pd.DataFrame, root: Path, settings: ExtractionSettings, 
                 identity: dict[str, Any]) -> tuple[list[SlideTask], dict[str, dict[str, Any]]]:
     """The slides still to process, and the status rows of the others (done, failed, missing)."""
     remove_dead_temps(status_path(root, extractor=name))  # a killed client's half-written table
-    previous = {r["slide_id"]: r for r in read_status(root, extractor=name).to_dict("records")}
+    try:
+        previous = {r["slide_id"]: r for r in read_status(root, extractor=name).to_dict("records")}
+    except StoreError as error:  # the store files are the truth: rebuild the table from them
+        warnings.warn(f"{error}; it is set aside and rebuilt from the store files",
+                      UserWarning, stacklevel=3)
+        previous = {}
     rows: dict[str, dict[str, Any]] = {}
     tasks: list[SlideTask] = []
     for slide in slides.to_dict("records"):
@@ -396,6 +447,10 @@ def _plan_tasks(slides: pd.DataFrame, root: Path, settings: ExtractionSettings, 
         expected = {**identity, "slide": file_fingerprint(slide["path"], full=settings.full_hash),
                     "slide_mpp_override": None if override is None else {
                         "slide_mpp": override, "source": source}}
+        regions = None
+        if settings.regions is not None:  # only then: stores made without one stay done
+            regions = settings.regions.for_file(_annotation_file(slide, settings.annotations))
+            expected["regions"] = regions.config  # the file's sha256: a new file redoes it
         old = previous.get(task.slide_id)
         if is_done(task.store_file, expected):
             # A run killed between writing a slide and unlocking it leaves its lock.
@@ -410,8 +465,18 @@ def _plan_tasks(slides: pd.DataFrame, root: Path, settings: ExtractionSettings, 
             continue
         extra = {"slide_md5_manifest": slide["md5"]} if slide["md5"] else {}
         tasks.append(replace(task, expected=expected, slide_mpp=override,
-                             extra_provenance=extra))
+                             extra_provenance=extra, regions=regions))
     return tasks, rows
+
+
+def _annotation_file(slide: Mapping[str, Any], annotations: Path | None) -> Path:
+    """A slide's QuPath file: its manifest cell, else ``<annotations>/<slide_id>.geojson``."""
+    if slide.get("annotations"):
+        return Path(slide["annotations"])
+    if annotations is None:
+        return Path(f"{slide['slide_id']}.geojson")  # absent: the slide fails, saying so
+    folder = Path(annotations).expanduser().absolute()
+    return folder / f"{slide['slide_id']}.geojson" if folder.is_dir() else folder
 
 
 def _run(tasks: list[SlideTask], rows: dict[str, dict[str, Any]], order: list[str], root: Path,

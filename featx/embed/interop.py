@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from featx._io import file_sha256, read_table, write_table
 from featx._provenance import json_value
-from featx._validate import file_name, one_of, positive_float, positive_int
+from featx._validate import file_name, mpp, one_of, positive_float, positive_int
 from featx.embed.batch import STATUS_COLUMNS, status_path
 from featx.embed.formats.dispatch import FORMATS, SOURCE_SUFFIXES, read_foreign
 from featx.embed.formats.foreign_slide import ForeignSlide
@@ -34,6 +34,7 @@ from featx.embed.formats.h5 import h5_provenance, write_h5
 from featx.embed.locks import SlideLock, utc_now
 from featx.embed.store import (
     STORE_FORMAT,
+    check_file,
     is_done,
     list_extractors,
     list_slides,
@@ -43,7 +44,7 @@ from featx.embed.store import (
     write_slide_embeddings,
     write_table_atomic,
 )
-from featx.errors import DataNotFoundError, FeatxError
+from featx.errors import DataNotFoundError, FeatxError, StoreError
 
 #: Formats :func:`export_embeddings` writes.
 EXPORT_FORMATS = ("h5",)
@@ -114,8 +115,9 @@ def _import_slide(root: Path, slide: ForeignSlide, source: Path, expected: dict[
     started, t0 = utc_now(), time.perf_counter()
     path = slide_path(root, extractor=extractor, slide_id=file_name("slide_id", slide.slide_id))
     patient = slide.patient_id or ""
-    done = _record(slide.slide_id, patient, source, "done", n_tiles=len(slide.coords),
-                   started=started)
+    # A source without tiles is stored empty and said to be so, as extract says it.
+    done = _record(slide.slide_id, patient, source, "done" if len(slide.coords) else "no_tissue",
+                   n_tiles=len(slide.coords), started=started)
     if is_done(path, expected):
         return done
     lock = SlideLock(path.parent / ".locks" / f"{path.stem}.lock", stale_after_s=stale_lock_s,
@@ -181,7 +183,7 @@ def import_embeddings(
     file_name("extractor", extractor)
     one_of("format", source_format, ("auto", *FORMATS))
     one_of("dtype", dtype, ("float32", "float16"))
-    options = {"slide_mpp": None if slide_mpp is None else positive_float("slide_mpp", slide_mpp),
+    options = {"slide_mpp": None if slide_mpp is None else mpp("slide_mpp", slide_mpp),
                "patch_px": None if patch_px is None else positive_int("patch_px", patch_px),
                "tile_um": None if tile_um is None else positive_float("tile_um", tile_um),
                "coords_downsample": positive_float("coords_downsample", coords_downsample),
@@ -240,19 +242,42 @@ def export_embeddings(root: str | Path, out: str | Path, *, extractor: str | Non
     -------
     list of Path
         Every h5 file of the export (written now or before).
+
+    Raises
+    ------
+    DataNotFoundError
+        ``root`` is not a folder, or holds no slides of ``extractor``.
+    StoreError
+        ``root`` is not a store (no ``extractor=NAME`` folder); or, after every other file
+        was exported, some store files are damaged (:func:`~featx.embed.store.check_file`).
     """
     one_of("format", fmt, EXPORT_FORMATS)
     root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise DataNotFoundError(f"store folder {root}", "Pass the folder `featx extract` or "
+                                "`featx import` wrote.")
+    if not list_extractors(root):
+        raise StoreError(root, "not a featx store: it holds no extractor=NAME folders; pass the "
+                         "folder `featx extract` or `featx import` wrote")
     names = [extractor] if extractor is not None else list_extractors(root)
-    written = []
+    written, damaged = [], []
     for name in names:
         slides = list_slides(root, extractor=name)
         if not slides:
             raise DataNotFoundError(f"slides of extractor {name!r} in {root}",
                                     f"Extractors in the store: {list_extractors(root)}")
         for slide in slides:
-            written.append(_export_slide(slide_path(root, extractor=name, slide_id=slide),
-                                         out / name / f"{slide}.h5", slide))
+            source = slide_path(root, extractor=name, slide_id=slide)
+            problem = check_file(source)
+            if problem:
+                damaged.append(f"{name}/{slide} ({problem})")
+                continue
+            written.append(_export_slide(source, out / name / f"{slide}.h5", slide))
+    if damaged:
+        raise StoreError(root, f"{len(damaged)} store files are damaged and were not exported: "
+                         f"{'; '.join(damaged[:3])}{'; ...' if len(damaged) > 3 else ''}. Rerun "
+                         f"featx extract (it redoes them), then export again; the other "
+                         f"{len(written)} are in {out}")
     return written
 
 

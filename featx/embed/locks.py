@@ -5,6 +5,11 @@ Each slide is processed under a lock file created with ``O_CREAT | O_EXCL`` in
 lock whose owner process is gone (same host) or that was not refreshed for
 ``stale_after_s`` (other hosts) is broken, without ever breaking a fresh lock that
 another process took in between.
+
+A lock file featx did not write whole (JSON of another shape, or anything unreadable
+after a few seconds) is stale too, and breaking it says so in one warning naming the
+file, so a stray file never blocks every run. Waiting for a live owner says whose lock it
+is and how long the wait may last.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
+from typing import Any
 
 from featx._io import pid_alive
 from featx._validate import positive_float
@@ -58,12 +65,15 @@ class SlideLock:
 
     def _is_stale(self, content: bytes, mtime: float) -> bool:
         age = time.time() - mtime
-        try:
-            owner = json.loads(content)
-        except ValueError:
-            # Created but not yet written, or its writer died between the two.
-            return age > 10.0
-        if owner.get("host") == socket.gethostname() and not pid_alive(int(owner["pid"])):
+        owner = _owner(content)
+        if owner is None:
+            being_written = not content or (content.startswith(b"{") and not _is_json(content))
+            if age <= 10.0 and being_written:
+                return False  # created, not yet written whole: give its writer a moment
+            warnings.warn(f"{self.path}: not a lock featx wrote ({content[:60]!r}); treated as "
+                          "stale and removed", UserWarning, stacklevel=3)
+            return True
+        if owner["host"] == socket.gethostname() and not pid_alive(owner["pid"]):
             return True
         return age > self.stale_after_s
 
@@ -109,8 +119,12 @@ class SlideLock:
                     self._break(content)
                     continue
                 if time.monotonic() > deadline:
-                    raise LockTimeoutError(self.path, content.decode(errors="replace"),
+                    raise LockTimeoutError(self.path, describe_owner(content),
                                            self.wait_s) from None
+                if not self.waited and self.wait_s >= 1.0:
+                    warnings.warn(f"waiting for {self.path}, held by {describe_owner(content)}, "
+                                  f"for up to {self.wait_s:.0f} s (if no run is active, delete it)",
+                                  UserWarning, stacklevel=2)
                 self.waited = True
                 time.sleep(0.2)
                 continue
@@ -137,10 +151,11 @@ class SlideLock:
         if self._heartbeat is not None:
             self._heartbeat.join()
         try:
-            if json.loads(self.path.read_bytes()).get("token") == self.token:
-                self.path.unlink()
-        except (FileNotFoundError, ValueError):
-            pass
+            owner = _owner(self.path.read_bytes())
+        except FileNotFoundError:
+            return
+        if owner is not None and owner.get("token") == self.token:
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> SlideLock:
         return self.acquire()
@@ -148,3 +163,33 @@ class SlideLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+
+
+def _owner(content: bytes) -> dict[str, Any] | None:
+    """The lock's owner (host, pid int, since, token) if it is a lock featx wrote, else None."""
+    try:
+        owner = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(owner, dict) or not isinstance(owner.get("host"), str):
+        return None
+    pid = owner.get("pid")
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31:
+        return None
+    return owner
+
+
+def _is_json(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
+    return True
+
+
+def describe_owner(content: bytes) -> str:
+    """Who holds a lock, in words: host, process and since when."""
+    owner = _owner(content)
+    if owner is None:
+        return f"an unreadable lock ({content[:60]!r})"
+    return f"process {owner['pid']} on {owner['host']} since {owner.get('since', '?')}"

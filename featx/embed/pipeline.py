@@ -45,6 +45,7 @@ from featx._provenance import config_of
 from featx._validate import non_negative_int, one_of, positive_int
 from featx.errors import EmptyTissueError, ExtractionError, InvalidParameterError
 from featx.extractors.base import Extractor
+from featx.wsi.regions import RegionFilter
 from featx.wsi.slide import Slide, open_slide
 from featx.wsi.tiling import TileSpec, grid_coords, read_tiles, spread_indices
 from featx.wsi.tissue import TissueMask
@@ -116,20 +117,41 @@ def _stain_step(normalizer: Any) -> tuple[Callable[[np.ndarray], tuple[np.ndarra
     return (lambda t: (np.asarray(transform(t), np.uint8), np.full(len(t), "ok"))), config
 
 
-def _fit_to_slide(normalizer: Any, slide: Slide, coords: pd.DataFrame) -> Any:
+def _fit_to_slide(normalizer: Any, slide: Slide, coords: pd.DataFrame,
+                  num_workers: int) -> tuple[Any, dict[int, np.ndarray]]:
     """A per-slide normaliser fitted to this slide's stains, on tiles spread over it.
 
     The caller's normaliser is shared by every slide, so a copy is fitted. A sample
     without usable tissue falls back to per-tile fitting, recorded in the copy's config.
+    The model waits for this fit, so the producers' threads read the sample together;
+    the sample's tiles are returned by row, so the stream does not read them again.
     """
     if getattr(normalizer, "mode", None) != "per_slide" or not len(coords):
-        return normalizer
+        return normalizer, {}
     picks = spread_indices(len(coords), SOURCE_SAMPLE_TILES)
+    sample = read_tiles(slide, coords.iloc[picks], num_workers=num_workers)
     fitted = copy.deepcopy(normalizer)
+    read = dict(zip(picks.tolist(), sample))
     try:
-        return fitted.fit_source(read_tiles(slide, coords.iloc[picks]))
+        return fitted.fit_source(sample), read
     except EmptyTissueError:
-        return fitted.set_params(mode="per_tile")
+        return fitted.set_params(mode="per_tile"), read
+
+
+def _read_batch(slide: Slide, coords: pd.DataFrame, start: int, stop: int,
+                read: dict[int, np.ndarray]) -> np.ndarray:
+    """Tiles ``start:stop`` of a table; those in ``read`` (row -> tile) are taken from it."""
+    rows = coords.iloc[start:stop]
+    held = [i for i in range(len(rows)) if start + i in read]
+    if not held:
+        return read_tiles(slide, rows, num_workers=1)
+    tiles = np.empty((len(rows), *read[start + held[0]].shape), np.uint8)
+    rest = [i for i in range(len(rows)) if start + i not in read]
+    if rest:
+        tiles[rest] = read_tiles(slide, rows.iloc[rest], num_workers=1)
+    for i in held:
+        tiles[i] = read.pop(start + i)  # each row is read once: drop it from memory
+    return tiles
 
 
 def embed_slide(
@@ -146,6 +168,7 @@ def embed_slide(
     prefetch_batches: int | None = None,
     preprocess: str = "auto",
     progress: bool = False,
+    regions: RegionFilter | None = None,
 ) -> SlideEmbeddings:
     """Embed every tissue tile of a slide.
 
@@ -187,6 +210,10 @@ def embed_slide(
         ``"auto"``: the device when TensorFlow sees a GPU and the extractor can.
     progress : bool, default False
         Show a progress bar.
+    regions : RegionFilter, optional
+        Keep only tiles in (or out of) the slide's annotated regions of named classes
+        (:class:`featx.wsi.regions.RegionFilter`, bound to the slide's file); its
+        config and the tiles it dropped go into the provenance.
 
     Returns
     -------
@@ -211,10 +238,10 @@ def embed_slide(
         "prefetch_batches", prefetch_batches)
     if isinstance(slide_or_path, Slide):
         return _embed(slide_or_path, extractor, spec, normalizer, batch_size, tissue, coords,
-                      num_workers, prefetch_batches, on_device, progress)
+                      num_workers, prefetch_batches, on_device, progress, regions)
     with open_slide(slide_or_path, slide_mpp=slide_mpp) as slide:
         return _embed(slide, extractor, spec, normalizer, batch_size, tissue, coords,
-                      num_workers, prefetch_batches, on_device, progress)
+                      num_workers, prefetch_batches, on_device, progress, regions)
 
 
 def _on_device(preprocess: str, extractor: Extractor) -> bool:
@@ -245,12 +272,16 @@ def _device_step(fitted: Any) -> Any:
 def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
            batch_size: int, tissue: TissueMask | None, coords: pd.DataFrame | None,
            num_workers: int, prefetch_batches: int, on_device: bool,
-           progress: bool) -> SlideEmbeddings:
+           progress: bool, regions: RegionFilter | None = None) -> SlideEmbeddings:
     start = time.perf_counter()
     if coords is None:
         coords = grid_coords(slide, spec, tissue=tissue)
+    n_grid = len(coords)
+    if regions is not None:
+        coords = regions.select(coords, width_px=slide.info.width, height_px=slide.info.height,
+                                level_downsamples=slide.info.level_downsamples)
     coords = coords.reset_index(drop=True)
-    fitted = _fit_to_slide(normalizer, slide, coords)
+    fitted, read = _fit_to_slide(normalizer, slide, coords, num_workers)
     device_step = _device_step(fitted) if on_device else None
     stain, stain_config = _stain_step(None if device_step is not None else fitted)
     if device_step is not None:
@@ -275,7 +306,7 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
     status = np.empty(n, dtype=object)
     model_s, done = 0.0, 0
     for rows, ready, batch_status in _stream(slide, coords, batch_size, work, prefetch_batches,
-                                                  num_workers, progress):
+                                             num_workers, progress, read):
         t0 = time.perf_counter()
         out, batch_status = model(ready, batch_status)
         model_s += time.perf_counter() - t0
@@ -296,17 +327,21 @@ def _embed(slide: Slide, extractor: Extractor, spec: TileSpec, normalizer: Any,
         "n_tiles": n, "batch_size": batch_size, "prefetch_batches": prefetch_batches,
         "num_workers": num_workers, "preprocess": "device" if on_device else "cpu",
         "seconds": {"total": round(total_s, 3), "model": round(model_s, 3)},
+        "regions": None if regions is None else {**regions.config,
+                                                 "n_tiles_dropped": n_grid - n},
     }
     return SlideEmbeddings(table, features, provenance)
 
 
 def _stream(slide: Slide, coords: pd.DataFrame, batch_size: int,
             work: Callable[[np.ndarray], tuple[Any, np.ndarray]], prefetch_batches: int,
-            num_workers: int, progress: bool) -> Iterator[tuple[pd.DataFrame, Any, np.ndarray]]:
+            num_workers: int, progress: bool,
+            read: dict[int, np.ndarray]) -> Iterator[tuple[pd.DataFrame, Any, np.ndarray]]:
     """Yield (rows, model-ready tiles, stain status) in order, prepared ahead by a pool.
 
-    Each job reads one batch (:func:`~featx.wsi.tiling.read_tiles`) and runs ``work`` on
-    it; at most ``prefetch_batches`` jobs are queued or running at once.
+    Each job reads one batch (:func:`~featx.wsi.tiling.read_tiles`; rows in ``read``
+    were read already) and runs ``work`` on it; at most ``prefetch_batches`` jobs are
+    queued or running at once.
     """
     starts = range(0, len(coords), batch_size)
     bar = None
@@ -316,8 +351,8 @@ def _stream(slide: Slide, coords: pd.DataFrame, batch_size: int,
         bar = tqdm(total=len(coords), unit="tile", desc=slide.slide_id)
 
     def job(start: int) -> tuple[pd.DataFrame, Any, np.ndarray]:
-        rows = coords.iloc[start:start + batch_size]
-        return (rows, *work(read_tiles(slide, rows, num_workers=1)))
+        stop = min(start + batch_size, len(coords))
+        return (coords.iloc[start:stop], *work(_read_batch(slide, coords, start, stop, read)))
 
     try:
         if prefetch_batches == 0:

@@ -16,14 +16,19 @@ and estimates each slide's tiles at the requested tile spec:
 Disk is tiles times the bytes per stored tile plus slides times a file's own bytes,
 both measured by writing store files of random embeddings of the extractor's width
 and dtype (random floats barely compress, so the per-tile figure is an upper bound).
-Time is tiles divided by a rate in tiles/s: the rate measured on this machine
-(:func:`measure_rate`) and any given one (a GPU's).
+Time is tiles divided by a rate in tiles/s: IMGNET-2048's rate measured on the
+development machine (:func:`measured_rates`, which ``benchmarks/bench_reproduce.py
+--record`` writes), the rate of the extractor measured here now (:func:`measure_rate`)
+and any given one (a GPU's).
 
-(``featx plan MANIFEST`` and ``featx extract MANIFEST --plan`` print it.)
+This is featx's one planner: ``featx plan MANIFEST``, ``featx extract MANIFEST --plan``
+and ``featx reproduce`` (:mod:`featx.reproduce.plan`, which adds the stages around the
+embedding) all plan slides with it.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import warnings
@@ -36,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from featx._validate import one_of, positive_float
+from featx.barcodes import SAMPLE_TYPES, tcga_sample_type
 from featx.errors import InvalidParameterError
 from featx.wsi.tiling import TileSpec
 
@@ -95,6 +101,8 @@ class CohortPlan:
         Store bytes per slide file besides its tiles (measured).
     rates : dict
         Label -> tiles/s the times are computed for.
+    cohort : str
+        Which slides are counted, and why.
     """
 
     slides: pd.DataFrame
@@ -103,6 +111,7 @@ class CohortPlan:
     bytes_per_tile: float
     bytes_per_file: float
     rates: dict[str, float] = field(default_factory=dict)
+    cohort: str = "every row of the slide table"
 
     @property
     def n_tiles(self) -> int:
@@ -124,8 +133,8 @@ class CohortPlan:
         counted, sized = (s["how"] == "counted").sum(), (s["how"] == "from size").sum()
         per_slide = s.loc[s["how"] != "unknown", "n_tiles"]
         lines = [
-            f"{len(s)} slides: {counted} at hand (grid counted), {sized} from file size "
-            f"({s['size'].fillna(0).sum() / 1e9:.1f} GB), "
+            f"{len(s):,} slides ({self.cohort}{_sample_types(s['slide_id'])}): {counted} at hand "
+            f"(grid counted), {sized:,} from file size ({s['size'].fillna(0).sum() / 1e9:.1f} GB), "
             f"{(s['how'] == 'unknown').sum()} with neither",
             f"tiles of {spec.tile_px} px at {spec.tile_mpp} mpp, min tissue {spec.min_tissue}: "
             f"{self.n_tiles:,} (per slide: median {per_slide.median():,.0f}, "
@@ -133,7 +142,7 @@ class CohortPlan:
             f"store: {self.store_bytes / 1e9:,.2f} GB ({self.bytes_per_tile:,.0f} bytes per "
             f"tile and {self.bytes_per_file:,.0f} per slide file, measured on written files)",
         ]
-        lines += [f"time at {rate:,.1f} tiles/s ({label}): {_duration(self.hours(rate))}"
+        lines += [f"time at {rate:,.1f} tiles/s ({label}): {duration_text(self.hours(rate) * 3600)}"
                   for label, rate in self.rates.items()]
         if sized:
             lines.append(f"size model: {model.bytes_per_tissue_px:.3g} bytes per tissue px, "
@@ -143,8 +152,57 @@ class CohortPlan:
         return "\n".join(lines)
 
 
-def _duration(hours: float) -> str:
-    return f"{hours:,.1f} h" if hours < 48 else f"{hours / 24:,.1f} days ({hours:,.0f} h)"
+def duration_text(seconds: float) -> str:
+    """A duration in the unit that reads best: ``45 s``, ``12 min``, ``5.3 h``, ``7.3 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.1f} days"
+
+
+def _sample_types(slide_ids: pd.Series) -> str:
+    """"; TCGA sample types: 812 primary tumour (01), ..." for slides named by TCGA barcodes."""
+    codes = pd.Series([tcga_sample_type(s) for s in slide_ids], dtype=object).dropna()
+    counts = codes.value_counts()
+    return "; TCGA sample types: " + ", ".join(
+        f"{n:,} {SAMPLE_TYPES.get(c, 'other')} ({c})" for c, n in counts.items()) if len(counts) else ""
+
+
+#: Rates measured on the development machine; ``benchmarks/bench_reproduce.py --record``
+#: writes the file from timed runs.
+MEASURED_RATES = Path(__file__).with_name("measured_rates.json")
+
+
+def measured_rates() -> dict[str, Any]:
+    """The rates measured on the development machine, and where and how they were measured.
+
+    ``forward_tiles_per_s`` is IMGNET-2048's forward pass (on a CPU the slide path's
+    producers keep pace with it, ``benchmarks/bench_extract.py``); ``stages`` holds the
+    stage costs :mod:`featx.reproduce.plan` adds around the embedding.
+    """
+    return json.loads(MEASURED_RATES.read_text(encoding="utf-8"))
+
+
+def plan_rates(extractor: str, *, measured: float | None = None, gpu_rate: float | None = None,
+               gpus: int = 1) -> dict[str, float]:
+    """The rates a cohort's plan gives times for, ``{label: tiles/s}``.
+
+    The development machine's (for IMGNET-2048 and FTX-2048, the same network: the rate
+    ``featx reproduce`` and README plan with), ``measured`` here now, and a given GPU's.
+    """
+    rates: dict[str, float] = {}
+    if extractor in ("IMGNET-2048", "FTX-2048"):
+        recorded = measured_rates()
+        rates[f"{recorded['machine']}, Xception measured {recorded['date']}"] = \
+            recorded["forward_tiles_per_s"]
+    if measured is not None:
+        rates[f"this machine: {extractor} forward pass, measured now"] = measured
+    if gpu_rate is not None:
+        rates[f"{gpus} GPU(s) at {gpu_rate:g} tiles/s each, as given"] = gpu_rate * gpus
+    return rates
 
 
 def count_slide(path: str | Path, spec: TileSpec) -> dict[str, float]:
@@ -231,6 +289,7 @@ def plan_cohort(
     size_model: SizeModel | None = None,
     slide_mpp: float | None = None,
     count_at_hand: bool = True,
+    cohort: str | None = None,
 ) -> CohortPlan:
     """Estimate a cohort's tiles, store size and time, before anything runs.
 
@@ -256,6 +315,8 @@ def plan_cohort(
         Level-0 mpp assumed for slides not at hand (overrides the size model's).
     count_at_hand : bool, default True
         Open the slides at hand and count their grids (False: sizes only).
+    cohort : str, optional
+        Which slides these are and why (default: every row of the manifest).
 
     Returns
     -------
@@ -279,8 +340,10 @@ def plan_cohort(
         hit = slides["slide_id"].isin(exact.index)
         slides.loc[hit, "n_tiles"] = slides.loc[hit, "slide_id"].map(exact).astype(float)
         slides.loc[hit, "how"] = "counted"
+    name = "the slide table" if isinstance(manifest, pd.DataFrame) else Path(manifest).name
     return CohortPlan(slides, spec, model, *store_bytes(n_features, dtype),
-                      {str(k): positive_float("rate", v) for k, v in (rates or {}).items()})
+                      {str(k): positive_float("rate", v) for k, v in (rates or {}).items()},
+                      cohort or f"every row of {name}")
 
 
 def _slides(manifest: str | Path | pd.DataFrame, slide_dir: str | Path | None) -> pd.DataFrame:
@@ -309,5 +372,6 @@ def _count_at_hand(slides: pd.DataFrame, spec: TileSpec) -> pd.DataFrame:
                                        "kept_fraction", "slide_mpp"])
 
 
-__all__ = ["DEFAULT_SIZE_MODEL", "CohortPlan", "SizeModel", "calibrate", "count_slide",
-           "measure_rate", "plan_cohort", "store_bytes"]
+__all__ = ["DEFAULT_SIZE_MODEL", "MEASURED_RATES", "CohortPlan", "SizeModel", "calibrate",
+           "count_slide", "duration_text", "measure_rate", "measured_rates",
+           "plan_cohort", "plan_rates", "store_bytes"]

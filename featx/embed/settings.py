@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -26,6 +27,7 @@ from featx._validate import non_negative_float, non_negative_int, one_of, positi
 from featx.embed.store import STORE_FORMAT
 from featx.errors import InvalidParameterError
 from featx.extractors.registry import ExtractorFactory
+from featx.wsi.regions import RegionFilter
 from featx.wsi.tiling import TileSpec
 
 if TYPE_CHECKING:
@@ -51,13 +53,15 @@ Normalizer = TileTransformer | Callable[[np.ndarray], np.ndarray]
 class EmbedFunction(Protocol):
     """A slide to its embeddings, as :func:`featx.embed.pipeline.embed_slide` does.
 
-    ``slide_mpp`` is passed only when the slide has an override, so a function
-    without that keyword still works for slides that need none.
+    ``slide_mpp`` is passed only when the slide has an override, and ``regions`` only
+    when the run filters by annotated region, so a function without those keywords
+    still works for runs that need neither.
     """
 
     def __call__(self, slide_or_path: str, extractor: Extractor, *, spec: TileSpec,
                  normalizer: Normalizer | None, batch_size: int,
-                 slide_mpp: float | None = None) -> SlideEmbeddings: ...
+                 slide_mpp: float | None = None,
+                 regions: RegionFilter | None = None) -> SlideEmbeddings: ...
 
 
 def identity(key: str) -> MappingProxyType[str, str]:
@@ -104,6 +108,14 @@ class ExtractionSettings:
     stale_lock_s, lock_wait_s : float
         Lock staleness, and the longest wait, at the end of the run, for a slide
         another run or worker still holds (locked slides are first passed over).
+    regions : RegionFilter, optional
+        Keep or exclude tiles by the class of the slide's QuPath annotations
+        (:class:`featx.wsi.regions.RegionFilter`). Each slide's file is its manifest's
+        ``annotations`` cell, else ``annotations``; the filter and the file's sha256 are
+        part of that slide's provenance.
+    annotations : Path, optional
+        A QuPath GeoJSON file for every slide without a manifest cell, or a folder of
+        ``<slide_id>.geojson`` files.
     """
 
     extractor: ExtractorFactory
@@ -118,6 +130,8 @@ class ExtractionSettings:
     retry_failed: bool = False
     stale_lock_s: float = 300.0
     lock_wait_s: float = 3600.0
+    regions: RegionFilter | None = None
+    annotations: Path | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.extractor, str):
@@ -136,6 +150,10 @@ class ExtractionSettings:
             object.__setattr__(self, "slide_mpp", positive_float("slide_mpp", self.slide_mpp))
         non_negative_float("stale_lock_s", self.stale_lock_s)
         non_negative_float("lock_wait_s", self.lock_wait_s)
+        if self.regions is not None and not isinstance(self.regions, RegionFilter):
+            raise InvalidParameterError("regions", "a RegionFilter", self.regions)
+        if self.annotations is not None:
+            object.__setattr__(self, "annotations", Path(self.annotations).expanduser().absolute())
 
     def identity(self, extractor_config: dict[str, Any]) -> dict[str, Any]:
         """What every store file of the run records, and a rerun compares to skip a slide.

@@ -4,12 +4,14 @@ into one row per slide, with its file, patient and optional level-0 mpp.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from featx._io import read_table
+from featx._validate import file_name
 from featx.barcodes import patient_id_from_slide
 from featx.errors import InvalidParameterError
 from featx.wsi.slide import PLAUSIBLE_MPP, default_slide_id
@@ -28,6 +30,14 @@ def _find_slide(slide_dir: Path | None, row: Mapping[str, str]) -> Path:
     return nested if not flat.exists() and "id" in row and nested.exists() else flat
 
 
+def _relative(slide_dir: Path | None, cell: str) -> str:
+    """A manifest's file cell as a path string: absolute, or below the slide folder."""
+    if not str(cell).strip():
+        return ""
+    path = Path(cell).expanduser()
+    return str(path if path.is_absolute() or slide_dir is None else slide_dir / path)
+
+
 def _slide_mpp_cell(slide_id: str, cell: str) -> float | None:
     """A manifest's slide_mpp cell as a float, None when empty; an implausible one is an error."""
     if not str(cell).strip():
@@ -44,6 +54,30 @@ def _slide_mpp_cell(slide_id: str, cell: str) -> float | None:
     return value
 
 
+def _slide_id(slide_id: str, path: Path) -> str:
+    """The slide's id if a store file can be named after it, else the fix in one line."""
+    try:
+        return file_name("slide_id", slide_id)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            f"slide_id of {path.name!r}", "letters, digits and . _ + - only (it names the store "
+            "file): add a slide_id column to the manifest, e.g. slide_1", slide_id) from None
+
+
+def _size_cell(slide_id: str, cell: str) -> int | None:
+    """A manifest's size cell in bytes, None when empty; anything but a whole number >= 0 is an error."""
+    if not str(cell).strip():
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+        raise InvalidParameterError(f"size of slide {slide_id!r} in the manifest",
+                                    "a whole number of bytes, or an empty cell", cell)
+    return int(value)
+
+
 def slide_table(
     manifest: str | Path | pd.DataFrame,
     slide_dir: str | Path | None = None,
@@ -57,9 +91,10 @@ def slide_table(
     manifest : path or DataFrame
         A GDC manifest, a featx manifest (``filename`` column) or any table with a
         ``path`` column (absolute, or relative to ``slide_dir``). Optional
-        columns ``slide_id``, ``patient_id`` (or ``patient``) and ``slide_mpp``
+        columns ``slide_id``, ``patient_id`` (or ``patient``), ``slide_mpp``
         (microns per level-0 pixel, overriding the slide's metadata; empty: not given)
-        are used when present.
+        and ``annotations`` (the slide's QuPath GeoJSON, absolute or relative to
+        ``slide_dir``; empty: none) are used when present.
     slide_dir : path, optional
         The folder holding the slides (flat, or ``<id>/<filename>`` as gdc-client
         lays them out).
@@ -69,8 +104,8 @@ def slide_table(
     Returns
     -------
     DataFrame
-        Columns ``slide_id, patient_id, path, md5, size, slide_mpp (float or None), exists``,
-        in manifest order.
+        Columns ``slide_id, patient_id, path, md5, size, slide_mpp (float or None), exists,
+        annotations`` (a path, or "" for none), in manifest order.
 
     Raises
     ------
@@ -95,7 +130,7 @@ def slide_table(
     rows = []
     for record in table.to_dict("records"):
         path = _find_slide(folder, record)
-        slide_id = record.get("slide_id") or default_slide_id(path)
+        slide_id = _slide_id(record.get("slide_id") or default_slide_id(path), path)
         patient = record.get("patient_id") or record.get("patient") or None
         if patients is not None and slide_id in patients:
             patient = patients[slide_id]
@@ -103,12 +138,13 @@ def slide_table(
             "slide_id": slide_id,
             "patient_id": patient or patient_id_from_slide(slide_id),
             "path": str(path), "md5": record.get("md5", "").lower(),
-            "size": int(record["size"]) if record.get("size") else None,
+            "size": _size_cell(slide_id, record.get("size", "")),
             "slide_mpp": _slide_mpp_cell(slide_id, record.get("slide_mpp", "")),
             "exists": path.is_file(),
+            "annotations": _relative(folder, record.get("annotations", "")),
         })
     out = pd.DataFrame(rows, columns=["slide_id", "patient_id", "path", "md5", "size",
-                                      "slide_mpp", "exists"])
+                                      "slide_mpp", "exists", "annotations"])
     # None stays None (not NaN): it means "use the slide's metadata".
     out["slide_mpp"] = pd.Series([r["slide_mpp"] for r in rows], index=out.index, dtype=object)
     duplicated = out["slide_id"][out["slide_id"].duplicated()].unique().tolist()

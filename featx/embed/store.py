@@ -43,7 +43,7 @@ from featx import __version__
 from featx._io import atomic_path
 from featx._validate import file_name, one_of
 from featx.barcodes import patient_id_from_slide
-from featx.errors import DataNotFoundError, InvalidParameterError, StoreError
+from featx.errors import DataError, DataNotFoundError, InvalidParameterError, StoreError
 from featx.wsi.tiling import TILE_TABLE_COLUMNS
 
 #: Schema-metadata key holding the provenance JSON.
@@ -226,11 +226,36 @@ def provenance(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"store file {path}", "Run `featx extract` to create it.")
-    metadata = pq.read_schema(path).metadata or {}
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError) as error:
+        raise StoreError(path, f"damaged: not a readable Parquet file "
+                         f"({str(error).splitlines()[0]:.100}); rerun featx extract, which "
+                         "redoes it") from None
     if PROVENANCE_KEY not in metadata:
         raise StoreError(path, "no featx provenance in its metadata: it was not written by featx "
                          "(`featx extract` or featx.embed.write_slide_embeddings)")
     return json.loads(metadata[PROVENANCE_KEY])
+
+
+def slide_geometry(record: Mapping[str, Any], tiles: pd.DataFrame) -> tuple[Any, float | None]:
+    """A store file's level downsamples and level-0 mpp, from its provenance ``record``.
+
+    Imported embeddings record none, but their tiles are level-0 squares (None is
+    then right for :func:`featx.wsi.tile_grid.tile_extent_l0`).
+
+    Raises
+    ------
+    DataError
+        Tiles were read above level 0 and the provenance does not say the downsamples.
+    """
+    slide = (record.get("pipeline") or {}).get("slide") or {}
+    downsamples = slide.get("level_downsamples")
+    if downsamples is None and len(tiles) and (tiles["level"] != 0).any():
+        raise DataError(f"store file of slide {tiles['slide_id'].iloc[0]}",
+                        "tiles read above level 0 but no level downsamples in its provenance",
+                        "Extract it again with featx extract")
+    return downsamples, slide.get("slide_mpp")
 
 
 def is_done(path: str | Path, expected_provenance: Mapping[str, Any]) -> bool:
@@ -253,6 +278,80 @@ def is_done(path: str | Path, expected_provenance: Mapping[str, Any]) -> bool:
     expected = json.loads(json.dumps(dict(expected_provenance), sort_keys=True))
     return all(stored.get(key) == value if value is None else
                key in stored and stored[key] == value for key, value in expected.items())
+
+
+def check_file(path: str | Path) -> str:
+    """What is wrong with a store file, or ``""`` when it is whole.
+
+    Reads the footer only: it must parse, carry featx's provenance, and the file must hold
+    the rows that provenance counts (``n_tiles``). A file truncated or overwritten after
+    featx wrote it fails here; :func:`is_done` then makes ``featx extract`` redo it.
+    """
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except (pa.ArrowException, OSError) as error:
+        return f"not a readable Parquet file ({str(error).splitlines()[0]:.100})"
+    stored = (metadata.metadata or {}).get(PROVENANCE_KEY)
+    if stored is None:
+        return "no featx provenance: featx did not write it"
+    try:
+        n_tiles = json.loads(stored).get("n_tiles")
+    except (ValueError, AttributeError):
+        return "its provenance is not JSON"
+    if n_tiles is not None and n_tiles != metadata.num_rows:
+        return f"holds {metadata.num_rows} rows where its provenance counts {n_tiles}"
+    return ""
+
+
+def damaged_files(root: str | Path, *, extractor: str) -> dict[str, str]:
+    """``slide_id -> problem`` for each of ``extractor``'s store files that :func:`check_file` fails."""
+    problems = {slide: check_file(slide_path(root, extractor=extractor, slide_id=slide))
+                for slide in list_slides(root, extractor=extractor)}
+    return {slide: problem for slide, problem in problems.items() if problem}
+
+
+def check_store(root: str | Path, *, extractor: str | None = None) -> list[str]:
+    """The extractors of a whole store to read from, or one line saying why there are none.
+
+    Parameters
+    ----------
+    root : path
+        The store's root folder.
+    extractor : str, optional
+        Only this one (it must be in the store).
+
+    Returns
+    -------
+    list of str
+        ``[extractor]``, or every extractor of the store.
+
+    Raises
+    ------
+    DataNotFoundError
+        ``root`` is not a folder, or ``extractor`` is not in it.
+    StoreError
+        ``root`` holds no ``extractor=NAME`` folder, or some of the files to read are
+        damaged (:func:`check_file`; ``featx extract`` redoes them).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataNotFoundError(f"store folder {root}", "Pass the folder `featx extract` or "
+                                "`featx import` wrote.")
+    names = list_extractors(root)
+    if not names:
+        raise StoreError(root, "not a featx store: it holds no extractor=NAME folders; pass the "
+                         "folder `featx extract` or `featx import` wrote")
+    if extractor is not None and extractor not in names:
+        raise DataNotFoundError(f"extractor {extractor!r} in {root}",
+                                f"Extractors in the store: {names}")
+    wanted = [extractor] if extractor is not None else names
+    damaged = [f"{name}/{slide} ({problem})" for name in wanted
+               for slide, problem in damaged_files(root, extractor=name).items()]
+    if damaged:
+        raise StoreError(root, f"{len(damaged)} store files are damaged: "
+                         f"{'; '.join(damaged[:3])}{'; ...' if len(damaged) > 3 else ''}. Rerun "
+                         "featx extract (it redoes them), then try again")
+    return wanted
 
 
 def read_slide(

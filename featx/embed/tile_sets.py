@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 from featx import __version__
 from featx._io import write_json, write_table
 from featx._provenance import config_of
-from featx._validate import one_of, positive_int
+from featx._validate import fits_in_memory, one_of, positive_int
+from featx._validate import tile_px as check_tile_px
 from featx.embed.store import PROVENANCE_KEY, write_table_atomic
 from featx.errors import ExtractionError, ResumeMismatchError
 from featx.extractors.ftx.data import TileDataset, load_tile, read_tile_folder
@@ -191,6 +192,8 @@ def embed_tile_folder(
     one_of("dtype", dtype, tuple(_DTYPES))
     positive_int("chunk_size", chunk_size)
     positive_int("batch_size", batch_size)
+    if tile_px is not None:
+        check_tile_px("tile_px", tile_px)
     if isinstance(extractor, str):
         extractor = ExtractorFactory.of(extractor)
     if isinstance(extractor, ExtractorFactory):
@@ -198,7 +201,10 @@ def embed_tile_folder(
     data = read_tile_folder(folder, max_per_class=max_per_class, seed=seed)
     out = Path(out)
     _check_folder(out, data)
-    px = positive_int("tile_px", tile_px) if tile_px is not None else int(extractor.input_px)
+    px = tile_px if tile_px is not None else int(extractor.input_px)
+    # A batch as uint8 tiles and as the float32 copy a model takes.
+    fits_in_memory(f"a batch of {batch_size} tiles of {px} px", batch_size * px**2 * 3 * 5.0,
+                   fix="lower --batch-size or --tile-px")
     store = out / f"extractor={extractor.name}"
     base = {"featx_version": __version__, "extractor": config_of(extractor),
             "stain_normalizer": config_of(normalizer), "tile_px": px, "embedding_dtype": dtype,

@@ -46,6 +46,7 @@ from featx.evaluation.verdict_rules import (
     DEFAULT_RULE,
     NO_DIFFERENCE,
     NOT_ENOUGH_DATA,
+    RULES,
     Decisions,
     VerdictRule,
     benjamini_hochberg,
@@ -56,6 +57,8 @@ from featx.evaluation.verdict_rules import (
 
 #: Column name suffix of tests that do not hold their level over CV folds.
 LIBERAL = "liberal"
+#: The test of a comparison table written before featx recorded its ``test`` column.
+PER_TARGET_TEST = RULES["nadeau-bengio"].test
 OVER_TARGET_METHODS = ("corrected", "wilcoxon_liberal")
 COUNT_CORRECTIONS = ("none", "bh")
 
@@ -109,7 +112,8 @@ def compare_extractors(
         (Benjamini-Hochberg over the targets compared), effect_size (d_z), better (sign of
         mean_diff: a, b or tie), verdict (a, b, "no difference", or "not enough data"
         where the two extractors' mean score is not above chance), reason (the verdict in
-        words), rule, variance_factor, df, chance, above_chance, gate_pvalue, and the
+        words), test (the name of the test behind the verdict and interval), rule,
+        variance_factor, df, chance, above_chance, gate_pvalue, and the
         liberal p_ttest_liberal, p_wilcoxon_liberal, q_ttest_liberal, q_wilcoxon_liberal.
 
     Raises
@@ -143,7 +147,7 @@ def compare_extractors(
         "q_corrected": decisions.q, "effect_size": d_z,
         "better": np.where(tests.mean > 0, a, np.where(tests.mean < 0, b, "tie")),
         "verdict": _verdicts(decisions, a, b),
-        "reason": _reasons(decisions, rule, alpha, chance, a, b),
+        "reason": _reasons(decisions, rule, alpha, chance, a, b), "test": rule.test,
         "rule": rule.name, "variance_factor": rule.inflation * ratio, "df": tests.df,
         "chance": np.nan if chance is None else chance, "above_chance": decisions.compared,
         "gate_pvalue": decisions.gate_pvalue,

@@ -111,5 +111,7 @@ def source_provenance(path: str | Path) -> dict[str, object]:
             stored = provenance(first)
         except StoreError:
             return record
-        record.update({key: stored.get(key) for key in ("extractor", "stain", "tile_spec")})
+        # tile_folder: a labelled tile set's source (its caveats, e.g. LC25000's near-copies)
+        record.update({key: stored.get(key) for key in ("extractor", "stain", "tile_spec",
+                                                         "tile_folder") if key in stored})
     return record

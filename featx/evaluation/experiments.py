@@ -203,6 +203,12 @@ def select_targets(table: pd.DataFrame, experiment: str, *, columns: Sequence[st
     if missing:
         raise DataError("--columns", f"{missing} not in {source} (columns: "
                         f"{list(table.columns)[:10]})", "Pass columns the table has")
+    if experiment == "tissue":
+        unlabelled = table.index[table[wanted].isna().any(axis=1)]
+        if len(unlabelled):
+            raise DataError(f"{source} column {wanted}", f"{len(unlabelled)} rows have no label "
+                            f"(e.g. {[str(i) for i in unlabelled[:3]]})",
+                            "Drop those rows or give them a label")
     return table[wanted], groups
 
 

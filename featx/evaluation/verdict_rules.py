@@ -71,6 +71,15 @@ class VerdictRule:
         """JSON identity (for provenance)."""
         return asdict(self)
 
+    @property
+    def test(self) -> str:
+        """The name of the per-target test behind the verdict and its interval."""
+        if self.inflation == 1 and self.df is None:
+            return "corrected resampled t-test (Nadeau-Bengio) over single folds"
+        how = [f"variance factor {self.inflation:g} x Nadeau-Bengio's"] if self.inflation != 1 else []
+        how += [f"{self.df:g} degrees of freedom"] if self.df is not None else []
+        return f"corrected resampled t-test over single folds ({', '.join(how)})"
+
     def describe(self) -> str:
         """The rule in words, for reports and provenance."""
         factor = ("Nadeau-Bengio's n_test/n_train" if self.inflation == 1 else
@@ -245,8 +254,8 @@ class OverallVerdict:
     not_enough_data : int
         Targets where the rule refused a verdict (the extractors' mean score is not above
         chance).
-    rule : str
-        The rule's name.
+    rule : str or None
+        The rule's name (None for a table written before featx recorded it).
     """
 
     a: str
@@ -256,7 +265,7 @@ class OverallVerdict:
     better_b: int
     no_difference: int
     not_enough_data: int
-    rule: str
+    rule: str | None
 
     @property
     def names_a_winner(self) -> bool:
@@ -288,7 +297,7 @@ def overall_verdict(comparison) -> OverallVerdict:
                                     f"{len(pairs)} pairs")
     a, b = str(pairs["a"].iloc[0]), str(pairs["b"].iloc[0])
     verdict = comparison["verdict"].astype(str)
-    rule = str(comparison["rule"].iloc[0]) if "rule" in comparison else "unknown"
+    rule = str(comparison["rule"].iloc[0]) if "rule" in comparison else None
     return OverallVerdict(a, b, len(comparison), int((verdict == a).sum()),
                           int((verdict == b).sum()), int((verdict == NO_DIFFERENCE).sum()),
                           int((verdict == NOT_ENOUGH_DATA).sum()), rule)

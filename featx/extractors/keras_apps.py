@@ -152,11 +152,13 @@ class KerasApplication(KerasExtractor):
         Seed of ``weights="random"``.
     name : str, optional
         Default ``"<ARCH>-<n_features>"`` (``"RANDOM-<ARCH>-<n_features>"`` for random weights).
+    precision : {"float32", "bfloat16", "float16", "auto"}, default "float32"
+        The forward pass's arithmetic (see :class:`~featx.extractors.KerasExtractor`).
     """
 
     def __init__(self, architecture: str, *, weights: str | Path = "imagenet",
                  input_px: int = 224, batch_size: int = 32, seed: int = 0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, precision: str = "float32") -> None:
         model, self.source = build_application(architecture, weights=weights, input_px=input_px,
                                                seed=seed)
         self.architecture = architecture
@@ -165,7 +167,7 @@ class KerasApplication(KerasExtractor):
         prefix = "RANDOM-" if self.source["weights"] == "random" else ""
         default = f"{prefix}{architecture.upper()}-{width}"
         super().__init__(model, name=name or default, input_px=input_px, preprocess="none",
-                         batch_size=batch_size)
+                         batch_size=batch_size, precision=precision)
         self.model_sha256 = self.source["weights_sha256"]
 
     def _preprocess_tensor(self, x: Any) -> Any:

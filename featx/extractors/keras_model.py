@@ -29,6 +29,7 @@ from featx._io import file_sha256
 from featx._tensorflow import import_tensorflow
 from featx._validate import one_of, positive_int, rgb_batch
 from featx.errors import DataNotFoundError, InvalidParameterError
+from featx.extractors.precision import resolve_precision, with_precision
 
 #: Input scalings: "xception"/"tf" map [0, 255] to [-1, 1]; "unit" to [0, 1]; "none" keeps 0..255.
 PREPROCESS = ("xception", "unit", "none")
@@ -66,6 +67,12 @@ class KerasExtractor:
         fuses the element-wise work around the convolutions (measure with
         ``benchmarks/bench_extract.py --jit``). Not part of :attr:`config`: XLA
         changes only the float rounding, not what the features are.
+    precision : {"float32", "bfloat16", "float16", "auto"}, default "float32"
+        The arithmetic of the forward pass (:mod:`featx.extractors.precision`):
+        bfloat16 on CPUs with AVX512_BF16 or AMX, float16 on GPUs; ``"auto"`` picks
+        by machine (:attr:`precision_reason` says why). Features are float32 either
+        way. Part of :attr:`config`, and a non-float32 precision appends ``-BF16`` or
+        ``-FP16`` to :attr:`name`, so a store never mixes precisions.
     """
 
     def __init__(
@@ -78,6 +85,7 @@ class KerasExtractor:
         preprocess: str = "xception",
         batch_size: int = 32,
         jit_compile: bool = False,
+        precision: str = "float32",
     ) -> None:
         import_tensorflow()  # quietly, before Keras loads it
         import keras
@@ -99,7 +107,9 @@ class KerasExtractor:
             model = keras.models.load_model(path, compile=False)
         if not isinstance(model, keras.Model):
             raise InvalidParameterError("model", "a keras.Model or a .keras file path", type(model))
-        self._model = self._feature_model(model, layer)
+        choice = resolve_precision(precision)
+        self.precision, self.precision_reason = choice.precision, choice.reason
+        self._model = with_precision(self._feature_model(model, layer), self.precision)
         fixed = self._model.input_shape[1]
         if input_px is None and fixed is None:
             raise InvalidParameterError(
@@ -108,7 +118,7 @@ class KerasExtractor:
         self.input_px = positive_int("input_px", input_px if input_px is not None else fixed)
         out = self._model.output_shape
         self.n_features = int(out[-1])
-        self.name = name or f"KERAS-{model.name}-{layer or 'output'}"
+        self.name = (name or f"KERAS-{model.name}-{layer or 'output'}") + choice.name_suffix
         self._forward = self._compile()
 
     @staticmethod
@@ -162,7 +172,8 @@ class KerasExtractor:
         """JSON-serialisable identity of this extractor."""
         return {"name": self.name, "n_features": self.n_features, "input_px": self.input_px,
                 "preprocess": self.preprocess, "layer": self.layer,
-                "weights_sha256": self.model_sha256, "resize": "bilinear-antialias"}
+                "weights_sha256": self.model_sha256, "resize": "bilinear-antialias",
+                "precision": self.precision}
 
     def prepare(self, tiles: np.ndarray) -> np.ndarray:
         """Return tiles as float32 at ``input_px`` (the step a producer thread may run early)."""

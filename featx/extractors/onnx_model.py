@@ -9,12 +9,16 @@ featx without PyTorch::
 Tiles are resized to ``input_px`` (bilinear, antialiased), scaled to [0, 1],
 normalised by ``(x - mean) / std`` per channel and fed as NCHW (PyTorch's layout)
 or NHWC. A 4-D output is averaged over its spatial axes; a 3-D (tokens) output gives
-its first token (``tokens="cls"``) or the mean over tokens. The model file's sha256
-is part of :attr:`OnnxExtractor.config`.
+its first token (``tokens="cls"``), the mean over tokens, or the first token beside the
+mean of the patch tokens (``"cls+mean"``, as Virchow2). The model file's sha256 is
+part of :attr:`OnnxExtractor.config`. ``preset="UNI2-h"`` (:mod:`featx.extractors.presets`)
+sets all of these as the model's authors do and puts the model's licence, gating and
+commercial-use terms into the config, so they follow the embeddings everywhere.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,12 +30,13 @@ from featx._io import file_sha256
 from featx._optional import require
 from featx._validate import one_of, positive_float, positive_int, rgb_batch
 from featx.errors import DataNotFoundError, InvalidParameterError
+from featx.extractors.presets import get_preset
 
 #: ImageNet channel statistics (torchvision's), the usual normalisation of exported models.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYOUTS = ("NCHW", "NHWC")
-TOKENS = ("cls", "mean")
+TOKENS = ("cls", "mean", "cls+mean")
 
 
 def _channels(name: str, values: Sequence[float]) -> tuple[float, float, float]:
@@ -62,15 +67,23 @@ class OnnxExtractor:
     name : str, optional
         Identifier written into outputs; default ``"ONNX-<file stem>"``.
     input_px : int, optional
-        Tile side fed to the model; default the model's fixed input size.
-    mean, std : three floats
-        Per-channel normalisation of pixels scaled to [0, 1] (default ImageNet's).
-    layout : {"NCHW", "NHWC"}, default "NCHW"
-        The input layout the model expects (PyTorch exports NCHW).
+        Tile side fed to the model; default the preset's, else the model's fixed size.
+    mean, std : three floats, optional
+        Per-channel normalisation of pixels scaled to [0, 1] (default the preset's, else
+        ImageNet's).
+    layout : {"NCHW", "NHWC"}, optional
+        The input layout the model expects (default NCHW, as PyTorch exports).
     output : str, optional
         Name of the output node to use as the embedding; default the first output.
-    tokens : {"cls", "mean"}, default "cls"
-        For a (N, tokens, D) output: the first token or the mean over tokens.
+    tokens : {"cls", "mean", "cls+mean"}, optional
+        For a (N, tokens, D) output: the first token, the mean over tokens, or the first
+        token beside the mean of the patch tokens (default the preset's, else "cls").
+    prefix_tokens : int, optional
+        Tokens before the patch tokens, for ``"cls+mean"`` (default the preset's, else 1).
+    preset : str, optional
+        A published model's name (:data:`featx.extractors.presets.PRESETS`): its input
+        size, normalisation and pooling, and its terms in the config; explicit
+        arguments win.
     batch_size : int, default 32
         Tiles per run (a model with a fixed batch dimension gets padded batches).
     providers : list of str, optional
@@ -80,11 +93,22 @@ class OnnxExtractor:
     """
 
     def __init__(self, model: str | Path, *, name: str | None = None,
-                 input_px: int | None = None, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD, layout: str = "NCHW",
-                 output: str | None = None, tokens: str = "cls", batch_size: int = 32,
-                 providers: Sequence[str] | None = None, threads: int | None = None) -> None:
+                 input_px: int | None = None, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None, layout: str | None = None,
+                 output: str | None = None, tokens: str | None = None,
+                 prefix_tokens: int | None = None, batch_size: int = 32,
+                 providers: Sequence[str] | None = None, threads: int | None = None,
+                 preset: str | None = None) -> None:
         ort = require("onnxruntime", extra="onnx", purpose="to run ONNX extractors")
+        self.preset = None if preset is None else get_preset(preset)
+        known = self.preset
+        input_px = input_px if input_px is not None or known is None else known.input_px
+        mean = mean if mean is not None else known.mean if known else IMAGENET_MEAN
+        std = std if std is not None else known.std if known else IMAGENET_STD
+        layout = layout or (known.layout if known else "NCHW")
+        tokens = tokens or (known.tokens if known else "cls")
+        prefix_tokens = prefix_tokens if prefix_tokens is not None else (
+            known.prefix_tokens if known else 1)
         path = Path(model)
         if not path.is_file():
             raise DataNotFoundError(f"ONNX model {path}", "Export the model once with "
@@ -93,6 +117,7 @@ class OnnxExtractor:
         self.path, self.model_sha256 = path, file_sha256(path)
         self.layout = str(one_of("layout", layout, LAYOUTS))
         self.tokens = str(one_of("tokens", tokens, TOKENS))
+        self.prefix_tokens = positive_int("prefix_tokens", prefix_tokens)
         self.mean, self.std = _channels("mean", mean), _channels("std", std)
         for value in self.std:
             positive_float("std", value)
@@ -117,7 +142,11 @@ class OnnxExtractor:
         self._fixed_batch = batch if isinstance(batch, int) else None
         self.n_features = int(self(np.zeros((1, self.input_px, self.input_px, 3), np.uint8)
                                    ).shape[1])
-        self.name = name or f"ONNX-{path.stem}"
+        self.name = name or (known.name if known else f"ONNX-{path.stem}")
+        if known is not None and self.n_features != known.n_features:
+            warnings.warn(f"{path.name} gives {self.n_features} features, {known.name} "
+                          f"{known.n_features}: check that the file is {known.name} and its "
+                          "output (and --extractor-arg tokens=...)", UserWarning, stacklevel=2)
 
     def _output_name(self, output: str | None) -> str:
         names = [o.name for o in self._session.get_outputs()]
@@ -151,7 +180,9 @@ class OnnxExtractor:
                 "architecture": "onnx", "model_file": self.path.name,
                 "weights_sha256": self.model_sha256, "mean": list(self.mean),
                 "std": list(self.std), "layout": self.layout, "output": self.output,
-                "tokens": self.tokens, "resize": "bilinear-antialias"}
+                "tokens": self.tokens, "prefix_tokens": self.prefix_tokens,
+                "resize": "bilinear-antialias",
+                "preset": None if self.preset is None else self.preset.config}
 
     def prepare(self, tiles: np.ndarray) -> np.ndarray:
         """Resize and normalise uint8 tiles into the model's float32 input."""
@@ -171,7 +202,9 @@ class OnnxExtractor:
         if out.ndim == 4:  # a feature map: average it like pooling="avg"
             out = out.mean(axis=(2, 3) if self.layout == "NCHW" else (1, 2))
         elif out.ndim == 3:
-            out = out[:, 0] if self.tokens == "cls" else out.mean(axis=1)
+            out = (out[:, 0] if self.tokens == "cls" else out.mean(axis=1)
+                   if self.tokens == "mean" else np.concatenate(
+                       [out[:, 0], out[:, self.prefix_tokens:].mean(axis=1)], axis=1))
         if out.ndim != 2:
             raise InvalidParameterError("output", "a 2-D, 3-D (tokens) or 4-D output",
                                         out.shape)

@@ -26,7 +26,7 @@ MIN_INPUT_PX = 71
 
 
 def build_xception_base(
-    weights: str | Path | None = None, *, seed: int = 0, mixed_precision: bool = False
+    weights: str | Path | None = None, *, seed: int = 0
 ) -> tuple[Any, dict[str, Any]]:
     """Build Xception's convolutional base with average pooling, any input size.
 
@@ -37,8 +37,6 @@ def build_xception_base(
         :mod:`featx.extractors.weights`), or ``"random"`` for seeded random weights.
     seed : int, default 0
         Seed of the random initialisation (used with ``weights="random"``).
-    mixed_precision : bool, default False
-        Build with the ``mixed_float16`` policy (GPU speed-up; outputs still float32).
 
     Returns
     -------
@@ -50,17 +48,11 @@ def build_xception_base(
     import_tensorflow()  # quietly, before Keras loads it
     import keras
 
-    policy = keras.config.dtype_policy()
-    if mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    try:
-        if weights == "random":
-            keras.utils.set_random_seed(non_negative_int("seed", seed))
-        model = keras.applications.Xception(
-            include_top=False, pooling="avg", weights=None, input_shape=(None, None, 3)
-        )
-    finally:
-        keras.config.set_dtype_policy(policy)
+    if weights == "random":
+        keras.utils.set_random_seed(non_negative_int("seed", seed))
+    model = keras.applications.Xception(
+        include_top=False, pooling="avg", weights=None, input_shape=(None, None, 3)
+    )
     if weights == "random":
         return model, {"weights": "random", "weights_path": None, "weights_sha256": None,
                        "seed": seed}
@@ -92,10 +84,11 @@ class ImagenetXception(KerasExtractor):
         Fixed inference batch.
     seed : int, default 0
         Seed for ``weights="random"``.
-    mixed_precision : bool, default False
-        Run in float16 on a GPU (features are returned as float32).
     jit_compile : bool, default False
         Compile the forward pass with XLA (see :class:`KerasExtractor`).
+    precision : {"float32", "bfloat16", "float16", "auto"}, default "float32"
+        The forward pass's arithmetic (see :class:`KerasExtractor`); bfloat16 and
+        float16 name the extractor ``IMGNET-2048-BF16`` / ``IMGNET-2048-FP16``.
 
     Examples
     --------
@@ -111,18 +104,15 @@ class ImagenetXception(KerasExtractor):
         input_px: int = 224,
         batch_size: int = 32,
         seed: int = 0,
-        mixed_precision: bool = False,
         jit_compile: bool = False,
+        precision: str = "float32",
     ) -> None:
         if positive_int("input_px", input_px) < MIN_INPUT_PX:
             raise InvalidParameterError("input_px", f"an int >= {MIN_INPUT_PX}", input_px)
-        model, self.source = build_xception_base(
-            weights, seed=seed, mixed_precision=mixed_precision
-        )
-        self.mixed_precision = bool(mixed_precision)
+        model, self.source = build_xception_base(weights, seed=seed)
         name = "RANDOM-XCEPTION-2048" if self.source["weights"] == "random" else "IMGNET-2048"
         super().__init__(model, name=name, input_px=input_px, preprocess="xception",
-                         batch_size=batch_size, jit_compile=jit_compile)
+                         batch_size=batch_size, jit_compile=jit_compile, precision=precision)
         self.model_sha256 = self.source["weights_sha256"]
 
     @property
@@ -131,5 +121,5 @@ class ImagenetXception(KerasExtractor):
         config = super().config
         config.update(architecture="keras.applications.Xception(include_top=False, "
                       "pooling='avg')", weights=self.source["weights"],
-                      seed=self.source["seed"], mixed_precision=self.mixed_precision)
+                      seed=self.source["seed"])
         return config

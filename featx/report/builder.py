@@ -15,15 +15,18 @@ a store
     For the tiles nearest each patient's mean embedding (the slides' files are
     needed to show the tiles).
 
-The sections come from :mod:`featx.report.experiments`, :mod:`featx.report.multiway`
-(three or more extractors) and :mod:`featx.report.slides`;
-:mod:`featx.report.document` writes the result.
+The summary at the top comes from :mod:`featx.report.summary` (what each extractor
+really was: :mod:`featx.report.extractor_states`; caveats: :mod:`featx.report.caveats`);
+the sections from :mod:`featx.report.experiments`, :mod:`featx.report.multiway` (three
+or more extractors), :mod:`featx.report.slides` and :mod:`featx.report.literature` (the
+liberal tests of the literature, apart from the verdicts); :mod:`featx.report.document`
+writes the result.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +35,17 @@ import pandas as pd
 from featx.embed.store import list_extractors
 from featx.errors import DataNotFoundError
 from featx.evaluation.results import EXPERIMENTS
+from featx.report.caveats import data_caveats, leaves
 from featx.report.document import Report, Section
 from featx.report.experiments import experiment_sections
+from featx.report.extractor_states import extractor_states, flags_for
+from featx.report.licences import licence_section
+from featx.report.literature import literature_section
 from featx.report.multiway import multiway_section
 from featx.report.slides import nearest_tiles_section, slidescore_section
+from featx.report.summary import build_summary, default_title, extractor_names
+
+__all__ = ["build_report", "collect_provenance", "data_caveats", "provenance_facts"]
 
 
 def collect_provenance(*folders: str | Path | None) -> dict[str, Any]:
@@ -50,7 +60,7 @@ def collect_provenance(*folders: str | Path | None) -> dict[str, Any]:
 
 
 def build_report(
-    title: str,
+    title: str | None = None,
     *,
     results: str | Path | None = None,
     slidescores: str | Path | None = None,
@@ -60,12 +70,16 @@ def build_report(
     intro: list[str] | None = None,
     provenance: Mapping[str, Any] | None = None,
     caveats: list[str] | None = None,
+    targets: Sequence[str] | None = None,
 ) -> Report:
-    """Assemble a report from whatever results are given: the answers first.
+    """Assemble a report from whatever results are given: the summary and the answers first.
 
     Parameters
     ----------
-    title : str
+    title : str, optional
+        Default: the extractors and experiments of the results ("A vs B: tissue
+        classification"). The title is followed by a flag for every extractor that is not
+        what its name promises (stand-in, random weights, barely trained).
     results : path, optional
         Folder of ``featx evaluate`` outputs (any of the three experiments).
     slidescores : path, optional
@@ -77,18 +91,21 @@ def build_report(
     slides : mapping of slide_id to path, optional
         Slide files, for the nearest tiles and the heatmap overlays.
     intro : list of str, optional
-        Paragraphs about the data, shown after the results.
+        Paragraphs about the data, in "About this report" after the results.
     provenance : mapping, optional
         Extra provenance; the inputs' provenance files are added automatically.
     caveats : list of str, optional
         Caveats the caller knows of (stand-in data); those read from the results and
-        provenance (random weights, tiny classes, few repetitions) are added.
+        provenance (random weights, tiny classes, few repetitions) are added. All are
+        in the summary at the top.
+    targets : sequence of str, optional
+        Targets (genes) to show first in the forest plots; default largest difference first.
     """
     sections: list[Section] = []
     if results is not None:
         if not Path(results).is_dir():
             raise DataNotFoundError(f"results folder {results}", "Run `featx evaluate` first.")
-        found = experiment_sections(results)
+        found = experiment_sections(results, list(targets or []))
         if not found:
             raise DataNotFoundError(f"experiment tables in {results}",
                                     "Expected <experiment>_scores.parquet from `featx evaluate`.")
@@ -99,13 +116,21 @@ def build_report(
     if store is not None and slides:
         extractor = nearest_extractor or list_extractors(store)[0]
         sections.append(nearest_tiles_section(store, extractor, slides))
+    if results is not None and (liberal := literature_section(results)) is not None:
+        sections.append(liberal)
     record = {**collect_provenance(results, slidescores), **(provenance or {})}
-    found_caveats = [*(caveats or []), *data_caveats(record, results)]
-    if found_caveats:
-        sections.append(Section("Caveats", bullets=list(dict.fromkeys(found_caveats))))
+    terms = licence_section(record)  # beside the results: under which terms the models run
+    if terms is not None:
+        sections.append(terms)
     if intro:
         sections.append(Section("About this report", list(intro)))
-    return Report(title, record, sections, facts=provenance_facts(record))
+    states = extractor_states(record, extractor_names(results))
+    found_caveats = list(dict.fromkeys([*(caveats or []), *data_caveats(record, results)]))
+    summary = build_summary(sections, states, results=results, slidescores=slidescores,
+                            caveats=found_caveats)
+    return Report(title or default_title(results), record, sections,
+                  facts=provenance_facts(record), summary=summary,
+                  flags=flags_for(states, states))
 
 
 #: Provenance leaves a reader wants in the table (the rest stays in the JSON).
@@ -116,7 +141,9 @@ _FACT_KEYS = {"featx_version", "experiment", "n_rows", "weights", "weights_sha25
               "sha256", "n_features", "input_px", "classes_sha256", "version",
               # the experiment's model options and the verdict rule (featx evaluate)
               "transform", "kernel", "C", "epsilon", "scale_y", "rule", "inner_splits", "n_Cs",
-              "solver", "max_iter", "verdict_rule", "alpha"}
+              "solver", "max_iter", "verdict_rule", "alpha",
+              # how much an FTX-2048 was fine-tuned (its state is part of its identity)
+              "batches", "validation_accuracy"}
 
 
 def provenance_facts(record: Mapping[str, Any]) -> pd.DataFrame:
@@ -127,7 +154,7 @@ def provenance_facts(record: Mapping[str, Any]) -> pd.DataFrame:
     """
     facts: dict[tuple[str, str], list[str]] = {}
     for source, value in record.items():
-        for path, leaf in _leaves(value):
+        for path, leaf in leaves(value):
             key = path[-1] if path else source
             if key in _FACT_KEYS or key.endswith(("sha256", "_version")):
                 # Folds are recorded per target: one row per fact, not one per gene.
@@ -140,52 +167,8 @@ def provenance_facts(record: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source", "fact", "value"])
 
 
-def _leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    if isinstance(value, Mapping):
-        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, str(k)))]
-    return [(path, value)]
-
-
 def _short(value: Any) -> str:
     text = str(value)
     if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
         return text[:16] + "…"  # a SHA-256: the start identifies it, the JSON has it whole
     return text if len(text) <= 90 else text[:87] + "…"
-
-
-def data_caveats(record: Mapping[str, Any], results: str | Path | None) -> list[str]:
-    """Caveats read from the provenance and the stored results."""
-    out = []
-    leaves = [(path, v) for value in record.values() for path, v in _leaves(value)]
-    for path, value in leaves:
-        if path and path[-1] in {"weights", "name"} and str(value).lower().startswith("random"):
-            out.append(f"{' / '.join(path[:-1]) or 'An extractor'} ran with random weights: "
-                       "its features are not ImageNet features, and the comparison is not "
-                       "the paper's.")
-        if path and path[-1] == "tiles" and "lc25000" in str(value).lower():
-            out.append("LC25000 holds augmented near-duplicate tiles, so cross-validated "
-                       "accuracies on it are optimistic (near-copies fall in train and test).")
-        if path and path[-1] == "n_repeats" and isinstance(value, int) and value < 5:
-            out.append(f"Only {value} repetitions of cross-validation: p-values and intervals "
-                       "from so few resamples are unstable; use 5 or more (the paper: 10).")
-    if results is not None:
-        out += _tiny_class_caveats(Path(results))
-    return out
-
-
-def _tiny_class_caveats(results: Path, minimum: int = 10) -> list[str]:
-    from featx._io import read_table
-
-    path = next((results / f"tissue_confusion{s}" for s in (".parquet", ".csv")
-                 if (results / f"tissue_confusion{s}").is_file()), None)
-    if path is None:
-        return []
-    confusion = read_table(path, what="confusion table")
-    per_rep = confusion.groupby(["extractor", "repetition", "true_label"])["count"].sum()
-    sizes = per_rep.groupby("true_label").max()
-    small = sizes[sizes < minimum]
-    if small.empty:
-        return []
-    listed = ", ".join(f"{label} ({int(n)})" for label, n in small.items())
-    return [f"Classes with fewer than {minimum} samples: {listed}; their per-class "
-            "accuracies rest on a handful of tiles."]

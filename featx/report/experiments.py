@@ -1,15 +1,14 @@
 """Report sections of the three experiments, drawn from the tables ``featx evaluate`` wrote.
 
 The figures follow the Journal of Pathology Informatics paper: accuracy over
-repetitions with paired-test p-values, per-class accuracy side by side, confusion
-matrices, the distribution of per-gene correlation differences, observed against
-predicted, and mutation AUCs per gene. Nothing is refitted here.
+repetitions, per-class accuracy side by side, confusion matrices, the distribution of
+per-gene correlation differences, observed against predicted, and mutation AUCs per
+gene. Nothing is refitted here.
 
-Verdicts come only from tests that hold their level under the null
-(:mod:`featx.evaluation.comparisons`): the corrected resampled t per target, the
-corrected t of the mean difference over targets, and the count's corrected t.
-The plain t-test and Wilcoxon over folds are shown labelled "liberal", and
-DeLong's test "conditional on the fitted models".
+Each section opens with its card: with two extractors the verdict of the comparison
+table (:mod:`featx.report.verdicts`), with one the score and its interval. The liberal
+and conditional tests of the literature (the paper's count, Wilcoxon over genes, DeLong)
+are in their own section (:mod:`featx.report.literature`), never beside a verdict.
 """
 
 from __future__ import annotations
@@ -21,48 +20,116 @@ import pandas as pd
 
 from featx._figures import subplots
 from featx._io import read_table
-from featx.evaluation.comparisons import compare_over_targets, count_better
-from featx.evaluation.paired_tests import delong_from_predictions
-from featx.evaluation.results import EXPERIMENTS
+from featx.evaluation.comparisons import compare_over_targets
+from featx.evaluation.multiway import rank_extractors
+from featx.evaluation.results import EXPERIMENT_METRICS, EXPERIMENTS
 from featx.report.document import Figure, Section, Table
+from featx.report.text import p_phrase
 from featx.report.verdicts import (
     across_verdict,
     comparison_display,
     confidence_of,
-    fmt_num,
-    fmt_p,
     forest_figure,
+    score_display,
+    score_verdict,
     single_verdict,
+    test_label,
 )
 
 EXPERIMENT_TITLES = {"tissue": "Tissue classification (linear SVC)",
                      "expression": "Expression regression (SVR)",
                      "mutation": "Mutation prediction (LASSO logistic regression)"}
+#: Metric names for reading, per experiment.
+METRIC_WORDS = {"tissue": "accuracy", "expression": "Pearson r", "mutation": "ROC AUC"}
+#: What an experiment's samples are.
+UNITS = {"tissue": "tiles", "expression": "patients", "mutation": "patients"}
+#: Fewer points than this per group are drawn as points, not as a box.
+MIN_BOX_POINTS = 10
 
 
-def _read(folder: Path, stem: str) -> pd.DataFrame | None:
+def read_result(folder: Path, stem: str) -> pd.DataFrame | None:
     """``<stem>.parquet`` or ``<stem>.csv`` in ``folder``, or None when neither is there."""
     path = next((folder / f"{stem}{s}" for s in (".parquet", ".csv")
                  if (folder / f"{stem}{s}").is_file()), None)
     return None if path is None else read_table(path, what="result table")
 
 
-def _p(value: float) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else (
-        f"{value:.2g}" if value >= 1e-4 else "<1e-4")
+def experiment_section(results: str | Path, experiment: str,
+                       targets: list[str] | None = None) -> Section | None:
+    """The section of one experiment, or None when ``results`` holds none of it.
 
-
-def experiment_section(results: str | Path, experiment: str) -> Section | None:
-    """The section of one experiment, or None when ``results`` holds none of it."""
+    ``targets``: targets to show first in the forest plots (default: largest difference).
+    """
     folder = Path(results)
-    scores = _read(folder, f"{experiment}_scores")
+    scores = read_result(folder, f"{experiment}_scores")
     if scores is None:
         return None
-    comparison = _read(folder, f"{experiment}_comparison")
-    build = {"tissue": _tissue, "expression": _expression, "mutation": _mutation}[experiment]
+    comparison = read_result(folder, f"{experiment}_comparison")
+    if comparison is not None and comparison.empty:
+        comparison = None
     section = Section(EXPERIMENT_TITLES[experiment])
+    if comparison is None:
+        _one_extractor(section, experiment, scores)
+    else:
+        _verdict(section, experiment, scores, comparison, targets)
+    build = {"tissue": _tissue, "expression": _expression, "mutation": _mutation}[experiment]
     build(section, folder, scores, comparison)
     return section
+
+
+def n_samples(scores: pd.DataFrame) -> int | None:
+    """Samples in the experiment: a fold's train plus test size."""
+    folds = scores[scores["fold"] >= 0]
+    if not len(folds):
+        return None
+    return int(folds["n_train"].iloc[0] + folds["n_test"].iloc[0])
+
+
+def _verdict(section: Section, experiment: str, scores: pd.DataFrame,
+             comparison: pd.DataFrame, targets: list[str] | None) -> None:
+    """The comparison's card, its forest plot and its table (first extractor vs the next)."""
+    metric, level = METRIC_WORDS[experiment], confidence_of(comparison)
+    rows = comparison[comparison["b"] == comparison["b"].iloc[0]]
+    test = test_label(rows)
+    if experiment == "tissue":
+        overall = rows[rows["target"] == "all"]
+        if len(overall):
+            section.verdict = single_verdict(overall.iloc[0], metric=metric, confidence=level,
+                                             n_samples=n_samples(scores), test=test,
+                                             unit=UNITS[experiment])
+    else:
+        a, b = str(rows["a"].iloc[0]), str(rows["b"].iloc[0])
+        over = compare_over_targets(scores, a, b, metric=EXPERIMENT_METRICS[experiment],
+                                    confidence=level)
+        section.verdict = across_verdict(rows, metric=metric, noun="gene", confidence=level,
+                                         n_samples=n_samples(scores), overall=over, test=test,
+                                         unit=UNITS[experiment])
+        section.figures.append(forest_figure(rows, f"{experiment}-forest", metric=metric,
+                                             confidence=level, targets=targets))
+    section.tables.append(Table(f"{experiment}-comparison", comparison,
+                                f"Paired tests per target, largest difference first. The "
+                                f"verdict ('better') and interval: {test}, BH q < 0.05 over "
+                                "targets; 'no spread': every resample gave the same "
+                                "difference, so there is nothing to test against (and 'too few "
+                                "resamples': under 3). The CSV's "
+                                "columns ending in _liberal are for comparison with the "
+                                "literature only.",
+                                display=comparison_display(comparison, level)))
+
+
+def _one_extractor(section: Section, experiment: str, scores: pd.DataFrame) -> None:
+    """One extractor: its score per target with the interval; nothing is compared."""
+    name = str(scores["extractor"].iloc[0])
+    ranking = rank_extractors(scores, [name], metric=EXPERIMENT_METRICS[experiment])
+    if experiment == "tissue" and (ranking["target"] == "all").any():
+        ranking = ranking[ranking["target"] == "all"]
+    section.verdict = score_verdict(ranking, metric=METRIC_WORDS[experiment], noun="gene",
+                                    n_samples=n_samples(scores), unit=UNITS[experiment])
+    if len(ranking) > 1:
+        section.tables.append(Table(f"{experiment}-scores", ranking,
+                                    f"{name}'s mean per-fold {METRIC_WORDS[experiment]} per "
+                                    "target with its interval, best first",
+                                    display=score_display(ranking)))
 
 
 def _summary_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -76,64 +143,55 @@ def _summary_table(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
 def _summary_display(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per target, one "mean ± SD" column per extractor: readable, no empty cells."""
     cells = summary.assign(cell=[
-        f"{m:.3f}" + (f" ± {sd:.3f}" if np.isfinite(sd) else "")
+        ("n/a" if not np.isfinite(m) else f"{m:.3f}" + (f" ± {sd:.3f}" if np.isfinite(sd) else ""))
         for m, sd in zip(summary[f"mean_{metric}"], summary["sd_over_repetitions"])])
     wide = cells.pivot(index="target", columns="extractor", values="cell").fillna("–")
-    wide.columns = [f"{name} {metric} (mean ± SD)" for name in wide.columns]
     reps = summary.groupby("target")["repetitions"].max()
     return wide.assign(repetitions=reps).reset_index()
-
-
-def _n_samples(scores: pd.DataFrame) -> int | None:
-    """Samples in the experiment: a fold's train plus test size."""
-    folds = scores[scores["fold"] >= 0]
-    if not len(folds):
-        return None
-    return int(folds["n_train"].iloc[0] + folds["n_test"].iloc[0])
-
-
-def _comparison_tables(section: Section, name: str, comparison: pd.DataFrame,
-                       caption: str) -> None:
-    section.tables.append(Table(name, comparison, caption, display=comparison_display(
-        comparison, confidence_of(comparison))))
 
 
 def _tissue(section: Section, folder: Path, scores: pd.DataFrame,
             comparison: pd.DataFrame | None) -> None:
     overall = scores[(scores["fold"] == -1) & (scores["metric"] == "accuracy")
                      & (scores["target"] == "all")]
-    if comparison is not None and (comparison["target"] == "all").any():
-        row = comparison[comparison["target"] == "all"].iloc[0]
-        section.verdict = single_verdict(row, metric="accuracy",
-                                         confidence=confidence_of(comparison),
-                                         n_samples=_n_samples(scores))
-    wide = overall.pivot_table(index="repetition", columns="extractor", values="value")
-    names = list(wide.columns)
-    fig, ax = subplots(figsize=(6, 4))
-    for _, row in wide.iterrows():  # one line per repetition: the comparison is paired
-        ax.plot(range(len(names)), row.to_numpy(), color="grey", alpha=0.35, lw=0.8)
-    ax.boxplot([wide[n].to_numpy() for n in names], positions=range(len(names)), widths=0.35)
-    ax.set_xticks(range(len(names)), names)
-    ax.set(ylabel="accuracy (out-of-fold)", title="Accuracy over repetitions")
-    section.figures.append(Figure.from_matplotlib("tissue-accuracy", fig,
-                           "Overall accuracy of each repetition's out-of-fold predictions; "
-                           "grey lines join the same repetition (identical folds)."))
+    section.figures.append(_accuracy_figure(overall.pivot_table(
+        index="repetition", columns="extractor", values="value")))
     classes = scores[(scores["fold"] == -1) & (scores["metric"] == "class_accuracy")]
     if len(classes):
         section.figures.append(_class_bars(classes))
         # No per-class test: class accuracy exists only per repetition (pooled folds), and
         # the corrected t on pooled scores rejects 10-28% of true nulls (issue 19).
-    confusion = _read(folder, "tissue_confusion")
+    confusion = read_result(folder, "tissue_confusion")
     if confusion is not None and len(confusion):
         section.figures.append(_confusion_figure(confusion))
     summary = pd.concat([_summary_table(scores, "accuracy"),
                          _summary_table(scores, "class_accuracy")
                          .rename(columns={"mean_class_accuracy": "mean_accuracy"})])
     section.tables.append(Table("tissue-summary", summary,
-                                "Out-of-fold accuracy over repetitions: overall ('all') and "
-                                "per class", display=_summary_display(summary, "accuracy")))
-    if comparison is not None:
-        _comparison_tables(section, "tissue-comparison", comparison, COMPARISON_CAPTION)
+                                "Out-of-fold accuracy (mean ± SD over repetitions): overall "
+                                "('all') and per class", display=_summary_display(summary,
+                                                                                 "accuracy")))
+
+
+def _accuracy_figure(wide: pd.DataFrame) -> Figure:
+    """Accuracy per repetition: every point, joined across extractors; a box only from 10 on."""
+    names = list(wide.columns)
+    fig, ax = subplots(figsize=(max(4.0, 2.2 * len(names)), 4))
+    for _, row in wide.iterrows():  # one line per repetition: the comparison is paired
+        ax.plot(range(len(names)), row.to_numpy(), color="grey", alpha=0.45, lw=0.8,
+                marker="o", markersize=4, markerfacecolor="#2a5db0", markeredgecolor="none")
+    if len(wide) >= MIN_BOX_POINTS:
+        ax.boxplot([wide[n].dropna().to_numpy() for n in names], positions=range(len(names)),
+                   widths=0.35)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set(ylabel="accuracy (out-of-fold)", title=f"Accuracy of each of {len(wide)} repetitions")
+    joined = " joined across extractors (identical folds)" if len(names) > 1 else ""
+    return Figure.from_matplotlib("tissue-accuracy", fig,
+                                  "Overall accuracy of each repetition's out-of-fold "
+                                  f"predictions, one point per repetition{joined}"
+                                  + ("; boxes summarise them." if len(wide) >= MIN_BOX_POINTS
+                                     else "; too few for a box plot."))
 
 
 def _class_bars(classes: pd.DataFrame) -> Figure:
@@ -146,20 +204,17 @@ def _class_bars(classes: pd.DataFrame) -> Figure:
     ax.set(ylabel="accuracy", ylim=(0, 1.0), title="Per-class accuracy (mean over repetitions)")
     # Outside the axes, so it covers no bar.
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-    return Figure.from_matplotlib("tissue-class-accuracy", fig, "Per-class accuracy side by side.")
-
-
-COMPARISON_CAPTION = (
-    "Paired tests per target. The verdict is the Nadeau-Bengio corrected resampled t-test "
-    "over single folds (BH q < 0.05); the CSV's columns ending in _liberal (plain paired "
-    "t-test and Wilcoxon over folds, which reject a true null about half the time) are there "
-    "only for comparison with the literature.")
+    return Figure.from_matplotlib("tissue-class-accuracy", fig, "Per-class accuracy"
+                                  + (" side by side." if len(means.columns) > 1 else "."))
 
 
 def _confusion_figure(confusion: pd.DataFrame) -> Figure:
     names = sorted(confusion["extractor"].unique())
     labels = sorted(set(confusion["true_label"]) | set(confusion["predicted_label"]))
-    fig, axes = subplots(1, len(names), figsize=(4.5 * len(names), 4), squeeze=False)
+    side = max(4.0, 0.45 * len(labels) + 2.0)
+    fig, axes = subplots(1, len(names), figsize=(side * len(names) + 1.0, side), squeeze=False,
+                         sharey=True)
+    fig.set_layout_engine("constrained")  # tick labels never reach the next panel
     for ax, name in zip(axes[0], names):
         counts = (confusion[confusion["extractor"] == name]
                   .pivot_table(index="true_label", columns="predicted_label", values="count",
@@ -181,34 +236,25 @@ def _confusion_figure(confusion: pd.DataFrame) -> Figure:
 def _expression(section: Section, folder: Path, scores: pd.DataFrame,
                 comparison: pd.DataFrame | None) -> None:
     names = sorted(scores["extractor"].unique())
-    if comparison is not None and len(comparison):
+    if comparison is not None:
         a, b = comparison["a"].iloc[0], comparison["b"].iloc[0]
         rows = comparison[comparison["b"] == b]
-        level = confidence_of(rows)
-        over = compare_over_targets(scores, a, b, metric="pearson_r", confidence=level)
-        counts = count_better(scores, a, b)
-        section.verdict = across_verdict(rows, metric="Pearson r", noun="gene", confidence=level,
-                                         n_samples=_n_samples(scores), overall=over)
-        section.figures.append(forest_figure(rows, "expression-forest", metric="Pearson r",
-                                             confidence=level))
+        over = compare_over_targets(scores, a, b, metric="pearson_r",
+                                    confidence=confidence_of(rows))
         fig, ax = subplots(figsize=(6, 4))
         ax.hist(rows["mean_diff"], bins=min(40, max(5, len(rows) // 3)), color="#2a5db0")
         ax.axvline(0, color="black", lw=1)
         ax.set(xlabel=f"Pearson r difference ({a} - {b})", ylabel="targets",
-               title=f"Per-target correlation differences: corrected t p={_p(over.pvalue)}")
-        section.figures.append(Figure.from_matplotlib("expression-differences", fig,
-                               "Distribution over targets of the mean (over repetitions) "
-                               "difference in out-of-fold Pearson r; the p-value is the corrected t over "
-                               "resamples of the mean difference over targets."))
-        section.paragraphs.append("The paper's count: " + _count_sentence(counts, a, b)
-                                  + f" Over all targets, {over.summary()}")
-        _comparison_tables(section, "expression-comparison", comparison, COMPARISON_CAPTION)
-    predictions = _read(folder, "expression_predictions")
+               title=f"Per-target differences; across targets {p_phrase(over.pvalue)}")
+        section.figures.append(Figure.from_matplotlib(
+            "expression-differences", fig, "Distribution over targets of the mean difference "
+            f"in per-fold Pearson r; the p-value is the {over.test}."))
+    predictions = read_result(folder, "expression_predictions")
     if predictions is not None and len(predictions):
         section.figures.append(_observed_predicted(scores, predictions, names))
     summary = _summary_table(scores, "pearson_r")
     section.tables.append(Table("expression-summary", summary,
-                                "Out-of-fold Pearson r over repetitions",
+                                "Out-of-fold Pearson r (mean ± SD over repetitions)",
                                 display=_summary_display(summary, "pearson_r")))
 
 
@@ -231,47 +277,12 @@ def _observed_predicted(scores: pd.DataFrame, predictions: pd.DataFrame,
                                   "repetition) for the best-predicted targets.")
 
 
-def _count_sentence(counts: dict[str, object], a: str, b: str) -> str:
-    return (f"{counts['significant']} of {counts['targets']} targets are significant for either "
-            f"extractor ({counts['threshold']}); {counts[f'better_{a}']} of them are better "
-            f"with {a}, {counts[f'better_{b}']} with {b} and {counts['undecided']} undecided. "
-            "The count describes; the verdict above decides (targets chosen by the same "
-            "scores that then decide who wins them admit no test of the split).")
-
-
 def _mutation(section: Section, folder: Path, scores: pd.DataFrame,
               comparison: pd.DataFrame | None) -> None:
     summary = _summary_table(scores, "roc_auc")
-    if comparison is not None and len(comparison):
-        rows = comparison[comparison["b"] == comparison["b"].iloc[0]]
-        level = confidence_of(rows)
-        over = compare_over_targets(scores, rows["a"].iloc[0], rows["b"].iloc[0],
-                                    metric="roc_auc", confidence=level)
-        section.verdict = across_verdict(rows, metric="ROC AUC", noun="gene", confidence=level,
-                                         n_samples=_n_samples(scores), overall=over)
-        section.figures.append(forest_figure(rows, "mutation-forest", metric="ROC AUC",
-                                             confidence=level))
     section.figures.append(_auc_bars(summary))
-    predictions = _read(folder, "mutation_predictions")
-    if comparison is not None and predictions is not None:
-        a, b = comparison["a"].iloc[0], comparison["b"].iloc[0]
-        delong = []
-        for gene in sorted(predictions["target"].unique()):
-            result = delong_from_predictions(predictions, a, b, target=gene)
-            delong.append({"target": gene, "auc_difference": result.estimate,
-                           "ci_low": result.ci_low, "ci_high": result.ci_high,
-                           "p_delong_conditional": result.pvalue})
-        delong = pd.DataFrame(delong)
-        section.tables.append(Table("mutation-delong", delong,
-                                    f"DeLong's test, {a} vs {b}, first repetition's out-of-fold "
-                                    "scores (95% CI): conditional on the fitted models (it "
-                                    "ignores refitting, about 12% false positives between equal "
-                                    "extractors), not a verdict; the corrected t over "
-                                    "repetitions in the next table decides.",
-                                    display=_delong_display(delong, a, b)))
-    if comparison is not None:
-        _comparison_tables(section, "mutation-comparison", comparison, COMPARISON_CAPTION)
-    section.tables.append(Table("mutation-summary", summary, "Out-of-fold ROC AUC",
+    section.tables.append(Table("mutation-summary", summary,
+                                "Out-of-fold ROC AUC (mean ± SD over repetitions)",
                                 display=_summary_display(summary, "roc_auc")))
 
 
@@ -293,16 +304,6 @@ def _auc_bars(summary: pd.DataFrame) -> Figure:
                                   "the dotted line is chance.")
 
 
-def _delong_display(delong: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "target": delong["target"],
-        f"AUC {a} - {b}": delong["auc_difference"].map(fmt_num),
-        "95% CI": [f"[{fmt_num(lo)}, {fmt_num(hi)}]"
-                   for lo, hi in zip(delong["ci_low"], delong["ci_high"])],
-        "p (DeLong, conditional)": delong["p_delong_conditional"].map(fmt_p),
-    })
-
-
-def experiment_sections(results: str | Path) -> list[Section]:
+def experiment_sections(results: str | Path, targets: list[str] | None = None) -> list[Section]:
     """The sections of every experiment whose tables are in ``results``."""
-    return [s for e in EXPERIMENTS if (s := experiment_section(results, e)) is not None]
+    return [s for e in EXPERIMENTS if (s := experiment_section(results, e, targets)) is not None]

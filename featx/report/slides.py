@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from featx._io import read_table
 from featx.embed.store import read_store
 from featx.errors import DataError, DataNotFoundError, SlideError
 from featx.report.document import Figure, Section, Table, Verdict
+from featx.report.live_viewer import DEFAULT_PORT
 from featx.report.viewer import safe_name, viewer_files
 from featx.slidescore.heatmaps import overlay_on_thumbnail
 from featx.slidescore.plots import plot_roc_curves, plot_score_violins
@@ -132,6 +134,9 @@ def _add_viewers(section: Section, folder: Path, order: list[str], slides: Mappi
             section.files.update(viewer_files(slides[slide_id], tiles, slide_id))
         except DataError as error:
             skipped.append(f"{slide_id} ({error.problem})")
+            section.links.append((f"{slide_id}: open in `featx view` (run it on the slides "
+                                  "folder; the live viewer reads any slide at full size)",
+                                  f"http://127.0.0.1:{DEFAULT_PORT}/slide/{quote(slide_id, safe='')}"))
             continue
         section.links.append((f"{slide_id}: open in the slide viewer (zoom and pan at full "
                               "resolution; space bar toggles the probability overlay)",

@@ -6,7 +6,9 @@ at full resolution. The tile probabilities are painted, each over its own level-
 footprint, into one transparent PNG laid over the slide. The space bar toggles the
 overlay, a slider sets its opacity, and a colour bar gives the scale. The page needs
 no server: the pyramid's description is inlined (browsers refuse XHR on file://) and
-tiles load as images.
+tiles load as images. Opened from disk while ``featx view`` runs on this machine
+(:data:`~featx.report.live_viewer.DEFAULT_PORT`) with the same slide, the page moves to
+the live viewer, which has every layer; ``#static`` in the URL keeps it here.
 
 The page records its state on ``<html>`` (``data-viewer-ready``, ``data-overlay-visible``,
 ``data-tiles-loaded``) so a headless browser can wait for it.
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from featx.errors import DataError
+from featx.report.live_viewer import DEFAULT_PORT
 
 #: Where the viewer's JavaScript goes inside a report folder.
 ASSET_DIR = "viewer"
@@ -36,7 +39,7 @@ MAX_DEEPZOOM_TILES = 20000
 
 def viewer_files(slide_path: str | Path, tiles: pd.DataFrame, slide_id: str, *,
                  prob_column: str = "prob", tile_size: int = 254,
-                 quality: int = 85) -> dict[str, bytes]:
+                 quality: int = 85, live_port: int = DEFAULT_PORT) -> dict[str, bytes]:
     """Every file of one slide's viewer, by path relative to the report folder.
 
     Parameters
@@ -49,6 +52,9 @@ def viewer_files(slide_path: str | Path, tiles: pd.DataFrame, slide_id: str, *,
     prob_column : str
     tile_size, quality : int
         DeepZoom tile side and JPEG quality.
+    live_port : int
+        Where the page looks for ``featx view`` on this machine: when it runs and has
+        this slide, the page opens the slide there (``#static`` in the URL stays here).
 
     Returns
     -------
@@ -99,7 +105,7 @@ def viewer_files(slide_path: str | Path, tiles: pd.DataFrame, slide_id: str, *,
                         "Url": f"{stem}/tiles/", "Format": "jpeg", "Overlap": "1",
                         "TileSize": str(tile_size),
                         "Size": {"Width": str(width), "Height": str(height)}}}
-    files[f"{stem}.html"] = _page(slide_id, source, f"{stem}/overlay.png").encode()
+    files[f"{stem}.html"] = _page(slide_id, source, f"{stem}/overlay.png", live_port).encode()
     script = resources.files("featx.report").joinpath("viewer_assets", "openseadragon.min.js")
     files[f"{ASSET_DIR}/openseadragon.min.js"] = script.read_bytes()
     licence = resources.files("featx.report").joinpath("viewer_assets",
@@ -172,11 +178,17 @@ document.getElementById('show').addEventListener('change',apply);
 document.getElementById('opacity').addEventListener('input',apply);
 document.addEventListener('keydown',function(e){{if(e.code==='Space'||e.key===' '){{
   e.preventDefault();var box=document.getElementById('show');box.checked=!box.checked;apply();}}}});
+if(location.protocol==='file:'&&location.hash!=='#static'){{
+  var probe=new Image();probe.onload=function(){{location.replace('{live}/slide/{quoted}');}};
+  probe.src='{live}/probe/{quoted}.gif?'+Date.now();}}
 </script></body></html>
 """
 
 
-def _page(slide_id: str, source: dict, overlay: str) -> str:
+def _page(slide_id: str, source: dict, overlay: str, live_port: int) -> str:
+    from urllib.parse import quote
+
     return _PAGE.format(title=html.escape(f"{slide_id}: tumour probability"),
                         stops=_colour_stops(), asset=ASSET_DIR, source=json.dumps(source),
-                        overlay=html.escape(overlay))
+                        overlay=html.escape(overlay), live=f"http://127.0.0.1:{int(live_port)}",
+                        quoted=quote(slide_id, safe=""))

@@ -8,12 +8,14 @@
 
 :mod:`~featx.reproduce.plan` says before anything starts what will be downloaded, the
 disk it needs and the time it expects; :mod:`~featx.reproduce.stages` records finished
-stages so a rerun resumes; :mod:`~featx.reproduce.runs` holds the experiments;
+stages so a rerun resumes; :mod:`~featx.reproduce.runs` holds the stages and
+:mod:`~featx.reproduce.paper` the experiments made of them;
 :mod:`~featx.reproduce.standins` the labelled stand-in embeddings ``--small`` uses
-where the data folder has no TCGA slides. ``featx reproduce NAME`` runs them.
+where the data folder has no TCGA slides. ``featx reproduce NAME`` runs them;
+:mod:`~featx.reproduce.demo` is ``featx demo``, the same stages on built-in data.
 """
 
+from featx.reproduce.paper import reproduce
 from featx.reproduce.plan import EXPERIMENTS, Plan, plan_for
-from featx.reproduce.runs import reproduce
 
 __all__ = ["EXPERIMENTS", "Plan", "plan_for", "reproduce"]

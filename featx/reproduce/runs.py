@@ -1,26 +1,28 @@
-"""The three experiments, stage by stage, from public data (or the data folder) to a report.
+"""A run's stages, from public data (or the data folder) to a report.
 
 Every stage writes its outputs under ``out`` and is recorded in
 :class:`~featx.reproduce.stages.StageLog`, so a rerun of the same command resumes:
 
-============  =========================================================================
-stage         what it does
-============  =========================================================================
-fetch         verified, resumable downloads (or copies found with ``local_dirs``)
-unpack        the NCT-CRC-HE zips, once
-finetune      FTX-2048, the paper's two steps (resumes from its checkpoint)
-embed         tiles (CRC) or slides (LUAD) through FTX-2048 and IMGNET-2048
-targets       the expression or mutation table, with its provenance
-evaluate      repeated K-fold on identical folds, paired tests (FTX-2048 first)
-report        HTML + Markdown + CSV from the stored results
-============  =========================================================================
+==============  =======================================================================
+stage           what it does
+==============  =======================================================================
+fetch-*         verified, resumable downloads (or copies found with ``local_dirs``)
+unpack-*        the NCT-CRC-HE zips, once
+finetune        FTX-2048, the paper's two steps (resumes from its checkpoint)
+embed-NAME      tiles (CRC) through an extractor, chunk by chunk
+extract-NAME    slides (LUAD) through an extractor, slide by slide
+targets-KIND    the expression or mutation table, with its provenance
+evaluate-KIND   repeated K-fold on identical folds, paired tests (FTX-2048 first)
+report          HTML + Markdown + CSV from the stored results
+==============  =======================================================================
 
-(Over 450 lines because it holds the three experiments' stage lists side by side,
-so what they share and where they differ reads at a glance.)
+:class:`Run` holds these stages; :mod:`featx.reproduce.paper` lists them for each of the
+paper's experiments and :mod:`featx.reproduce.demo` for the demo.
 """
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,28 +31,31 @@ from typing import Any
 import pandas as pd
 
 from featx._io import read_table, write_table
-from featx.data_folder import data_dir as default_data_dir
+from featx._provenance import config_of
 from featx.errors import DataError, DataNotFoundError
-from featx.reproduce.plan import EXPERIMENTS, Plan, plan_for
+from featx.extractors.registry import ExtractorFactory
+from featx.reproduce.plan import (
+    FINETUNE,
+    FINETUNE_SMALL,
+    GENE_LISTS,
+    SLIDE_MANIFEST,
+    SMALL_TILES,
+    primary_tumour_slides,
+)
 from featx.reproduce.stages import StageLog
-from featx.reproduce.standins import LABEL, standin_embeddings
+from featx.reproduce.standins import DESCRIPTIONS, LABEL, standin_embeddings
+from featx.wsi.tiling import TileSpec
 
 EXPRESSION_MATRIX = "LUAD__geneExp.txt.gz"
 MAF_FILE = "luad_maf.tsv.gz"
-SMALL_TILES = "tiles/kather2016_samples"        # fine-tuning in --small
-SMALL_EVAL_TILES = "tiles/lc25000_lung_224px"   # tissue classification in --small
-SMALL_EVAL_PER_CLASS = 20
 SMALL_WEIGHTS = "models/xception_imagenet_notop.weights.h5"
 STAIN_TARGET = "stain_ref/tiatoolbox_target_image.png"
-SLIDE_MANIFEST = "tables/deeppath_luad/LUAD_slides_from_manifest_DERIVED.tsv"
-#: Mutation genes: Coudray et al. 2018's ten most often mutated LUAD genes (built-in set).
-MUTATION_GENES = "luad_coudray2018"
+SMALL_NEEDS = ("--small runs on the featx public data folder: set FEATX_DATA_DIR or put it in "
+               "../shared/data")
 
 
 def _index(folders: Sequence[Path]) -> dict[str, Path]:
     """Every file under ``folders`` by name (the first folder that has a name wins), one walk each."""
-    import os
-
     found: dict[str, Path] = {}
     for folder in folders:
         for parent, _, files in os.walk(folder):
@@ -59,34 +64,52 @@ def _index(folders: Sequence[Path]) -> dict[str, Path]:
     return found
 
 
-def _find(name: str, folders: Sequence[Path]) -> Path | None:
+def find_file(name: str, folders: Sequence[Path]) -> Path | None:
+    """The first file called ``name`` under ``folders``."""
     return _index(folders).get(name)
 
 
-class _Run:
-    """One reproduction's settings and folders (internal)."""
+class Run:
+    """One run's settings, folders and stages, each recorded in ``out/_stages.json``.
 
-    def __init__(self, experiment: str, out: Path, *, small: bool, local_dirs: Sequence[Path],
-                 data_dir: Path | None, n_repeats: int, n_splits: int, ftx_model: Path | None,
-                 tile_mpp: float, workers: int, n_jobs: int, echo: Callable[[str], None],
-                 slides_manifest: Path | None = None) -> None:
-        self.experiment, self.out, self.small = experiment, out, small
+    Parameters
+    ----------
+    out : path
+        Output folder; running again resumes.
+    small : bool
+        Inputs from the public data folder only.
+    local_dirs : sequence of path
+        Folders that may already hold inputs (checked like downloads).
+    data_dir : path, optional
+        The public data folder.
+    n_repeats, n_splits : int
+        Repeated K-fold of every evaluation.
+    n_jobs : int
+        Worker processes fitting folds.
+    workers : int
+        Extraction worker processes (0: in this process).
+    echo : callable
+        Where progress lines go.
+    """
+
+    def __init__(self, out: str | Path, *, small: bool = False, local_dirs: Sequence[Path] = (),
+                 data_dir: Path | None = None, n_repeats: int = 50, n_splits: int = 5,
+                 n_jobs: int = 1, workers: int = 0, echo: Callable[[str], None] = print) -> None:
+        self.out, self.small = Path(out), small
         self.local_dirs = [Path(p) for p in local_dirs]
         self.data = data_dir
-        self.n_repeats, self.n_splits, self.ftx_model = n_repeats, n_splits, ftx_model
-        self.tile_mpp, self.workers, self.n_jobs, self.echo = tile_mpp, workers, n_jobs, echo
-        self.slides_manifest = slides_manifest
-        self.log = StageLog(out, echo)
-        self.search = [*self.local_dirs, *([data_dir] if data_dir else []), out / "data"]
+        self.n_repeats, self.n_splits, self.n_jobs, self.workers = n_repeats, n_splits, n_jobs, workers
+        self.echo = echo
+        self.log = StageLog(self.out, echo)
+        self.search = [*self.local_dirs, *([data_dir] if data_dir else []), self.out / "data"]
 
     def need_data(self, relative: str) -> Path:
+        """A path of the public data folder, or one line saying how to get it."""
         if self.data is None or not (self.data / relative).exists():
-            raise DataNotFoundError(f"{relative} in the data folder", "--small runs on the featx "
-                                    "public data folder: set FEATX_DATA_DIR or put it in "
-                                    "../shared/data")
+            raise DataNotFoundError(f"{relative} in the data folder", SMALL_NEEDS)
         return self.data / relative
 
-    # ------------------------------------------------------------------ shared stages
+    # ------------------------------------------------------------------ inputs
 
     def fetch(self, manifest: Any, names: Sequence[str] | None, dest: Path, stage: str) -> None:
         from featx.downloads.fetch import fetch
@@ -100,43 +123,20 @@ class _Run:
                              "dest": str(dest)}, work)
 
     def weights(self) -> Path:
+        """ImageNet Xception weights: the data folder's with ``small``, else fetched (verified)."""
         if self.small:
             return self.need_data(SMALL_WEIGHTS)
         from featx.downloads.manifests import bundled_manifest
 
         # The data folder's Keras 3 copy (no URL) if it is at hand, else Keras's own file;
         # either is verified against its checksum in the manifest.
-        local = _find("xception_imagenet_notop.weights.h5", self.search)
+        local = find_file("xception_imagenet_notop.weights.h5", self.search)
         name = local.name if local else "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
         self.fetch(bundled_manifest("xception_weights"), [name], self.out / "data", "fetch-weights")
-        found = _find(name, self.search)
+        found = find_file(name, self.search)
         if found is None:
             raise DataNotFoundError(name, "featx fetch xception_weights, or --local-dir")
         return found
-
-    def finetune(self, tiles: Path, weights: Path) -> Path:
-        from featx.extractors.ftx import XceptionFineTuner
-
-        folder = self.out / "ftx"
-        options: dict[str, Any] = (
-            {"input_px": 224, "epochs_step1": 1, "epochs_step2": 1, "batch_size": 8,
-             "steps_per_epoch": 1, "val_fraction": 0.34} if self.small else
-            {"input_px": 224, "epochs_step1": 10, "epochs_step2": 10, "batch_size": 128})
-
-        def work() -> str:
-            tuner = XceptionFineTuner(out_dir=folder, base_weights=weights, seed=0, progress=True,
-                                      **options).fit(tiles)
-            accuracy = tuner.card_["validation_accuracy"]
-            return f"FTX-2048 in {folder}, validation accuracy {accuracy}"
-        self.log.run("finetune", {"tiles": str(tiles), **options}, work)
-        return folder
-
-    def ftx(self, weights: Path) -> Path:
-        if self.ftx_model is not None:
-            return self.ftx_model
-        if self.small:
-            return self.finetune(self.need_data(SMALL_TILES), weights)
-        return self.finetune(self.tile_set("NCT-CRC-HE-100K.zip", "fetch-nct"), weights)
 
     def tile_set(self, name: str, stage: str) -> Path:
         """An NCT-CRC-HE tile folder: already unpacked in a --local-dir, else fetched and unpacked."""
@@ -151,7 +151,7 @@ class _Run:
         return self.unpack(name)
 
     def unpack(self, name: str) -> Path:
-        archive = _find(name, self.search)
+        archive = find_file(name, self.search)
         if archive is None:
             raise DataNotFoundError(name, "featx fetch nct_crc_he, or --local-dir")
         target = self.out / "data" / "unpacked"
@@ -169,12 +169,100 @@ class _Run:
                                     "--local-dir")
         return folder
 
-    def evaluate(self, features: dict[str, pd.DataFrame], targets: pd.DataFrame,
+    def located(self, names: Sequence[str]) -> list[Path]:
+        """Where the fetched files are: downloaded under ``out/data``, or local copies."""
+        where = _index([self.out / "data", *self.local_dirs])
+        missing = [n for n in names if n not in where]
+        if missing:
+            raise DataNotFoundError(f"{len(missing)} fetched files (e.g. {missing[:2]})",
+                                    "Run the command again to resume the downloads")
+        return [where[n] for n in names]
+
+    # ------------------------------------------------------------------ model stages
+
+    def finetune(self, tiles: Path, weights: Path | str, options: dict[str, Any],
+                 normalizer: Any = None) -> Path:
+        """FTX-2048 fine-tuned in ``out/ftx`` (:class:`~featx.extractors.ftx.XceptionFineTuner`)."""
+        from featx.extractors.ftx import XceptionFineTuner
+
+        folder = self.out / "ftx"
+
+        def work() -> str:
+            tuner = XceptionFineTuner(out_dir=folder, base_weights=weights, seed=0, progress=True,
+                                      normalizer=normalizer, **options).fit(tiles)
+            accuracy = tuner.card_["validation_accuracy"]
+            return f"FTX-2048 in {folder}, validation accuracy {accuracy}"
+        self.log.run("finetune", {"tiles": str(tiles), "weights": str(weights),
+                                  "normalizer": config_of(normalizer), **options}, work)
+        return folder
+
+    def ftx(self, weights: Path, given: Path | None) -> Path:
+        """The given FTX-2048, else one fine-tuned the paper's way (``small``: on the data folder)."""
+        if given is not None:
+            return given
+        if self.small:
+            return self.finetune(self.need_data(SMALL_TILES), weights, FINETUNE_SMALL)
+        return self.finetune(self.tile_set("NCT-CRC-HE-100K.zip", "fetch-nct"), weights, FINETUNE)
+
+    def embed_tiles(self, tiles: Path, extractors: dict[str, ExtractorFactory], *,
+                    max_per_class: int | None, normalizer: Any = None) -> Path:
+        """A class-per-folder tile set through each extractor into ``out/tiles_store``."""
+        from featx.embed.tile_sets import embed_tile_folder
+
+        store = self.out / "tiles_store"
+        for name, factory in extractors.items():
+            def work(factory: Any = factory) -> str:
+                done = embed_tile_folder(tiles, store, extractor=factory, normalizer=normalizer,
+                                         max_per_class=max_per_class, progress=True)
+                return (f"{done.n_tiles} tiles ({done.n_skipped} of {done.n_chunks} chunks done "
+                        f"before) -> {done.store}")
+            self.log.run(f"embed-{name}", {"tiles": str(tiles), "extractor": factory.key,
+                                           "normalizer": config_of(normalizer),
+                                           "max_per_class": max_per_class}, work)
+        return store
+
+    def extract(self, slides: pd.DataFrame, store: Path, name: str, factory: ExtractorFactory, *,
+                spec: TileSpec, normalizer: Any, slide_dir: Path | None = None,
+                batch_size: int = 64) -> None:
+        """Every slide through one extractor into ``store`` (``run_batch`` skips done slides)."""
+        from featx.embed import ClusterSettings, ExtractionSettings, run_batch
+
+        def work() -> str:
+            status = run_batch(slides, store, ExtractionSettings(
+                factory, spec=spec, normalizer=normalizer, batch_size=batch_size),
+                slide_dir=slide_dir, cluster=ClusterSettings(workers=self.workers, progress=True))
+            return ", ".join(f"{n} {s}" for s, n in status["status"].value_counts().items())
+        identity = int(pd.util.hash_pandas_object(slides.astype(str), index=False).sum() % 2**61)
+        self.log.run(f"extract-{name}", {"slides": identity, "extractor": factory.key,
+                                         "spec": spec, "normalizer": config_of(normalizer),
+                                         "store": str(store)}, work)
+
+    # ------------------------------------------------------------------ evaluation, report
+
+    def tissue(self, tiles: Path, factories: dict[str, ExtractorFactory], *,
+               max_per_class: int | None, normalizer: Any = None,
+               provenance: dict[str, Any]) -> None:
+        """Tissue classification of a tile set: embed with each extractor, then evaluate."""
+        from featx.embed.store import provenance as stored
+        from featx.evaluation.embedding_tables import read_embeddings
+        from featx.evaluation.experiments import read_targets
+
+        store = self.embed_tiles(tiles, factories, max_per_class=max_per_class,
+                                 normalizer=normalizer)
+        features = {name: read_embeddings(store / f"extractor={name}") for name in factories}
+        labels = read_targets(store / "labels.tsv")[["label"]]
+        # What made the embeddings (weights and their hashes, the stain fit), from the store.
+        made = {name: stored(min((store / f"extractor={name}").glob("*.parquet")))
+                for name in factories}
+        self.evaluate("tissue", features, labels, {
+            "tiles": str(tiles), "extractors": {n: p["extractor"] for n, p in made.items()},
+            "stain": next(iter(made.values()))["stain_normalizer"], **provenance})
+
+    def evaluate(self, kind: str, features: dict[str, pd.DataFrame], targets: pd.DataFrame,
                  provenance: dict[str, Any]) -> None:
+        """Repeated K-fold of every extractor on identical folds, the first compared with the rest."""
         from featx.evaluation.experiments import run_evaluation
 
-        kind = self.experiment.split("-")[1]
-        kind = {"tissue": "tissue", "expression": "expression", "mutation": "mutation"}[kind]
         options: dict[str, Any] = {"n_splits": self.n_splits, "n_repeats": self.n_repeats,
                                    "seed": 0, "n_jobs": self.n_jobs, "progress": True}
         if kind == "expression":
@@ -190,81 +278,50 @@ class _Run:
                 better = int((done.comparison["verdict"] == names[0]).sum())
                 line += (f"; {names[0]} significantly better than {names[1]} for {better} of "
                          f"{len(done.comparison)}")
+                if len(done.comparison) == 1:
+                    row = done.comparison.iloc[0]
+                    line += (f" (mean {row['mean_a']:.3f} vs {row['mean_b']:.3f}, corrected "
+                             f"p={row['p_corrected']:.2g})")
             return line
         # The features' identity: new embeddings (more slides, another model) evaluate again.
         identity = {name: [list(f.shape), int(pd.util.hash_pandas_object(f).sum() % 2**61)]
                     for name, f in features.items()}
-        self.log.run("evaluate", {"features": identity, "targets": list(targets.columns),
-                                  "n": len(targets), **options}, work)
+        self.log.run(f"evaluate-{kind}", {"features": identity, "targets": list(targets.columns),
+                                          "n": len(targets), **options}, work)
 
-    def report(self) -> Path:
+    def report(self, title: str, **sections: Any) -> Path:
+        """The report of ``out/results`` (and any other ``build_report`` sections) in ``out/report``."""
         from featx.report import build_report, write_report
 
         folder = self.out / "report"
 
         def work() -> str:
-            title = f"featx reproduce {self.experiment}" + (" --small" if self.small else "")
-            files = write_report(build_report(title, results=self.out / "results"), folder)
+            files = write_report(build_report(title, results=self.out / "results", **sections),
+                                 folder)
             return f"report: {files.html}"
-        self.log.run("report", {"results": str(self.out / "results"),
-                                "evaluation": self.log.done.get("evaluate")}, work)
+        # Any earlier stage that ran again makes a new report.
+        before = {name: record["config"] for name, record in self.log.done.items()
+                  if name != "report"}
+        self.log.run("report", {"title": title, "stages": before}, work)
         return folder / "report.html"
 
-    # ------------------------------------------------------------------ crc-tissue
+    # ------------------------------------------------------------------ LUAD targets
 
-    def embed_tiles(self, tiles: Path, extractors: dict[str, Any], *,
-                    max_per_class: int | None) -> Path:
-        from featx.embed.tile_sets import embed_tile_folder
-
-        store = self.out / "tiles_store"
-        for name, factory in extractors.items():
-            # Not cached as a stage: embed_tile_folder skips the chunks already embedded.
-            run = embed_tile_folder(tiles, store, extractor=factory, max_per_class=max_per_class,
-                                    progress=True)
-            self.echo(f"[embed-{name}] {run.n_tiles} tiles ({run.n_skipped} of {run.n_chunks} "
-                      f"chunks done before) -> {run.store}")
-        return store
-
-    def crc_tissue(self) -> None:
-        from featx.evaluation.embedding_tables import read_embeddings
-        from featx.evaluation.experiments import read_targets
-        from featx.extractors import ExtractorFactory
-
-        weights = self.weights()
-        ftx = self.ftx(weights)
-        if self.small:
-            tiles, per_class = self.need_data(SMALL_EVAL_TILES), SMALL_EVAL_PER_CLASS
-        else:
-            tiles, per_class = self.tile_set("CRC-VAL-HE-7K.zip", "fetch-val"), None
-        factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx.resolve())),
-                     "IMGNET-2048": ExtractorFactory.of("IMGNET-2048",
-                                                        weights=str(weights.resolve()))}
-        store = self.embed_tiles(tiles, factories, max_per_class=per_class)
-        features = {name: read_embeddings(store / f"extractor={name}") for name in factories}
-        labels = read_targets(store / "labels.tsv")[["label"]]
-        self.evaluate(features, labels, {"tiles": str(tiles), "ftx_model": str(ftx),
-                                         "weights": str(weights)})
-
-    # ------------------------------------------------------------------ LUAD
-
-    def slide_patients(self) -> tuple[pd.DataFrame, set[str]]:
+    def slide_patients(self, manifest: Path | None) -> tuple[pd.DataFrame, set[str]]:
         """The primary-tumour slides of the manifest, and their patients."""
-        from featx.barcodes import tcga_patient, tcga_sample_type
-        from featx.downloads.manifests import bundled_manifest, read_manifest
+        from featx.downloads.manifests import bundled_manifest
 
-        path = self.slides_manifest or (self.data / SLIDE_MANIFEST if self.small and self.data
-                                        else bundled_manifest("tcga_luad_slides"))
-        table = read_manifest(path)
-        # Slide file names are TCGA slide barcodes: sample type and patient come from them.
-        table["patient"] = [tcga_patient(n) or "" for n in table["filename"]]
-        table = table[[tcga_sample_type(n) == "01" for n in table["filename"]]]
+        path = manifest or (self.data / SLIDE_MANIFEST if self.small and self.data
+                            else bundled_manifest("tcga_luad_slides"))
+        table, _ = primary_tumour_slides(path)
         if table.empty:
             raise DataError(f"slide manifest {path}", "no primary-tumour (01) TCGA slide",
                             "Pass a manifest of TCGA slides (featx gdc diagnostic-slides)")
-        return table.reset_index(drop=True), set(table["patient"])
+        return table, set(table["patient"])
 
-    def targets(self, patients: set[str]) -> pd.DataFrame:
-        kind = self.experiment.split("-")[1]
+    def targets(self, kind: str, patients: set[str], *, max_targets: int | None = None
+                ) -> pd.DataFrame:
+        """The target table (stage ``targets-KIND``), of ``patients``, at most ``max_targets``."""
         path = self.out / "targets" / f"{kind}.tsv"
 
         def work() -> str:
@@ -276,7 +333,7 @@ class _Run:
         self.log.run(f"targets-{kind}", {"small": self.small,
                                          "local": [str(p) for p in self.local_dirs]}, work)
         frame = read_table(path, what="target table").set_index("patient")
-        joined = frame.loc[frame.index.isin(patients)]
+        joined = frame.loc[frame.index.isin(patients)].iloc[:, :max_targets]
         self.echo(f"  {len(joined)} of {len(frame)} target patients have a primary-tumour slide "
                   "in the slide manifest")
         if joined.empty:
@@ -293,8 +350,8 @@ class _Run:
     def expression_table(self) -> Any:
         from featx.targets import expression_targets, read_gene_list, read_rsem_matrix
 
-        genes, record = read_gene_list("immune")
-        matrix_path = _find(EXPRESSION_MATRIX, self.search)
+        genes, record = read_gene_list(GENE_LISTS["expression"])
+        matrix_path = find_file(EXPRESSION_MATRIX, self.search)
         if matrix_path is not None:
             return expression_targets(read_rsem_matrix(matrix_path), genes=genes,
                                       sources=[matrix_path], provenance=record)
@@ -313,20 +370,11 @@ class _Run:
         files = self.located(read_table(manifest, dtype=str)["filename"])
         return read_star_counts(files, column="tpm", samples=read_sample_sheet(manifest))
 
-    def located(self, names: Sequence[str]) -> list[Path]:
-        """Where the fetched files are: downloaded under ``out/data``, or local copies."""
-        where = _index([self.out / "data", *self.local_dirs])
-        missing = [n for n in names if n not in where]
-        if missing:
-            raise DataNotFoundError(f"{len(missing)} fetched files (e.g. {missing[:2]})",
-                                    "Run the command again to resume the downloads")
-        return [where[n] for n in names]
-
     def mutation_table(self) -> Any:
         from featx.targets import mutation_targets, read_gene_list, read_maf
 
-        genes, record = read_gene_list(MUTATION_GENES)
-        maf_path = _find(MAF_FILE, self.search)
+        genes, record = read_gene_list(GENE_LISTS["mutation"])
+        maf_path = find_file(MAF_FILE, self.search)
         if maf_path is not None:
             maf, sources = read_maf(maf_path), [maf_path]
         elif self.small:
@@ -342,139 +390,13 @@ class _Run:
             maf = pd.concat([read_maf(p) for p in sources], ignore_index=True)
         return mutation_targets(maf, genes=genes, sources=sources, provenance=record)
 
-    def slide_features(self, slides: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        from featx._io import read_rgb
-        from featx.embed import ClusterSettings, ExtractionSettings, pool_embeddings, run_batch
-        from featx.extractors import ExtractorFactory
-        from featx.stain import MacenkoNormalizer
-        from featx.wsi import TileSpec
-
-        weights = self.weights()
-        ftx = self.ftx(weights)
-        slide_dir = self.out / "data" / "slides"
-        given = slides["path"].astype(str) if "path" in slides.columns else None
-        if given is None or not all(Path(p).is_file() for p in given):  # else: slides at hand
-            self.fetch(slides, None, slide_dir, "fetch-slides")
-            slides = slides.assign(path=[str(p) for p in self.located(list(slides["filename"]))])
-        target = _find(Path(STAIN_TARGET).name, self.search)
-        if target is None:
-            raise DataNotFoundError("a Macenko target image", f"put {Path(STAIN_TARGET).name} "
-                                    "(or any H&E reference) in a --local-dir")
-        normalizer = MacenkoNormalizer(mode="per_slide").fit(read_rgb(target))
-        spec = TileSpec(tile_px=224, tile_mpp=self.tile_mpp, min_tissue=0.8)
-        store = self.out / "store"
-        factories = {"FTX-2048": ExtractorFactory.of("FTX-2048", model_path=str(ftx.resolve())),
-                     "IMGNET-2048": ExtractorFactory.of("IMGNET-2048",
-                                                        weights=str(weights.resolve()))}
-        features = {}
-        for name, factory in factories.items():
-            # Not cached as a stage: run_batch itself skips every slide already in the store
-            # with the same extractor, tiling, stain fit and slide fingerprint.
-            status = run_batch(slides, store,
-                               ExtractionSettings(factory, spec=spec, normalizer=normalizer),
-                               slide_dir=slide_dir,
-                               cluster=ClusterSettings(workers=self.workers, progress=True))
-            self.echo(f"[extract-{name}] " + ", ".join(
-                f"{n} {s}" for s, n in status["status"].value_counts().items()))
-            pooled = pool_embeddings(store, extractor=name, progress=True)
-            features[name] = pooled.set_index("patient_id").drop(columns=["n_slides", "n_tiles"])
-        return features
-
-    def luad(self) -> None:
-        slides, patients = self.slide_patients()
-        targets = self.targets(patients)
-        if self.small:
-            features = standin_embeddings(self.need_data("."), list(targets.index))
-            provenance: dict[str, Any] = {"embeddings": LABEL}
-            self.echo(f"  embeddings: {LABEL}")
-        else:
-            features = self.slide_features(slides)
-            provenance = {"embeddings": "patient means of FTX-2048 and IMGNET-2048 tiles"}
-        self.evaluate(features, targets, {**provenance, "targets": str(self.out / "targets")})
-
-
-def _slide_count(manifest: str | Path | None) -> tuple[int, int] | None:
-    """Primary-tumour slides of a manifest and their bytes (None: the bundled manifest)."""
-    if manifest is None:
-        return None
-    from featx.barcodes import tcga_sample_type
-    from featx.downloads.manifests import read_manifest
-
-    table = read_manifest(manifest)
-    table = table[[tcga_sample_type(n) == "01" for n in table["filename"]]]
-    return len(table), int(table["size"].fillna(0).sum())
-
-
-def reproduce(experiment: str, out: str | Path, *, small: bool = False,
-              local_dirs: Sequence[str | Path] = (), data_dir: str | Path | None = None,
-              n_repeats: int | None = None, n_splits: int = 5, ftx_model: str | Path | None = None,
-              tile_mpp: float = 0.25, workers: int = 0, n_jobs: int = 1,
-              echo: Callable[[str], None] = print, dry_run: bool = False,
-              slides_manifest: str | Path | None = None) -> Plan:
-    """Run one of the paper's experiments from public data to a report, resumably.
-
-    Parameters
-    ----------
-    experiment : {"crc-tissue", "luad-expression", "luad-mutation"}
-    out : path
-        Output folder (``data/``, ``targets/``, ``store/``, ``results/``, ``report/``);
-        running again resumes.
-    small : bool
-        Run the same stages on the featx public data folder only (CI size; LUAD with
-        labelled stand-in embeddings, since no TCGA slides are there).
-    local_dirs : sequence of path
-        Folders that may already hold inputs (checked like downloads).
-    data_dir : path, optional
-        The public data folder (default :func:`featx.data_folder.data_dir`).
-    n_repeats : int, optional
-        Repetitions of the K-fold (default 50, ``--small`` 3).
-    n_splits : int
-        Folds (5; ``--small`` crc-tissue uses 3 for its few tiles).
-    ftx_model : path, optional
-        A fine-tuned FTX-2048 (``featx finetune`` output); default: fine-tune here.
-    tile_mpp : float
-        Resolution of slide tiles (the paper: 0.25).
-    slides_manifest : path, optional
-        LUAD: a GDC or featx manifest of the slides (e.g. ``featx gdc diagnostic-slides``);
-        default the bundled ``tcga_luad_slides`` (tissue slides); primary tumours are kept.
-    workers : int
-        Extraction worker processes (0: in this process).
-    n_jobs : int
-        Worker processes fitting folds.
-    echo : callable
-        Where progress lines go.
-    dry_run : bool
-        Print the plan and stop.
-
-    Returns
-    -------
-    Plan
-        What was (or would be) downloaded and computed.
-    """
-    from featx._validate import one_of
-
-    one_of("experiment", experiment, EXPERIMENTS)
-    root = Path(data_dir) if data_dir is not None else default_data_dir()
-    out = Path(out)
-    folders = [*local_dirs, *([root / "models"] if root is not None else [])]
-    names = frozenset(p.name for folder in folders for pattern in ("*", "*/*")
-                      for p in Path(folder).glob(pattern))  # a shallow look: zips, weights
-    n_small = 3 * SMALL_EVAL_PER_CLASS if experiment == "crc-tissue" else 0
-    plan = plan_for(experiment, small=small, tile_mpp=tile_mpp, have_ftx=ftx_model is not None,
-                    local=names, n_small=n_small, slides=_slide_count(slides_manifest))
-    for line in plan.lines():
-        echo(line)
-    if dry_run:
-        return plan
-    splits = 3 if small and experiment == "crc-tissue" else n_splits
-    run = _Run(experiment, out, small=small, local_dirs=[Path(p) for p in local_dirs],
-               data_dir=root, n_repeats=n_repeats or (3 if small else 50), n_splits=splits,
-               ftx_model=Path(ftx_model) if ftx_model else None, tile_mpp=tile_mpp,
-               workers=workers, n_jobs=n_jobs, echo=echo,
-               slides_manifest=Path(slides_manifest) if slides_manifest else None)
-    if experiment == "crc-tissue":
-        run.crc_tissue()
-    else:
-        run.luad()
-    echo(f"report: {run.report()}")
-    return plan
+    def standins(self, kind: str, patients: set[str], *, max_targets: int | None = None) -> None:
+        """Real targets of ``patients`` evaluated on the labelled stand-in embeddings."""
+        targets = self.targets(kind, patients, max_targets=max_targets)
+        features = standin_embeddings(self.need_data("."), list(targets.index))
+        self.echo(f"  embeddings: {LABEL}")
+        # The stand-ins' state is part of their identity: reports flag every card they are in.
+        self.evaluate(kind, features, targets, {
+            "embeddings": LABEL, "targets": str(self.out / "targets"),
+            "extractors": {name: {"name": name, "stand-in": DESCRIPTIONS[name]}
+                           for name in features}})

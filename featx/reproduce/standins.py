@@ -26,10 +26,24 @@ from featx.errors import DataError
 
 #: The stand-in table in the public data folder.
 PANIMMUNE = Path("tables/panimmune/LUAD_primary_cibersort_leukocyte_DERIVED.tsv")
+_ID_COLUMNS = ("patient", "sample15", "barcode")
+#: What each stand-in is, as the evaluation's provenance records it (``extractors``).
+DESCRIPTIONS = {"STANDIN-IMMUNE": "CIBERSORT immune-cell fractions and leukocyte fraction "
+                "(TCGA PanImmune, estimated from RNA-seq, not from slides)",
+                "STANDIN-NOISE": "seeded Gaussian noise of the same width"}
 #: What the provenance says about stand-ins.
 LABEL = ("stand-in embeddings, not image features: the data folder has no TCGA slides. "
          "STANDIN-IMMUNE = CIBERSORT fractions + leukocyte fraction (PanImmune, from RNA-seq); "
          "STANDIN-NOISE = seeded Gaussian noise")
+
+
+def standin_width(data_dir: str | Path | None) -> int:
+    """Features of each stand-in table (the PanImmune columns; 0 without the table)."""
+    path = Path(data_dir or ".") / PANIMMUNE
+    if not path.is_file():
+        return 0
+    header = pd.read_csv(path, sep="\t", nrows=0).columns
+    return sum(c not in _ID_COLUMNS for c in header)
 
 
 def standin_embeddings(data_dir: str | Path, patients: Sequence[str], *,
@@ -45,7 +59,7 @@ def standin_embeddings(data_dir: str | Path, patients: Sequence[str], *,
     """
     table = read_table(Path(data_dir) / PANIMMUNE, what="PanImmune table")
     table.index = [tcga_patient(p) or p for p in table["patient"]]
-    numeric = table.drop(columns=[c for c in ("patient", "sample15", "barcode") if c in table])
+    numeric = table.drop(columns=[c for c in _ID_COLUMNS if c in table])
     numeric = numeric.apply(pd.to_numeric, errors="coerce").dropna(axis=0)
     numeric = numeric[~numeric.index.duplicated()]
     keep = numeric.index.intersection(pd.Index(patients)).sort_values()

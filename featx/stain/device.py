@@ -39,9 +39,8 @@ import numpy as np
 
 from featx._validate import rgb_batch
 from featx.errors import InvalidParameterError, NotFittedError
-from featx.stain._kernels import OD_LUT, tissue_pixels
+from featx.stain._kernels import OD_LUT, ONE_COLOUR_LEVELS, tissue_pixels
 from featx.stain.macenko import (
-    ONE_COLOUR_LEVELS,
     STATUS_BACKGROUND,
     STATUS_FAINT,
     STATUS_OK,
@@ -246,7 +245,7 @@ _TENSORS: dict[float, Any] = {}
 def _one_colour(x: Any, tissue: Any) -> Any:
     """Per tile: its tissue pixels span at most ``ONE_COLOUR_LEVELS`` grey levels per channel.
 
-    The TensorFlow form of :func:`featx.stain.macenko.one_colour`: no stain pair can be
+    The TensorFlow form of :func:`featx.stain._kernels.one_colour`: no stain pair can be
     read from a single colour, so such tiles are faint on both paths.
     """
     import tensorflow as tf

@@ -62,6 +62,7 @@ from featx.stain._kernels import (
     macenko_stain_matrix,
     matmul_rows,
     max_concentrations,
+    one_colour,
     stain_matrices,
     tissue_pixels,
 )
@@ -89,28 +90,6 @@ _BACKENDS = ("numpy", "staintools")
 _BACKGROUND = ("unchanged", "normalize")
 _FORMAT = "featx.stain.macenko/1"
 _TABLE_LOCK = threading.Lock()
-
-
-#: Tissue whose pixels span at most this many grey levels in every channel is one colour.
-ONE_COLOUR_LEVELS = 2
-
-
-def one_colour(tiles: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Whether each tile's tissue pixels are (nearly) a single colour, per tile (N,) bool.
-
-    Parameters
-    ----------
-    tiles : numpy.ndarray
-        uint8 (N, H, W, 3).
-    mask : numpy.ndarray
-        bool (N, H, W), the tissue pixels.
-    """
-    n = tiles.shape[0]
-    flat, keep = tiles.reshape(n, -1, 3), mask.reshape(n, -1, 1)
-    high = np.where(keep, flat, 0).max(axis=1)
-    low = np.where(keep, flat, 255).min(axis=1)
-    spread = (high.astype(np.int16) - low).max(axis=1)
-    return mask.reshape(n, -1).any(axis=1) & (spread <= ONE_COLOUR_LEVELS)
 
 
 class MacenkoNormalizer(TransformerMixin, BaseEstimator):
@@ -414,17 +393,14 @@ class MacenkoNormalizer(TransformerMixin, BaseEstimator):
                 table = self._colour_table = ColourTable(self._map_colours)
         mapped, tissue = table.lookup(tiles)
         n = tiles.shape[0]
-        frac = tissue.reshape(n, -1).mean(axis=1)
+        frac = np.count_nonzero(tissue.reshape(n, -1), axis=1) / tissue[0].size
         status = np.full(n, STATUS_OK, dtype="<U10")
-        tissue = tissue.reshape(tiles.shape[:3])
         status[(frac < self.min_tissue_fraction) | one_colour(tiles, tissue)] = STATUS_FAINT
         status[frac == 0] = STATUS_BACKGROUND
-        if self.background == "normalize":
-            return np.ascontiguousarray(mapped), status
-        out = tiles.copy()
-        rows = np.flatnonzero(status == STATUS_OK)
-        out[rows] = mapped[rows]
-        return out, status
+        flagged = status != STATUS_OK
+        if self.background == "unchanged" and flagged.any():
+            mapped[flagged] = tiles[flagged]
+        return mapped, status
 
     def _map_colours(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Map colours uint8 (K, 3) with the slide's source fit; also say which are tissue."""

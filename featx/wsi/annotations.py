@@ -11,9 +11,8 @@ each label, counted with a summed-area table so every tile costs O(1).
 
 from __future__ import annotations
 
-import json
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from featx._validate import fraction, positive_float, positive_int
-from featx.errors import DataNotFoundError, InvalidParameterError
+from featx.errors import InvalidParameterError
+from featx.wsi.qupath import read_qupath
 from featx.wsi.tile_grid import grid_indices, tile_extent_l0
 from featx.wsi.tissue import summed_area_table
 
@@ -185,33 +185,12 @@ class Annotation:
     holes: tuple[np.ndarray, ...] = ()
 
 
-def _classification(properties: Mapping[str, Any] | None) -> str:
-    properties = properties or {}
-    cls = properties.get("classification")
-    if isinstance(cls, Mapping):
-        return str(cls.get("name", ""))
-    if isinstance(cls, str):
-        return cls
-    return str(properties.get("name", "")) if properties.get("name") else ""
-
-
-def _polygons(geometry: Mapping[str, Any]) -> Iterable[list]:
-    kind = geometry.get("type")
-    if kind == "Polygon":
-        yield geometry["coordinates"]
-    elif kind == "MultiPolygon":
-        yield from geometry["coordinates"]
-    elif kind == "GeometryCollection":
-        for sub in geometry.get("geometries", []):
-            yield from _polygons(sub)
-
-
 def read_geojson(source: str | Path | Mapping[str, Any] | list) -> list[Annotation]:
-    """Read QuPath-style GeoJSON annotations.
+    """Read QuPath-style GeoJSON annotations, one :class:`Annotation` per polygon.
 
     Accepts a FeatureCollection, a single Feature, or a bare list of features
-    (older QuPath exports). Polygon, MultiPolygon and GeometryCollection
-    geometries are read; points and lines carry no area and are skipped.
+    (older QuPath exports), as :func:`featx.wsi.qupath.read_qupath` reads them;
+    points and lines carry no area and are skipped.
 
     Parameters
     ----------
@@ -222,36 +201,8 @@ def read_geojson(source: str | Path | Mapping[str, Any] | list) -> list[Annotati
     -------
     list of Annotation
     """
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise DataNotFoundError(f"annotation file {path}",
-                                    "Export annotations from QuPath as GeoJSON.")
-        source = json.loads(path.read_text())
-    if isinstance(source, Mapping) and source.get("type") == "FeatureCollection":
-        features = source.get("features", [])
-    elif isinstance(source, Mapping) and source.get("type") == "Feature":
-        features = [source]
-    elif isinstance(source, list):
-        features = source
-    else:
-        raise InvalidParameterError(
-            "source", "a GeoJSON FeatureCollection, Feature or list of features",
-            type(source).__name__ if not isinstance(source, Mapping) else source.get("type"),
-        )
-    annotations = []
-    for feature in features:
-        geometry = feature.get("geometry") or {}
-        name = _classification(feature.get("properties"))
-        for rings in _polygons(geometry):
-            if not rings:
-                continue
-            exterior = np.asarray(rings[0], dtype=np.float64)[:, :2]
-            if len(exterior) < 3:
-                continue  # a degenerate ring encloses no area
-            holes = tuple(np.asarray(r, dtype=np.float64)[:, :2] for r in rings[1:])
-            annotations.append(Annotation(name, exterior, holes))
-    return annotations
+    return [Annotation(obj.classification, rings[0], tuple(rings[1:]))
+            for obj in read_qupath(source) for rings in obj.polygons]
 
 
 def rasterise_annotations(

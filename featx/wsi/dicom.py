@@ -13,6 +13,11 @@ A pyramid is the instances of one ``SeriesInstanceUID`` in the file's folder
 (or in a folder passed as the slide), largest first. Only the frames a region
 needs are read and decoded, so memory stays bounded however large the slide.
 The ``dicom`` extra installs pydicom.
+
+pydicom's own warnings about a header that is not quite standard (an invalid UID, a
+malformed number) are caught while the header is read and said once per file, in
+featx's words, naming the file; a spacing that is not a pair of positive numbers is
+treated as missing (the slide then asks for ``--slide-mpp``), never as a crash.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -89,13 +95,37 @@ def _number(ds: Any, name: str, path: Path) -> int:
     return int(value)
 
 
-def _spacing(ds: Any) -> tuple[float, float] | None:
+def _spacing(ds: Any, path: Path) -> tuple[float, float] | None:
     for group in ds.get("SharedFunctionalGroupsSequence", []):
         for measures in group.get("PixelMeasuresSequence", []):
             spacing = measures.get("PixelSpacing")
-            if spacing is not None and len(spacing) == 2 and all(float(s) > 0 for s in spacing):
-                return float(spacing[0]), float(spacing[1])
+            if spacing is None:
+                continue
+            try:
+                values = [float(s) for s in spacing]
+            except (TypeError, ValueError):
+                values = []
+            if len(values) == 2 and all(v > 0 for v in values):
+                return values[0], values[1]
+            warnings.warn(f"{path.name}: its DICOM PixelSpacing ({spacing!r}) is not two "
+                          "positive numbers, so its microns per pixel are unknown; pass "
+                          "--slide-mpp (slide_mpp=) with the scanner's value", UserWarning,
+                          stacklevel=2)
     return None
+
+
+def _read_header(pydicom: Any, handle: BinaryIO, path: Path) -> tuple[Any, list[str]]:
+    """The dataset without pixels, and pydicom's warnings about it (said once, by the caller)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+        except Exception as error:  # noqa: BLE001 - pydicom's parse errors
+            raise SlideError(path, f"a DICOM file that cannot be parsed ({error}); probably "
+                             "truncated or damaged, fetch it again") from error
+        for element in ds.iterall():  # values are validated (and warned about) on access
+            _ = element.value
+    return ds, list(dict.fromkeys(str(w.message).split(". Please see")[0] for w in caught))
 
 
 def _positions(ds: Any, path: Path, width: int, frame_w: int, frame_h: int,
@@ -118,11 +148,11 @@ def _read_instance(path: Path) -> _Instance | None:
     """The instance's geometry and frame offsets; None for labels, overviews and non-WSI."""
     pydicom = _require_pydicom(path)
     with open(path, "rb") as handle:
-        try:
-            ds = pydicom.dcmread(handle, stop_before_pixels=True)
-        except Exception as error:  # noqa: BLE001 - pydicom's parse errors
-            raise SlideError(path, f"a DICOM file that cannot be parsed ({error}); probably "
-                             "truncated or damaged, fetch it again") from error
+        ds, issues = _read_header(pydicom, handle, path)
+        if issues:
+            warnings.warn(f"{path.name}: its DICOM header is not quite standard ("
+                          f"{len(issues)} issue{'s' * (len(issues) != 1)}, e.g. {issues[0]}); "
+                          "featx reads it anyway", UserWarning, stacklevel=2)
         image_type = ds.get("ImageType", [])
         image_type = {str(t).upper() for t in ([image_type] if isinstance(image_type, str)
                                                 else image_type)}
@@ -141,7 +171,7 @@ def _read_instance(path: Path) -> _Instance | None:
     return _Instance(path, width, height, frame_w, frame_h, samples, syntax,
                      str(ds.get("PhotometricInterpretation", "RGB")),
                      _positions(ds, path, width, frame_w, frame_h, n_frames), frames,
-                     _spacing(ds), str(ds.get("SeriesInstanceUID", "")))
+                     _spacing(ds, path), str(ds.get("SeriesInstanceUID", "")))
 
 
 def _frame_offsets(handle: BinaryIO, path: Path, syntax: str, n_frames: int,

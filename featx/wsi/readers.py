@@ -102,7 +102,11 @@ def rgba_to_rgb(rgba: np.ndarray) -> np.ndarray:
     """Composite an RGBA array over white (OpenSlide marks unscanned areas transparent)."""
     rgb, alpha = rgba[..., :3], rgba[..., 3]
     if alpha.min() == 255:
-        return rgb  # a strided view; callers copy it into their batch anyway
+        import cv2
+
+        # A contiguous copy: a strided view costs 1 ms a 448 px tile in every later copy
+        # (PIL's fromarray, NumPy), OpenCV's conversion 0.02 ms.
+        return cv2.cvtColor(np.ascontiguousarray(rgba), cv2.COLOR_RGBA2RGB)
     a = alpha[..., None].astype(np.float32) / 255.0
     return (rgb * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from featx._validate import non_negative_int, positive_float, positive_int
+from featx._validate import MPP_RANGE, fits_in_memory, mpp, non_negative_int, positive_float, positive_int
 from featx.errors import DataNotFoundError, InvalidParameterError, MissingMppError, SlideError
 from featx.wsi.readers import Reader, diagnose, open_reader
 
@@ -28,8 +28,9 @@ from featx.wsi.readers import Reader, diagnose, open_reader
 #: DICOM (``.dcm``) is not among them: one slide's levels are several files, so a DICOM
 #: slide is named by one of its files (or their folder) explicitly.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".svslide", ".bif", ".vms")
-#: Plausible range of a microscope scan's mpp; outside it a metadata value is not trusted.
-PLAUSIBLE_MPP = (0.05, 50.0)
+#: Plausible range of a microscope scan's mpp; outside it a metadata value is not trusted
+#: and an override is refused (the one range of :mod:`featx._validate`).
+PLAUSIBLE_MPP = MPP_RANGE
 
 _MICRONS_PER_UNIT = {"centimeter": 1e4, "inch": 25400.0, "millimeter": 1e3, "micrometer": 1.0}
 # read_region in chunks no larger than this, so huge levels never sit in memory whole.
@@ -173,6 +174,8 @@ class Slide:
         if level >= self.info.level_count:
             raise InvalidParameterError("level", f"an int below {self.info.level_count}", level)
         width, height = positive_int("width", width), positive_int("height", height)
+        fits_in_memory(f"reading {width} x {height} px of {self.slide_id}", width * height * 4.0,
+                       fix="lower the tile size or read a coarser level")
         return self._handle.read(int(x), int(y), level, width, height)
 
     def read_level(self, level: int) -> np.ndarray:
@@ -202,6 +205,8 @@ class Slide:
         scale = max(positive_float("thumbnail_mpp", thumbnail_mpp) / self.slide_mpp, 1.0)
         out_w = max(1, round(self.info.width / scale))
         out_h = max(1, round(self.info.height / scale))
+        fits_in_memory(f"a {out_w} x {out_h} px thumbnail of {self.slide_id}", out_w * out_h * 3.0,
+                       fix="raise the thumbnail's mpp (for tiling: the tile's --tile-mpp)")
         level = self.best_level(scale)
         ds = self.info.level_downsamples[level]
         lw, lh = self.info.level_dimensions[level]
@@ -252,7 +257,7 @@ def open_slide(path: str | Path, *, slide_mpp: float | None = None,
     """
     path = Path(path)
     if slide_mpp is not None:
-        slide_mpp = positive_float("slide_mpp", slide_mpp)
+        slide_mpp = mpp("slide_mpp", slide_mpp)
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         raise SlideError(path, diagnose(path))
     handle = open_reader(path)

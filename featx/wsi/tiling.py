@@ -22,10 +22,21 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from featx._io import atomic_path, write_table
-from featx._validate import fraction, non_negative_int, one_of, positive_float, positive_int
+from featx import __version__
+from featx._io import atomic_path, write_json, write_table
+from featx._validate import (
+    fits_in_memory,
+    fraction,
+    mpp,
+    non_negative_int,
+    one_of,
+    positive_int,
+    tile_side_um,
+)
+from featx._validate import tile_px as check_tile_px
 from featx.errors import InvalidParameterError
 from featx.wsi.drawing import draw_tiling
+from featx.wsi.regions import RegionFilter
 from featx.wsi.slide import Slide
 from featx.wsi.tissue import MIN_HOLE_UM2, TissueMask, detect_tissue
 
@@ -60,8 +71,9 @@ class TileSpec:
     min_tissue: float = 0.8
 
     def __post_init__(self) -> None:
-        positive_int("tile_px", self.tile_px)
-        positive_float("tile_mpp", self.tile_mpp)
+        # Bounds shared by every command (featx._validate): a tile of 10^9 px or at 10^9 mpp
+        # is refused here rather than tiling every slide into nothing.
+        tile_side_um(check_tile_px("tile_px", self.tile_px), mpp("tile_mpp", self.tile_mpp))
         if non_negative_int("overlap_px", self.overlap_px) >= self.tile_px:
             raise InvalidParameterError("overlap_px", f"an int below tile_px={self.tile_px}",
                                         self.overlap_px)
@@ -185,8 +197,10 @@ def read_tiles(slide: Slide, rows: pd.DataFrame, *, num_workers: int = 1) -> np.
     records = list(zip(rows["x"], rows["y"], rows["level"], rows["read_px"], rows["tile_px"]))
     if not records:
         return np.zeros((0, 0, 0, 3), np.uint8)
-    tile_px = int(records[0][4])
-    out = np.empty((len(records), tile_px, tile_px, 3), np.uint8)
+    side = int(records[0][4])
+    fits_in_memory(f"a batch of {len(records)} tiles of {side} px", len(records) * side**2 * 3.0,
+                   fix="lower the batch size or the tile size")
+    out = np.empty((len(records), side, side, 3), np.uint8)
 
     def read_one(i: int) -> None:
         x, y, level, read_px, size = records[i]
@@ -269,11 +283,18 @@ class TiledSlide:
     tissue_fraction: float
     table_path: Path
     figure_path: Path
+    provenance_path: Path | None = None
+    n_outside_regions: int = 0
 
 
 def tile_slide(slide: Slide, spec: TileSpec, *, out_dir: str | Path,
-               tissue_method: str = "otsu", table_format: str = "parquet") -> TiledSlide:
-    """Detect tissue, lay the grid, write ``<slide_id>.tiles.<fmt>`` and ``<slide_id>.tiles.png``.
+               tissue_method: str = "otsu", table_format: str = "parquet",
+               regions: RegionFilter | None = None) -> TiledSlide:
+    """Detect tissue, lay the grid, write the tile table, its drawing and its provenance.
+
+    The files are ``<slide_id>.tiles.<fmt>``, ``<slide_id>.tiles.png`` and
+    ``<slide_id>.tiles.provenance.json`` (the slide, the tile spec, the tissue method,
+    the region filter and how many tiles it dropped).
 
     Parameters
     ----------
@@ -287,6 +308,8 @@ def tile_slide(slide: Slide, spec: TileSpec, *, out_dir: str | Path,
         Tissue threshold criterion.
     table_format : {"parquet", "csv"}
         Format of the coordinate table.
+    regions : RegionFilter, optional
+        Keep only tiles in (or out of) annotated regions of named classes.
     """
     one_of("table_format", table_format, TABLE_FORMATS)
     out = Path(out_dir)
@@ -294,10 +317,19 @@ def tile_slide(slide: Slide, spec: TileSpec, *, out_dir: str | Path,
     tissue = detect_tissue(slide, thumbnail_mpp=min(8.0, spec.tile_um / 8), method=tissue_method,
                            min_hole_um2=_hole_um2(spec))
     coords = grid_coords(slide, spec, tissue=tissue)
+    n_tissue = len(coords)
+    if regions is not None:
+        coords = regions.select(coords, width_px=slide.info.width, height_px=slide.info.height,
+                                level_downsamples=slide.info.level_downsamples)
     table_path = out / f"{slide.slide_id}.tiles.{table_format}"
     write_table(coords, table_path)
     figure_path = out / f"{slide.slide_id}.tiles.png"
     with atomic_path(figure_path) as tmp:
         draw_tiling(slide, tissue, coords).save(tmp, format="PNG")
+    provenance_path = write_json(out / f"{slide.slide_id}.tiles.provenance.json", {
+        "featx_version": __version__, "slide": slide.info.config, "tile_spec": spec.config,
+        "tissue_method": tissue_method, "n_tiles": len(coords),
+        "regions": None if regions is None else {**regions.config,
+                                                 "n_tiles_dropped": n_tissue - len(coords)}})
     return TiledSlide(slide.slide_id, slide.slide_mpp, len(coords), tissue.tissue_fraction,
-                      table_path, figure_path)
+                      table_path, figure_path, provenance_path, n_tissue - len(coords))

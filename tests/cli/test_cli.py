@@ -63,7 +63,8 @@ def test_missing_mpp_info_shows_unknown_and_tile_asks_for_it(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["tile", "normalize", "finetune", "extract", "pool", "fetch",
-                                     "evaluate", "slidescore", "report", "info", "status"])
+                                     "evaluate", "slidescore", "report", "info", "status",
+                                     "view", "convert", "export"])
 def test_help_keeps_every_character_and_examples_on_one_line(command):
     import re
 
@@ -80,3 +81,48 @@ def test_help_keeps_every_character_and_examples_on_one_line(command):
         assert "reports/luad/report.html" in text
     if command == "extract":
         assert "--extractor IMGNET-2048" in text and "default: IMGNET-2048" in " ".join(text.split())
+
+
+@pytest.mark.tensorflow
+def test_extract_in_bfloat16_stores_apart_and_says_so(slide_path, tmp_path):
+    from featx.embed.store import list_extractors, provenance
+    from featx.embed.store import slide_path as stored
+
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame({"path": [str(slide_path)]}).to_csv(manifest, index=False)
+    result = runner.invoke(app, ["extract", str(manifest), "-o", str(tmp_path / "store"),
+                                 "--extractor-arg", "weights=random", "--extractor-arg",
+                                 "input_px=71", "--tile-px", "112", "--tile-mpp", "1.0",
+                                 "--precision", "bfloat16", "--workers", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "precision: bfloat16 (asked for)" in result.output
+    assert list_extractors(tmp_path / "store") == ["RANDOM-XCEPTION-2048-BF16"]
+    record = provenance(stored(tmp_path / "store", extractor="RANDOM-XCEPTION-2048-BF16",
+                              slide_id="cli-slide"))
+    assert record["extractor"]["precision"] == "bfloat16"
+
+
+def test_a_warning_is_one_line_without_source_path_or_class(tmp_path):
+    """featx's own warnings (here: target rows without embeddings) read as one `warning:` line."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pandas as pd
+
+    labels = np.repeat(["a", "b"], 10)
+    files = [f"t{i}.png" for i in range(20)]
+    features = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 3)) + (labels == "b")[:, None],
+                            columns=["u", "v", "w"]).assign(file=files)
+    features.to_parquet(tmp_path / "A.parquet", index=False)
+    pd.DataFrame({"file": [*files, "extra.png"], "label": [*labels, "a"]}).to_csv(
+        tmp_path / "labels.tsv", sep="\t", index=False)
+    done = subprocess.run([sys.executable, "-m", "featx", "evaluate", str(tmp_path / "A.parquet"),
+                           "-t", str(tmp_path / "labels.tsv"), "-e", "tissue", "--repeats", "1",
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "IDs not in every table" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: IDs not in every table were dropped")
+    assert "UserWarning" not in done.stderr and ".py:" not in done.stderr
+    assert "\x1b" not in done.stdout + done.stderr

@@ -16,6 +16,7 @@ from featx.embed.batch import run_batch
 from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.embed.store import list_extractors, read_slide
 from featx.extractors.registry import ExtractorFactory
+from tests.browser import visible_text
 from tests.embed._batch_helpers import make_spec, write_slide
 from tests.embed.formats._foreign_files import write_slideflow, write_trident
 
@@ -82,7 +83,7 @@ def test_three_extractors_imported_and_extracted_evaluate_and_report(tmp_path):
     result = runner.invoke(app, ["report", "mixed", "--results", str(out), "-o",
                                  str(tmp_path / "reports")])
     assert result.exit_code == 0, result.output
-    html = (tmp_path / "reports" / "mixed" / "report.html").read_text()
+    html = visible_text((tmp_path / "reports" / "mixed" / "report.html").read_text())
     assert "3 extractors compared" in html
     assert "UNI: imported from trident files" in html
     assert f"{KERAS}: random weights" in html

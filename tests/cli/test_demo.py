@@ -22,6 +22,7 @@ def demo_dir(tmp_path_factory, installed_featx):
                             cwd=out, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "report:" in result.stdout + result.stderr
+    (out / "terminal.txt").write_text(result.stdout + result.stderr)  # what a pipe received
     return out
 
 
@@ -29,10 +30,16 @@ def demo_dir(tmp_path_factory, installed_featx):
 @pytest.mark.slow
 def test_demo_writes_every_stage(demo_dir):
     summary = json.loads((demo_dir / "demo.json").read_text())
-    # With the data folder the demo also builds the real LUAD target tables ("targets").
-    assert set(summary["seconds"]) == {"slides", "imagenet", "finetune", "ftx", "compare",
-                                       "slidescores", "report"} | (
-        {"targets"} if data_dir() is not None else set())
+    imgnet = next(p.name.split("=")[1] for p in (demo_dir / "store").glob("extractor=*")
+                  if "FTX" not in p.name)  # RANDOM-XCEPTION-2048 without weights
+    stages = {"slides", "finetune", "evaluate-tissue", "slidescores", "report"} | {
+        f"{step}-{name}" for step in ("extract", "embed") for name in ("FTX-2048", imgnet)}
+    # With the data folder the demo also builds the real LUAD target tables and evaluates them.
+    stages |= {f"{step}-{kind}" for step in ("targets", "evaluate")
+               for kind in ("expression", "mutation")} if data_dir() is not None else set()
+    assert set(summary["seconds"]) == stages
+    recorded = json.loads((demo_dir / "_stages.json").read_text())
+    assert set(recorded) == stages and all(r["seconds"] >= 0 for r in recorded.values())
     if data_dir() is not None:
         assert pd.read_csv(demo_dir / "targets" / "expression.tsv", sep="\t").shape == (515, 483)
         comparison = pd.read_csv(demo_dir / "results" / "mutation_comparison.csv")
@@ -102,3 +109,45 @@ def test_demo_report_links_a_slide_viewer_that_toggles_its_overlay(demo_dir, art
         page.screenshot(path=str(artifacts_dir / "demo-viewer.png"))
         page.keyboard.press("Space")
         assert wait_for_data(page, "overlay-visible", "v === 'false'") == "false"
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_rerun_resumes_every_stage(demo_dir, installed_featx):
+    """A second `featx demo --quick` in the same folder skips every stage, as `reproduce` does."""
+    env = {**os.environ, "FEATX_DATA_DIR": str(data_dir() or "")}
+    result = subprocess.run([str(installed_featx / "bin" / "featx"), "demo", "--quick", "-o",
+                             str(demo_dir)], cwd=demo_dir, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stages = json.loads((demo_dir / "_stages.json").read_text())
+    assert all(f"[{name}] done before: " in result.stdout for name in stages)
+    assert "running" not in result.stdout and "report:" in result.stdout
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_terminal_is_clean_in_a_pipe(demo_dir):
+    """No TensorFlow warnings, no Python warning with its source line, no escape codes."""
+    text = (demo_dir / "terminal.txt").read_text()
+    assert "WARNING:tensorflow" not in text and "retracing" not in text
+    assert "UserWarning" not in text and ".py:" not in text
+    assert "\x1b" not in text
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_demo_report_top_shows_the_summary_and_the_flags(demo_dir, artifacts_dir):
+    """The first screen (1200 x 800) holds the summary's answers and what the extractors were."""
+    with browser_page(width=1200, height=800) as page:
+        page.goto((demo_dir / "report" / "report.html").resolve().as_uri())
+        wait_for_data(page, "figures-rendered", "true")
+        page.screenshot(path=str(artifacts_dir / "demo-report-summary.png"))
+        seen = page.evaluate("""(() => { const out = [];
+            for (const el of document.querySelectorAll('h1, .flags, .summary tr, .summary li')) {
+              const box = el.getBoundingClientRect();
+              if (box.top >= 0 && box.bottom <= innerHeight) out.push(el.textContent); }
+            return out.join('\\n'); })()""").replace("\u00a0", " ")
+    assert "FTX-2048 is barely trained" in seen and "Tissue classification" in seen
+    if data_dir() is not None:
+        assert "STANDIN-IMMUNE is a stand-in" in seen and "Expression regression" in seen

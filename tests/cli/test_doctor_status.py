@@ -40,3 +40,20 @@ def test_status_counts_done_and_missing_and_lists_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(app, ["status", str(empty)]).exit_code == 2
+
+
+def test_status_verifies_every_file_it_counts(tmp_path):
+    from featx.embed import ClusterSettings, ExtractionSettings, run_batch
+    from featx.embed.store import slide_path
+
+    paths = [write_synthetic_slide(tmp_path / f"S{i}.svs", width_px=1024, height_px=768,
+                                   slide_mpp=0.5, seed=i).path for i in range(2)]
+    run_batch(pd.DataFrame({"path": [str(p) for p in paths]}), tmp_path / "store",
+              ExtractionSettings("COLORSTATS"), cluster=ClusterSettings(workers=0))
+    assert runner.invoke(app, ["status", str(tmp_path / "store")]).exit_code == 0
+    half = slide_path(tmp_path / "store", extractor="COLORSTATS", slide_id="S1")
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
+    done = runner.invoke(app, ["status", str(tmp_path / "store")])
+    assert done.exit_code == 1
+    assert "damaged  S1: not a readable Parquet file" in done.output
+    assert "featx extract redoes it" in done.output

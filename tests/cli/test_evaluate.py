@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -59,10 +60,11 @@ def test_evaluate_mutation_writes_scores_and_comparison(tmp_path):
     kras = comparison.set_index("target").loc["KRAS"]
     assert kras["better"] == "SIG" and kras["a"] == "SIG" and kras["b"] == "noise"
     assert "SIG vs noise" in result.output and "40 rows used" in result.output
-    # The headline over all targets is the verdict rule's: KRAS carries the signal, TP53
-    # (noise in both) is refused as near chance, never given a winner.
+    # The counts of the verdict column, the CSV's, under the verdict rule's headline: KRAS
+    # carries the signal, TP53 (noise in both) is refused as near chance, never given a winner.
     line = next(x for x in result.output.splitlines() if "SIG vs noise" in x)
-    assert "SIG is better for 1 of 2 targets" in line and "(calibrated verdict rule)" in line
+    assert "SIG is better for 1 of 2 targets" in line and "calibrated verdict rule" in line
+    assert _counts_in_line(line) == (1, 0, int((comparison["verdict"] == "no difference").sum()))
     assert "next: featx report" in result.output
     record = json.loads((out / "mutation_provenance.json").read_text())
     assert set(record["extractors"]) == {"SIG", "noise"}
@@ -244,3 +246,123 @@ def test_evaluate_and_report_name_the_extractor_with_more_signal(shared_data, tm
     printed, headline = _evaluate_and_report(_luad_case(shared_data, tmp_path, "alt", None, 0))
     assert "A is better for" in printed and "B is better" not in printed, printed
     assert "A is better for" in headline and "B is better" not in headline, headline
+
+
+# -- one verdict everywhere: the terminal, the CSV and the report read one column -------------
+
+def _counts_in_line(line: str) -> tuple[int, int, int]:
+    """(a better, b better, no evidence) from the terminal's verdict line."""
+    found = re.search(r"better in (\d+), \S+ in (\d+); no evidence either way in (\d+)", line)
+    assert found, line
+    return tuple(int(g) for g in found.groups())  # type: ignore[return-value]
+
+
+def _report_text(folder) -> str:
+    page = (folder / "report.html").read_text()
+    return re.sub(r"<[^>]+>", "", page).replace("\u00a0", " ")
+
+
+def test_terminal_csv_and_report_agree_where_the_guard_matters(tmp_path):
+    """A zero-width interval and 2 resamples have q < 0.05 but no verdict, and a NaN target is
+    left out: the terminal line, the CSV's verdict column and the report's card and table agree."""
+    from featx.cli.evaluate import verdict_line
+    from featx.evaluation.comparisons import compare_extractors
+    from featx.report import build_report, write_report
+    from tests.report._results import synthetic_scores
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(10, 30, 10) / 64  # exact in binary: a - b is 0.25 in every resample
+    nan = [float("nan")] * 8
+    scores = synthetic_scores({
+        "REAL": (list(0.6 + 0.05 * rng.normal(size=10)), list(0.2 + 0.05 * rng.normal(size=10))),
+        "ZERO": (list(base + 0.25), list(base)),
+        "FEW": ([0.80, 0.82, *nan], [0.40, 0.40, *nan]),
+        "NAN": ([float("nan")] * 10, [float("nan")] * 10)})
+    with pytest.warns(UserWarning, match="NAN"):
+        comparison = compare_extractors(scores, "A", "B", metric="pearson_r")
+    table = comparison.set_index("target")
+    assert list(table.index) == ["FEW", "REAL", "ZERO"]  # the NaN target is left out
+    # The guard matters here: q < 0.05 where no spread or too few resamples can back it.
+    assert (table.loc[["FEW", "ZERO"], "q_corrected"] < 0.05).all()
+    assert table.loc["ZERO", "ci_low"] == table.loc["ZERO", "ci_high"]
+    assert table.loc["FEW", "n"] == 2
+    csv = table["verdict"].to_dict()
+    assert csv == {"FEW": "no difference", "REAL": "A", "ZERO": "no difference"}
+
+    terminal = _counts_in_line(verdict_line(comparison))
+    results = tmp_path / "results"
+    results.mkdir()
+    scores.to_parquet(results / "expression_scores.parquet")
+    comparison.to_csv(results / "expression_comparison.csv", index=False)
+    report = build_report(results=results)
+    card = report.sections[0].verdict
+    shown = next(t for t in report.sections[0].tables if t.name == "expression-comparison")
+    better = shown.display.set_index("target")["better"].to_dict()
+    assert terminal == (1, 0, 2)
+    assert card.headline == "A is better for 1 of 3 genes"
+    assert better == {"FEW": "no evidence", "REAL": "A", "ZERO": "no evidence"}
+    assert shown.display.set_index("target")["p"][["FEW", "ZERO"]].tolist() == [
+        "too few resamples", "no spread"]
+    text = _report_text(write_report(report, tmp_path / "r").folder)
+    assert "A is better for 1 of 3 genes" in text and not re.search(r"\bnan\b", text)
+
+
+def test_evaluate_and_report_agree_on_a_zero_width_interval_from_real_fits(tmp_path):
+    """End to end: a perfect extractor against one that always predicts the majority class
+    scores the same difference on every fold; the command line, CSV and report say the same."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat(["a", "b"], [30, 20])
+    files = [f"t{i}.png" for i in range(50)]
+    signal = rng.normal(size=(50, 3)) + (labels == "b")[:, None] * 6
+    pd.DataFrame(signal, columns=["u", "v", "w"]).assign(file=files).to_parquet(
+        tmp_path / "SHARP.parquet", index=False)
+    pd.DataFrame(np.zeros((50, 3)), columns=["u", "v", "w"]).assign(file=files).to_parquet(
+        tmp_path / "BLANK.parquet", index=False)
+    pd.DataFrame({"file": files, "label": labels}).to_csv(tmp_path / "labels.tsv", sep="\t",
+                                                          index=False)
+    done = runner.invoke(app, ["evaluate", str(tmp_path / "SHARP.parquet"),
+                               str(tmp_path / "BLANK.parquet"), "-t", str(tmp_path / "labels.tsv"),
+                               "-e", "tissue", "--repeats", "2", "-o", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    row = pd.read_csv(tmp_path / "out" / "tissue_comparison.csv").iloc[0]
+    assert row["mean_diff"] == pytest.approx(0.4) and row["ci_low"] == row["ci_high"]
+    line = next(x for x in done.output.splitlines() if "SHARP vs BLANK:" in x)
+    terminal = _counts_in_line(line)
+    csv = (int(row["verdict"] == "SHARP"), int(row["verdict"] == "BLANK"),
+           int(row["verdict"] == "no difference"))
+    assert terminal == csv == (0, 0, 1)
+    reported = runner.invoke(app, ["report", "guard", "--results", str(tmp_path / "out"), "-o",
+                                   str(tmp_path / "reports")])
+    assert reported.exit_code == 0, reported.output
+    text = _report_text(tmp_path / "reports" / "guard")
+    assert "No evidence of a difference in accuracy between SHARP and BLANK" in text
+    assert "no spread" in text
+
+
+def test_one_extractor_evaluates_and_reports_its_score(tmp_path):
+    """`featx embed` (COLORSTATS) -> `featx evaluate` -> `featx report`: one extractor, LC25000."""
+    from PIL import Image
+
+    tiles = tmp_path / "lc25000_lung_224px"
+    rng = np.random.default_rng(0)
+    for label, colour in (("lung_aca", (180, 60, 140)), ("lung_n", (230, 170, 200))):
+        (tiles / label).mkdir(parents=True)
+        for i in range(15):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 25, (32, 32, 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(tiles / label / f"{label}{i}.png")
+    store = tmp_path / "store"
+    embedded = runner.invoke(app, ["embed", str(tiles), "-o", str(store), "--extractor",
+                                   "COLORSTATS", "--no-progress"])
+    assert embedded.exit_code == 0, embedded.output
+    done = runner.invoke(app, ["evaluate", str(store), "-t", str(store / "labels.tsv"), "-e",
+                               "tissue", "--repeats", "2", "-o", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert "one extractor (COLORSTATS): nothing to compare" in done.output
+    reported = runner.invoke(app, ["report", "mine", "--results", str(tmp_path / "out"), "-o",
+                                   str(tmp_path / "reports")])
+    assert reported.exit_code == 0, reported.output
+    text = _report_text(tmp_path / "reports" / "mine")
+    assert "COLORSTATS: tissue classification" in text  # the title says what it holds
+    assert re.search(r"COLORSTATS: accuracy \d\.\d{3}, 95% CI \[", text)
+    assert "LC25000 holds augmented near-duplicate tiles" in text
+    assert "mine" not in text.split("Summary")[0]  # NAME names the folder, not the report

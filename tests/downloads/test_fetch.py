@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 
 from featx.cli._app import app
 from featx.downloads.fetch import ChecksumError, DownloadError, FetchError, download, fetch, verify_file
+from featx.errors import DiskSpaceError, InvalidParameterError
 
 GOOD = os.urandom(300_000)
 OTHER = os.urandom(120_000)
+ENDLESS = 64 * 2**20  # what an endless body sends at most, so a test on old code ends
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -24,6 +26,7 @@ class _Handler(BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     behaviour: dict[str, str] = {}
     log: list[tuple[str, str | None]] = []
+    sent: dict[str, int] = {}  # bytes the endless body got out before the client hung up
 
     def log_message(self, *args):  # keep test output quiet
         pass
@@ -35,6 +38,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         data, mode = self.files[name], self.behaviour.get(name, "")
+        if mode == "endless":  # no Content-Length: a body that ends only when the client leaves
+            self.send_response(200)
+            self.end_headers()
+            self.sent[name] = 0
+            try:
+                while self.sent[name] < ENDLESS:
+                    self.wfile.write(b"\0" * 65536)
+                    self.sent[name] += 65536
+            except OSError:  # the client stopped reading
+                pass
+            self.close_connection = True
+            return
         if mode == "503-once" and sum(n == name for n, _ in self.log) == 1:
             self.send_error(503)
             return
@@ -66,10 +81,12 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     _Handler.files = {"good.bin": GOOD, "truncated.bin": GOOD, "corrupt.bin": GOOD,
-                      "norange.bin": GOOD, "flaky.bin": OTHER}
+                      "norange.bin": GOOD, "flaky.bin": OTHER, "endless.bin": b"",
+                      "big.bin": OTHER}
     _Handler.behaviour = {"truncated.bin": "truncate-once", "corrupt.bin": "corrupt",
-                          "norange.bin": "no-range", "flaky.bin": "503-once"}
-    _Handler.log = []
+                          "norange.bin": "no-range", "flaky.bin": "503-once",
+                          "endless.bin": "endless"}
+    _Handler.log, _Handler.sent = [], {}
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -207,3 +224,73 @@ def test_cli_fetch(server, tmp_path):
     bad = CliRunner().invoke(app, ["fetch", str(manifest), "--dest", str(tmp_path / "out"),
                                    "--only", "corrupt.bin", "--backoff", "0.01"])
     assert bad.exit_code == 1 and "md5" in bad.output
+
+
+# --------------------------------------------------------------------------- attacks
+
+
+def _write_manifest(tmp_path, rows: list[dict]) -> object:
+    path = tmp_path / "evil.tsv"
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    return path
+
+
+@pytest.mark.parametrize("filename, dest", [
+    ("../escaped.bin", ""), ("ABS/escaped.bin", ""), ("sub/../../escaped.bin", ""),
+    ("..\\escaped.bin", ""), ("good.bin", "../../outside"), ("good.bin", "ABS/outside"),
+])
+def test_file_names_cannot_leave_the_destination(server, tmp_path, filename, dest):
+    """A manifest (or a server through `featx gdc`) names where a file goes: only inside -d."""
+    # Absolute paths point into tmp_path too, so the attack cannot escape the test either.
+    filename, dest = (v.replace("ABS", str(tmp_path)) for v in (filename, dest))
+    manifest = _write_manifest(tmp_path, [
+        {"filename": filename, "url": server + "good.bin", "size": len(GOOD), "md5": _md5(GOOD),
+         "dest": dest},
+        {"filename": "flaky.bin", "url": server + "flaky.bin", "size": len(OTHER),
+         "md5": _md5(OTHER), "dest": ""}])
+    out = tmp_path / "a" / "b" / "out"
+    table = fetch(manifest, out, backoff_s=0.01, strict=False).set_index("filename")
+    assert table.loc[filename, "status"] == "failed"
+    assert "stays inside the destination folder" in table.loc[filename, "error"]
+    assert table.loc["flaky.bin", "status"] == "downloaded"  # the others go on
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - {manifest}
+    assert written == {out / "flaky.bin"}
+    assert "good.bin" not in [n for n, _ in _Handler.log]  # refused before any request
+
+
+def test_a_download_stops_at_the_declared_size(server, tmp_path):
+    """An entry declaring 16 bytes keeps no more than 16, however much the server sends."""
+    with pytest.raises(ChecksumError, match="manifest declares 16; the download was stopped"):
+        download(server + "endless.bin", tmp_path / "e.bin", size=16, retries=0)
+    assert not list(tmp_path.iterdir())  # neither the file nor its .part
+    # The client hung up after 17 bytes: the server got out what the socket buffers hold,
+    # not the 64 MiB an unbounded read takes in.
+    assert _Handler.sent["endless.bin"] < ENDLESS // 2
+
+
+def test_a_declared_length_above_the_size_is_refused_before_reading(server, tmp_path):
+    with pytest.raises(ChecksumError, match=f"sends {len(OTHER)} bytes or more"):
+        download(server + "big.bin", tmp_path / "b.bin", size=16, retries=0)
+    assert not list(tmp_path.iterdir())
+
+
+def test_declared_sizes_must_fit_on_the_disk_before_any_download(server, tmp_path):
+    manifest = _write_manifest(tmp_path, [
+        {"filename": "good.bin", "url": server + "good.bin", "size": len(GOOD), "md5": ""},
+        {"filename": "huge.bin", "url": server + "good.bin", "size": 10**15, "md5": ""}])
+    with pytest.raises(DiskSpaceError, match=r"GiB to download, but only .* free there"):
+        fetch(manifest, tmp_path / "out")
+    assert _Handler.log == []  # not one request
+    assert not (tmp_path / "out").exists()
+    # What is already on disk is not counted again.
+    fetch(manifest, tmp_path / "out", names=["good.bin"], backoff_s=0.01)
+    assert (tmp_path / "out" / "good.bin").read_bytes() == GOOD
+
+
+@pytest.mark.parametrize("size", ["-5", "many", "1.5", "inf"])
+def test_a_size_that_is_not_a_byte_count_is_one_line(tmp_path, size):
+    manifest = _write_manifest(tmp_path, [{"filename": "a.bin", "url": "http://127.0.0.1:9/a",
+                                           "size": size, "md5": ""}])
+    with pytest.raises(InvalidParameterError, match="size column of the manifest must be whole "
+                       "numbers of bytes"):
+        fetch(manifest, tmp_path / "out")

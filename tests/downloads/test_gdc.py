@@ -17,6 +17,7 @@ from featx.downloads.fetch import fetch
 from featx.downloads.gdc import kind_filters, project_manifest, query_files
 from featx.errors import DataError, DownloadError
 from featx.targets.expression import read_sample_sheet
+from tests.cli_runs import run_main
 
 BODIES = {f"uuid-{i}": os.urandom(50_000 + i) for i in range(5)}
 
@@ -63,12 +64,30 @@ class _Gdc(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"<html>no</html>")
             return
+        if len(self.bodies) > 250:  # bounds a test of a client that would follow forever
+            self.send_error(404)
+            return
         hits = [] if self.mode == "empty" else [gdc_hit(i) for i in range(len(BODIES))]
         start, size = body["from"], body["size"]
-        page = hits[start:start + size]
+        page, total = hits[start:start + size], len(hits)
+        if self.mode in ("evil-name", "evil-id"):
+            key, value = (("file_name", "../../escaped.tsv") if self.mode == "evil-name"
+                          else ("file_id", "../../v0/escaped"))
+            page = [{**hit, key: value} for hit in page]
+        elif self.mode == "repeat":  # the first page, forever
+            page, total = hits[:size], 10_000
+        elif self.mode == "growing":  # new files on every page, and a total that keeps up
+            page = [{**gdc_hit(0), "file_id": f"new-{start + k}"} for k in range(size)]
+            total = start + 2 * size
+        elif self.mode == "trickle":  # one new file a page, never the total
+            page, total = [{**gdc_hit(0), "file_id": f"new-{start}"}], 20
+        elif self.mode == "short":  # announces more than it lists
+            total = 50
+        elif self.mode == "text-total":
+            total = "lots"
         self._json(200, {"data": {"hits": page, "pagination": {
-            "count": len(page), "total": len(hits), "size": size, "from": start,
-            "page": start // size + 1, "pages": -(-len(hits) // size), "sort": ""}},
+            "count": len(page), "total": total, "size": size, "from": start,
+            "page": start // size + 1, "pages": 1, "sort": ""}},
             "warnings": {}})
 
     def do_GET(self):  # noqa: N802
@@ -155,3 +174,36 @@ def test_cli_writes_the_manifest_and_reports_errors_in_one_line(api, tmp_path):
     finally:
         sys.argv = argv
     assert exit_info.value.code == 2
+
+
+# --------------------------------------------------------------------------- a hostile server
+
+
+@pytest.mark.parametrize("mode, needle", [
+    ("evil-name", "file_name '../../escaped.tsv' is not a plain file name"),
+    ("evil-id", "file_id '../../v0/escaped' is not a GDC UUID"),
+])
+def test_a_server_cannot_name_files_outside_the_destination(api, tmp_path, monkeypatch, capfd,
+                                                           mode, needle):
+    _Gdc.mode = mode
+    with pytest.raises(DataError, match=needle):
+        project_manifest("TCGA-AA", "rnaseq", api=api)
+    out = tmp_path / "m.tsv"
+    code, line = run_main(monkeypatch, capfd, "gdc", "rnaseq", "--project", "TCGA-AA",
+                          "--api", api, "-o", str(out))
+    assert code == 2 and needle in line and not out.exists()
+
+
+@pytest.mark.parametrize("mode, needle, most_requests", [
+    ("repeat", "already listed", 2),
+    ("growing", "the total changed from 4 to 6", 2),
+    ("trickle", "still paging after 11 pages of 2 for 20 files", 11),
+    ("short", "the listing ended after 5 of the 50 files", 4),
+    ("text-total", "pagination.total is 'lots', not a count", 1),
+])
+def test_paging_is_bounded_and_a_server_that_never_ends_is_not_followed(api, mode, needle,
+                                                                        most_requests):
+    _Gdc.mode = mode
+    with pytest.raises(DataError, match=needle):
+        query_files(kind_filters("TCGA-AA", "rnaseq"), api=api, page_size=2, retries=0)
+    assert len(_Gdc.bodies) <= most_requests

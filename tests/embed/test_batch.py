@@ -564,16 +564,22 @@ def test_cli_extract_mpp(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "1 done" in result.output, result.output
 
 
-def test_worker_that_cannot_see_the_store_names_its_host_and_folder(tmp_path):
+def test_worker_that_cannot_see_the_store_names_its_host_and_folder(tmp_path, monkeypatch):
     import socket
 
+    from featx.embed import batch
     from featx.embed.batch import SlideTask, process_slide
 
     task = SlideTask("s", "p", str(tmp_path / "s.tiff"), str(tmp_path / "elsewhere"), NAME,
                      _settings())
-    record = process_slide(task)
+    record = process_slide(task)  # here, not on Dask: no Dask worker to blame
     assert record["status"] == "failed"
+    assert "elsewhere not found (moved or deleted since the run started?)" in record["error"]
+    assert "Dask" not in record["error"]
+    monkeypatch.setattr(batch, "_on_dask_worker", lambda: True)
+    record = process_slide(task)
     assert socket.gethostname() in record["error"] and os.getcwd() in record["error"]
+    assert "every Dask worker shares" in record["error"]
     assert not (tmp_path / "elsewhere").exists()  # no stray lock folder
 
 
@@ -623,3 +629,62 @@ def test_a_slide_locked_by_a_live_run_is_passed_over_then_recorded(tmp_path, wai
     finished = pd.to_datetime(status["finished_at"])
     assert (finished.drop(held) <= finished[held]).all()
     assert elapsed < 30 + wait_s
+
+
+# --------------------------------------------------------------------------- passing causes
+
+
+def test_a_full_disk_is_retried_by_the_next_run_without_retry_failed(tmp_path, monkeypatch):
+    from featx.embed import batch
+
+    manifest = _cohort(tmp_path / "slides", 2)
+    real = batch.write_slide_embeddings
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch, "write_slide_embeddings", disk_full)
+    first = _run(manifest, tmp_path / "store")
+    assert first["status"].tolist() == ["retry", "retry"]
+    assert first["error"].str.contains("No space left on device").all()
+    monkeypatch.setattr(batch, "write_slide_embeddings", real)  # space freed
+    again = _run(manifest, tmp_path / "store")
+    assert again["status"].tolist() == ["done", "done"]
+
+
+def test_a_slide_s_own_failure_waits_for_retry_failed(tmp_path, monkeypatch):
+    from featx.embed import batch
+
+    manifest = _cohort(tmp_path / "slides", 1)
+
+    def bad_values(*args, **kwargs):
+        raise ValueError("not a slide featx can read")
+
+    monkeypatch.setattr(batch, "write_slide_embeddings", bad_values)
+    assert _run(manifest, tmp_path / "store")["status"].tolist() == ["failed"]
+    monkeypatch.undo()
+    assert _run(manifest, tmp_path / "store")["status"].tolist() == ["failed"]
+    assert _run(manifest, tmp_path / "store", retry_failed=True)["status"].tolist() == ["done"]
+
+
+@pytest.mark.parametrize("content", [
+    "a,b\n1,2\n",  # other columns
+    "slide_id,patient_id,path,status,error,n_tiles,seconds,started_at,finished_at,worker\n"
+    "S,P,p,done,,many,0,,,\n",  # a count that is not a number
+    "slide_id,patient_id,path,status,error,n_tiles,seconds,started_at,finished_at,worker\n"
+    "S,P,p,exploded,,1,0,,,\n",  # an unknown status
+    "\x00\x01\x02",  # not text
+])
+def test_a_status_table_featx_did_not_write_is_named_then_rebuilt(tmp_path, content):
+    from featx.errors import StoreError
+
+    manifest = _cohort(tmp_path / "slides", 1)
+    table = status_path(tmp_path / "store", extractor=NAME)
+    table.parent.mkdir(parents=True)
+    table.write_text(content)
+    with pytest.raises(StoreError, match="_status.csv: not a status table.*delete it"):
+        read_status(tmp_path / "store", extractor=NAME)
+    with pytest.warns(UserWarning, match="set aside and rebuilt from the store files"):
+        status = _run(manifest, tmp_path / "store")
+    assert status["status"].tolist() == ["done"]
+    assert read_status(tmp_path / "store", extractor=NAME)["status"].tolist() == ["done"]

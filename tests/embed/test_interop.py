@@ -151,5 +151,73 @@ def test_a_slide_without_tiles_is_stored_empty(tmp_path):
     write_clam(tmp_path / "clam" / "EMPTY.h5", np.zeros((0, 8), np.float32),
                np.zeros((0, 2), np.int64), attrs=False)
     status = import_embeddings([tmp_path / "clam"], tmp_path / "store", extractor="R50")
-    assert status["status"].tolist() == ["done"] and status["n_tiles"].tolist() == [0]
+    assert status["status"].tolist() == ["no_tissue"] and status["n_tiles"].tolist() == [0]
     assert read_slide(tmp_path / "store", "EMPTY", extractor="R50", as_="numpy").shape == (0, 8)
+
+
+def _hostile_sources(folder):
+    """A folder of one good TRIDENT file and one damaged file of every kind, beside it."""
+    from tests.embed.formats._foreign_files import write_torch_archive
+
+    folder.mkdir()
+    write_trident(folder / "GOOD.h5", FEATURES, COORDS)
+    write_trident(folder / "HUGE.h5", FEATURES, np.where(COORDS > 2000, 1e30, COORDS))
+    write_trident(folder / "TWICE.h5", FEATURES, np.concatenate([COORDS[:6], COORDS[:6]]))
+    nan = FEATURES.copy()
+    nan[3, 2] = np.nan
+    write_trident(folder / "NAN.h5", nan, COORDS)
+    import h5py
+
+    with h5py.File(write_trident(folder / "NOSIDE.h5", FEATURES, COORDS), "a") as handle:
+        handle["coords"].attrs["patch_size_level0"] = np.nan  # a tile side of NaN pixels
+    # A slideflow bag whose tensor walks backwards out of its storage (heap into the store).
+    ints = np.arange(96, dtype=np.int64)
+    write_torch_archive(folder / "HEAP.pt", ints, kind="LongStorage", offset=95, shape=(12, 8),
+                        stride=(-8, -1))
+    np.savez(folder / "HEAP.index.npz", COORDS + 256)
+    # A bag whose locations file declares 10^12 rows in 200 bytes.
+    write_torch_archive(folder / "INDEX.pt", FEATURES.ravel(), shape=(12, 8), stride=(8, 1))
+    np.savez(folder / "INDEX.index.npz", COORDS)
+    _declare_huge_npy(folder / "INDEX.index.npz")
+    return {"HUGE": "coordinates that are not level-0 pixels",
+            "TWICE": "6 tiles repeat the coordinates of another",
+            "NAN": "1 of 12 tiles have NaN or infinite features",
+            "NOSIDE": "a tile side of nan level-0 pixels",
+            "HEAP": "negative offset, size or stride",
+            "INDEX": "its header declares (1000000000000, 2)"}
+
+
+def _declare_huge_npy(npz):
+    import io
+    import zipfile
+
+    member = io.BytesIO()  # a header declaring 10^12 rows, then the 12 rows there are
+    np.lib.format.write_array_header_1_0(member, {"descr": "<i8", "fortran_order": False,
+                                                  "shape": (10**12, 2)})
+    with zipfile.ZipFile(npz, "w") as archive:
+        archive.writestr("arr_0.npy", member.getvalue() + COORDS.astype("<i8").tobytes())
+
+
+def test_damaged_and_hostile_files_fail_alone_with_the_reason(tmp_path):
+    expected = _hostile_sources(tmp_path / "in")
+    status = import_embeddings([tmp_path / "in"], tmp_path / "store",
+                               extractor="UNI").set_index("slide_id")
+    assert status.loc["GOOD", "status"] == "done"
+    for name, needle in expected.items():
+        assert status.loc[name, "status"] == "failed", name
+        assert needle in status.loc[name, "error"], (name, status.loc[name, "error"])
+    assert sorted(p.stem for p in (tmp_path / "store" / "extractor=UNI").glob("*.parquet")) == [
+        "GOOD"]
+
+
+def test_a_bag_without_locations_is_not_read(tmp_path, monkeypatch):
+    from featx.embed.formats import slideflow
+    from featx.errors import DataNotFoundError
+    from tests.embed.formats._foreign_files import write_torch_tensor
+
+    def never(path):
+        raise AssertionError("the tensor was read before its locations were looked for")
+
+    monkeypatch.setattr(slideflow, "read_torch_tensor", never)
+    with pytest.raises(DataNotFoundError, match="S1.index.npz"):
+        slideflow.read_slideflow_bag(write_torch_tensor(tmp_path / "S1.pt", FEATURES))

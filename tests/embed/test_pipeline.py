@@ -191,6 +191,32 @@ def test_per_slide_normaliser_is_fitted_to_each_slide(slide_path: Path, referenc
     assert result.provenance["stain"]["stain_matrix_source"] == expected.config["stain_matrix_source"]
 
 
+def test_the_stain_sample_is_read_once(slide_path: Path, reference: tuple, monkeypatch) -> None:
+    # The tiles read to fit a slide's stains are reused by the stream, not read again.
+    from featx.embed import pipeline
+    from featx.stain.macenko import MacenkoNormalizer
+
+    coords, tiles = reference
+    counted: list[int] = []
+
+    def counting(slide, rows, **kwargs):
+        counted.append(len(rows))
+        return read_tiles(slide, rows, **kwargs)
+
+    monkeypatch.setattr(pipeline, "read_tiles", counting)
+    shared = MacenkoNormalizer(mode="per_slide").fit(tiles[:4])
+    alone = MacenkoNormalizer(mode="per_slide").fit(tiles[:4])
+    for prefetch in (0, None):
+        counted.clear()
+        result = embed_slide(slide_path, ColorStatsExtractor(), spec=SPEC, normalizer=shared,
+                             batch_size=7, prefetch_batches=prefetch)
+        assert sum(counted) == len(tiles)  # every tile read exactly once
+        fitted = alone.fit_source(tiles[np.unique(np.linspace(0, len(tiles) - 1, 32).round()
+                                                  .astype(int))])
+        np.testing.assert_array_equal(result.features,
+                                      ColorStatsExtractor()(fitted.transform(tiles)))
+
+
 @pytest.mark.tensorflow
 @pytest.mark.realdata
 def test_cli_extract_with_imagenet_xception(slide_path: Path, shared_data: Path,

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from featx.embed.batch import run_batch
-from featx.embed.plan import DEFAULT_SIZE_MODEL, SizeModel, count_slide, plan_cohort
+from featx.embed.plan import (
+    DEFAULT_SIZE_MODEL,
+    SizeModel,
+    count_slide,
+    duration_text,
+    plan_cohort,
+)
 from featx.embed.settings import ClusterSettings, ExtractionSettings
 from featx.errors import InvalidParameterError
 from featx.wsi.tiling import TileSpec
@@ -53,7 +59,24 @@ def test_absent_slides_are_estimated_from_size_with_the_calibration(cohort) -> N
         assert 0.5 < ratio < 2, ratio
     assert plan.hours(10.0) == pytest.approx(plan.n_tiles / 10 / 3600)
     text = plan.summary()
-    assert "6 slides: 4 at hand" in text and "time at 1,000.0 tiles/s (gpu)" in text
+    assert "6 slides (every row of the slide table): 4 at hand" in text
+    assert "time at 1,000.0 tiles/s (gpu)" in text
+
+
+def test_the_plan_says_which_slides_and_their_tcga_sample_types(tmp_path) -> None:
+    gdc = tmp_path / "gdc.txt"
+    gdc.write_text("id\tfilename\tmd5\tsize\tstate\n"
+                   "a\tTCGA-AA-0001-01A-01-TS1.x.svs\t0\t100000000\tlive\n"
+                   "b\tTCGA-AA-0001-11A-01-TS1.y.svs\t0\t300000000\tlive\n")
+    text = plan_cohort(gdc, n_features=8, cohort="the test's two").summary()
+    assert text.startswith("2 slides (the test's two; TCGA sample types: 1 primary tumour (01), "
+                           "1 solid tissue normal (11)): 0 at hand")
+    assert "every row of gdc.txt" in plan_cohort(gdc, n_features=8).summary()
+
+
+def test_duration_text_picks_the_unit_that_reads_best() -> None:
+    assert [duration_text(s) for s in (45, 720, 4 * 3600, 7.3 * 86400)] == [
+        "45 s", "12 min", "4.0 h", "7.3 days"]
 
 
 def test_size_model_scales_with_mpp_and_threshold_inputs() -> None:
@@ -97,11 +120,13 @@ def test_cli_plan_and_extract_plan(cohort, tmp_path) -> None:
     result = CliRunner().invoke(app, ["plan", str(path), *args, "--gpu-rate", "500",
                                       "--gpus", "2"])
     assert result.exit_code == 0, result.output
-    assert "6 slides: 4 at hand" in result.output and "2 GPU(s) at 500" in result.output
-    assert "this machine: COLORSTATS" in result.output
+    assert "6 slides (every row of manifest.csv): 4 at hand" in result.output
+    assert "2 GPU(s) at 500" in result.output and "this machine: COLORSTATS" in result.output
+    assert "development machine" not in result.output  # its rate is an Xception's
     out = tmp_path / "store"
     result = CliRunner().invoke(app, ["extract", str(path), "--out", str(out), "--plan", *args])
     assert result.exit_code == 0, result.output
-    assert "6 slides: 4 at hand" in result.output and not out.exists()
+    assert "6 slides (every row of manifest.csv): 4 at hand" in result.output
+    assert not out.exists()
     result = CliRunner().invoke(app, ["plan", str(tmp_path / "nope.tsv")])
     assert result.exit_code != 0

@@ -246,3 +246,26 @@ def test_read_slide_opens_only_its_file(tmp_path):
     assert len(read_slide(tmp_path, "plain_slide", extractor="A")) == 16
     got = read_store(tmp_path, extractor="A", slide_ids=["plain_slide"], as_="numpy")
     assert got.shape == (16, 6)
+
+
+def test_check_file_reads_the_footer_and_counts_the_rows(tmp_path):
+    from featx.embed.store import check_file, damaged_files
+    from featx.errors import StoreError
+
+    _write_cohort(tmp_path)
+    assert damaged_files(tmp_path, extractor="A") == {}
+    half = slide_path(tmp_path, extractor="A", slide_id="plain_slide")
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])  # half-truncated
+    short = slide_path(tmp_path, extractor="A", slide_id=TCGA)
+    table = pq.read_table(short)  # a file holding fewer rows than its provenance counts
+    pq.write_table(table.slice(0, 4).replace_schema_metadata(table.schema.metadata), short)
+    foreign = tmp_path / "extractor=A" / "foreign.parquet"
+    pq.write_table(pa.table({"a": [1]}), foreign)
+    damaged = damaged_files(tmp_path, extractor="A")
+    assert set(damaged) == {"plain_slide", TCGA, "foreign"}
+    assert damaged["plain_slide"].startswith("not a readable Parquet file")
+    assert damaged[TCGA] == "holds 4 rows where its provenance counts 10"
+    assert damaged["foreign"] == "no featx provenance: featx did not write it"
+    assert check_file(slide_path(tmp_path, extractor="B", slide_id=TCGA)) == ""
+    with pytest.raises(StoreError, match="plain_slide.parquet: damaged: not a readable Parquet"):
+        provenance(half)

@@ -182,14 +182,14 @@ def test_imagenet_features_separate_kather_classes(shared_data: Path, weights_fi
 
 
 @pytest.mark.tensorflow
-def test_mixed_precision_returns_float32_and_restores_policy() -> None:
+def test_half_precision_returns_float32_and_restores_policy() -> None:
     import keras
 
     from featx.extractors.xception import ImagenetXception
 
     before = keras.config.dtype_policy().name
-    ext = ImagenetXception(weights="random", input_px=71, batch_size=2, mixed_precision=True)
+    ext = ImagenetXception(weights="random", input_px=71, batch_size=2, precision="float16")
     assert keras.config.dtype_policy().name == before
     out = ext(np.full((3, 71, 71, 3), 128, np.uint8))
     assert out.dtype == np.float32 and out.shape == (3, 2048) and np.isfinite(out).all()
-    assert ext.config["mixed_precision"] is True
+    assert ext.config["precision"] == "float16" and ext.name == "RANDOM-XCEPTION-2048-FP16"

@@ -265,3 +265,27 @@ def test_cli_finetune_help_and_missing_folder(tmp_path: Path) -> None:
         assert option in help_text
     result = runner.invoke(app, ["finetune", str(tmp_path / "none"), str(tmp_path / "out")])
     assert isinstance(result.exception, DataNotFoundError)
+
+
+@pytest.mark.tensorflow
+@pytest.mark.realdata
+def test_progress_into_a_pipe_is_plain_lines_and_no_function_is_retraced(
+        kather_subset: Path, weights_file: Path, tmp_path: Path) -> None:
+    """Five epochs through a pipe: one plain line per epoch, no Keras bar escape codes, and no
+    "triggered tf.function retracing" (the step-1 head was rebuilt every epoch before)."""
+    import subprocess
+    import sys
+
+    code = ("from featx.extractors.ftx import XceptionFineTuner; "
+            f"XceptionFineTuner(out_dir={str(tmp_path / 'ftx')!r}, "
+            f"base_weights={str(weights_file)!r}, input_px=71, epochs_step1=3, epochs_step2=2, "
+            "batch_size=4, steps_per_epoch=1, val_fraction=0.34, step1_cached_features=True, "
+            f"progress=True).fit({str(kather_subset)!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert "retracing" not in output and "WARNING:tensorflow" not in output
+    assert "\x1b" not in output and "━" not in output
+    assert len([line for line in output.splitlines()
+                if line.startswith("  loss ") and "validation accuracy" in line]) == 5

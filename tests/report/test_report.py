@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from featx import __version__  # noqa: E402
 from featx.report.document import Figure, Report, Section, Table, write_report  # noqa: E402
 from tests.browser import render  # noqa: E402
+from tests.report._results import stored_results  # noqa: E402
 
 
 def small_report() -> Report:
@@ -45,31 +46,6 @@ def test_chromium_renders_good_figures_and_flags_broken_ones(tmp_path, artifacts
     assert (artifacts_dir / "report-writer.png").stat().st_size > 5000
 
 
-def _stored_results(folder, feats, names=("SIG", "NOISE"), n_repeats=3):
-    import numpy as np
-
-    from featx.evaluation.comparisons import compare_extractors
-    from featx.evaluation.experiments import classify_tissue, predict_mutations, regress_expression
-
-    rng = np.random.default_rng(1)
-    ids = list(next(iter(feats.values())).index)
-    signal = feats["SIG"].to_numpy()[:, :3] if "SIG" in feats else rng.normal(size=(len(ids), 3))
-    labels = pd.Series(np.where(signal[:, 0] > 0, "tumour", "stroma"), index=ids, name="label")
-    expression = pd.DataFrame(np.exp(signal + 0.3 * rng.normal(size=signal.shape)), index=ids,
-                              columns=["CD8A", "GZMB", "PRF1"])
-    mutations = pd.DataFrame((signal[:, :2] > 0.3).astype(int), index=ids, columns=["TP53", "KRAS"])
-    for name, result in (
-        ("tissue", classify_tissue(feats, labels, n_splits=4, n_repeats=n_repeats)),
-        ("expression", regress_expression(feats, expression, n_splits=4, n_repeats=n_repeats)),
-        ("mutation", predict_mutations(feats, mutations, n_splits=4, n_repeats=n_repeats)),
-    ):
-        result.save(folder)
-        metric = {"tissue": "accuracy", "expression": "pearson_r", "mutation": "roc_auc"}[name]
-        compare_extractors(result.scores, *names, metric=metric).to_csv(
-            folder / f"{name}_comparison.csv", index=False)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory):
     """`featx report` over the three experiments, SIG (signal) against NOISE."""
@@ -84,14 +60,14 @@ def report_page(tmp_path_factory):
     signal = rng.normal(size=(40, 3))
     feats = {"SIG": pd.DataFrame(np.c_[signal, rng.normal(size=(40, 5))], index=ids),
              "NOISE": pd.DataFrame(rng.normal(size=(40, 8)), index=ids)}
-    results = _stored_results(tmp / "results", feats)
+    results = stored_results(tmp / "results", feats)
     done = CliRunner().invoke(app, ["report", "cmp", "--results", str(results), "-o",
                                     str(tmp / "reports")])
     assert done.exit_code == 0, done.output
     return tmp / "reports" / "cmp"
 
 
-def test_cli_report_from_stored_results(report_page, tmp_path):
+def test_cli_report_fromstored_results(report_page, tmp_path):
     """`featx report` builds a comparison from evaluate's tables alone."""
     from typer.testing import CliRunner
 
@@ -108,6 +84,11 @@ def test_cli_report_from_stored_results(report_page, tmp_path):
                        "tissue-confusion.png"]
     missing = CliRunner().invoke(app, ["report", "x", "--results", str(tmp_path / "none")])
     assert missing.exit_code != 0
+    bundled = CliRunner().invoke(app, ["report", "cmp", "--results",
+                                       str(report_page.parents[1] / "results"), "--bundle",
+                                       "--genes", "PRF1", "-o", str(tmp_path)])
+    assert bundled.exit_code == 0, bundled.output
+    assert (tmp_path / "cmp.zip").is_file() and "bundle:" in bundled.output
 
 
 def _sections(page: str) -> dict[str, str]:
@@ -135,7 +116,7 @@ def test_report_tables_are_readable(report_page):
 
     page = (report_page / "report.html").read_text()
     assert not re.search(r"\bnan\b", page, flags=re.I)
-    assert "<table" in page and "tables/tissue-comparison.csv" in page
+    assert "<table" in page and "download='tissue-comparison.csv'" in page
     # Key columns only on the page; every column in the CSV.
     headers = [len(re.findall("<th>", head)) for head in re.findall("<thead>(.*?)</thead>", page)]
     assert headers and max(headers) <= 9
@@ -156,7 +137,7 @@ def test_no_winner_without_evidence(tmp_path):
     base = rng.normal(size=(40, 6))
     feats = {"N1": pd.DataFrame(base, index=ids),
              "N2": pd.DataFrame(base + 1e-3 * rng.normal(size=base.shape), index=ids)}
-    results = _stored_results(tmp_path / "results", feats, names=("N1", "N2"), n_repeats=2)
+    results = stored_results(tmp_path / "results", feats, names=("N1", "N2"), n_repeats=2)
     report = build_report("noise", results=results)
     assert all(s.verdict is None or not s.verdict.significant for s in report.sections)
     assert report.sections[0].verdict.headline.startswith(("No evidence of a difference",
@@ -165,14 +146,14 @@ def test_no_winner_without_evidence(tmp_path):
         for table in section.tables:
             if table.display is not None and "better" in table.display:
                 assert set(table.display["better"]) <= {"no evidence", "not enough data"}
-    caveats = next(s for s in report.sections if s.heading == "Caveats")
-    assert any("Only 2 repetitions" in b for b in caveats.bullets)
+    assert any("Only 2 repetitions" in b for b in report.summary.caveats)
     page = write_report(report, tmp_path / "r").html.read_text()
-    assert "Caveats" in page
+    assert "Read with care" in page
 
 
 def test_provenance_facts_table_and_random_weights_caveat():
-    from featx.report.builder import data_caveats, provenance_facts
+    from featx.report.builder import provenance_facts
+    from featx.report.caveats import data_caveats
 
     record = {"results/tissue_provenance.json": {
         "extractors": {"IMGNET-2048": {"weights": "random", "weights_sha256": "ab" * 32}},
@@ -188,7 +169,7 @@ def test_provenance_facts_table_and_random_weights_caveat():
 
 
 def test_tiny_classes_and_near_duplicate_tiles_are_caveats(tmp_path):
-    from featx.report.builder import data_caveats
+    from featx.report.caveats import data_caveats
 
     confusion = pd.DataFrame({"experiment": "tissue", "extractor": "A", "repetition": 0,
                               "true_label": ["big", "big", "rare"],

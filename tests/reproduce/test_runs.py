@@ -26,8 +26,23 @@ def test_luad_mutation_small_end_to_end_and_resume(shared_data, tmp_path):
     comparison = pd.read_csv(out / "results/mutation_comparison.csv")
     assert set(comparison["a"]) == {"STANDIN-IMMUNE"} and len(comparison) == 10
     assert (out / "report/report.html").is_file()
+    _check_the_plan_against_this_run(out, shared_data)
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and again.output.count("done before") == 3  # targets, evaluate, report
+
+
+def _check_the_plan_against_this_run(out, shared_data):
+    """The evaluation's measured cost per unit (fit x row x feature), recorded by the stage log,
+    is in range of the one the plan uses: within 5x either way, wide for a loaded machine."""
+    from featx.embed.plan import measured_rates
+    from featx.reproduce.plan import plan_for
+    from featx.reproduce.stages import StageLog
+
+    stage = {s.name: s for s in plan_for("luad-mutation", small=True, data_dir=shared_data,
+                                         n_repeats=2).stages}["evaluate-mutation"]
+    measured = StageLog(out).seconds["evaluate-mutation"] / stage.units
+    planned = measured_rates()["stages"]["evaluate-mutation"]["per_unit_s"]
+    assert planned / 5 < measured < planned * 5, (measured, planned)
 
 
 def test_featx_evaluate_on_real_expression_targets(shared_data, tmp_path):
@@ -134,3 +149,25 @@ def test_luad_expression_full_path_on_slides_at_hand(crc_small, shared_data, tmp
     assert "10 of 515 target patients have a primary-tumour slide" in result.output
     comparison = pd.read_csv(out / "results/expression_comparison.csv")
     assert set(comparison["a"]) == {"FTX-2048"} and len(comparison) > 400
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow
+def test_crc_tissue_small_report_says_ftx_is_barely_trained_on_its_first_screen(crc_small,
+                                                                               artifacts_dir):
+    """One batch per step is no FTX-2048: the title block, the summary and the card say so."""
+    from tests.browser import browser_page, wait_for_data
+
+    with browser_page(width=1200, height=800) as page:
+        page.goto((crc_small / "report" / "report.html").resolve().as_uri())
+        wait_for_data(page, "figures-rendered", "true")
+        page.screenshot(path=str(artifacts_dir / "reproduce-crc-small-report-top.png"))
+        seen = page.evaluate("""(() => Array.from(document.querySelectorAll(
+            'h1, .flags, .summary tr, .summary li, .verdict .flag'))
+            .filter(el => { const b = el.getBoundingClientRect();
+                            return b.top >= 0 && b.bottom <= innerHeight; })
+            .map(el => el.textContent).join('\\n'))()""").replace("\u00a0", " ")
+    assert "FTX-2048 is barely trained (2 batches of fine-tuning" in seen
+    assert "FTX-2048 vs IMGNET-2048 (FTX-2048 barely trained)" in seen
+    assert "FTX-2048: fine-tuned for 2 batches" in seen
+    assert "the paper ran 50 repetitions" in seen

@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from featx import __version__
 from featx.errors import EmptyTissueError, InvalidParameterError, NotFittedError
-from featx.stain._kernels import concentrations, percentiles
+from featx.stain._kernels import concentrations, one_colour, percentiles
 from featx.stain.macenko import (
     STATUS_BACKGROUND,
     STATUS_FAINT,
@@ -267,6 +267,81 @@ def test_staintools_backend_flags_empty_tissue(target: np.ndarray) -> None:
     assert np.array_equal(out[status != STATUS_OK], tiles[status != STATUS_OK])
     ours = MacenkoNormalizer().fit(target).transform(tiles)
     assert np.abs(ours[3].astype(int) - out[3]).mean() <= 3
+
+
+def one_colour_by_definition(tiles: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The one-colour rule read off every tissue pixel: the known answer for one_colour."""
+    out = []
+    for tile, keep in zip(tiles, mask):
+        pixels = tile[keep].astype(int)
+        out.append(pixels.size > 0 and int((pixels.max(0) - pixels.min(0)).max()) <= 2)
+    return np.array(out, dtype=bool)
+
+
+def test_one_colour_equals_its_definition_on_every_pixel() -> None:
+    # one_colour reads a sample of pixels first; tissue of one colour but for a few pixels
+    # the sample skips, tissue only where the sample does not look, and tiny tiles must
+    # still get the answer the whole tile gives.
+    rng = np.random.default_rng(0)
+    tiles, masks = [], []
+    for _ in range(400):
+        side = int(rng.choice([1, 2, 3, 7, 33, 64]))
+        base = rng.integers(0, 256, 3)
+        jitter = rng.integers(-3, 4, (side, side, 3)) * (rng.random((side, side, 1)) < rng.random())
+        tile = np.clip(base + jitter, 0, 255).astype(np.uint8)
+        mask = rng.random((side, side)) < rng.random()
+        if rng.random() < 0.3 and side > 2:  # one colour but for one pixel off the sample grid
+            tile[:] = base.astype(np.uint8)
+            tile[side - 1, side - 2] = (base + 40) % 256
+            mask[side - 1, side - 2] = True
+        tiles.append(tile)
+        masks.append(mask)
+    for tile, mask in zip(tiles, masks):
+        assert one_colour(tile[None], mask[None])[0] == one_colour_by_definition(
+            tile[None], mask[None])[0]
+    same = [i for i, t in enumerate(tiles) if t.shape == (64, 64, 3)]
+    batch, mask = np.stack([tiles[i] for i in same]), np.stack([masks[i] for i in same])
+    np.testing.assert_array_equal(one_colour(batch, mask), one_colour_by_definition(batch, mask))
+
+
+def tricky_tiles(tmp_path) -> tuple[np.ndarray, list[str]]:
+    """White, grey, black, red, sparse, tissue, one colour on glass, an RGBA file, and their want."""
+    from PIL import Image
+
+    from featx._io import read_rgb
+
+    tiles, expected = glass_batch()
+    size = tiles.shape[1]
+    pen = np.full((size, size, 3), 250, np.uint8)
+    pen[: size // 2] = (60, 20, 90)  # a pen mark on glass: one colour of "tissue"
+    rgba = np.dstack([he_image(HE_STAIN_MATRIX, size=size, seed=12)[0],
+                      np.full((size, size), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "tile.png")
+    from_file = read_rgb(tmp_path / "tile.png")  # the alpha channel is dropped
+    return (np.concatenate([tiles, pen[None], from_file[None]]),
+            [*expected, STATUS_FAINT, STATUS_OK])
+
+
+@pytest.mark.parametrize("mode", ["per_tile", "per_slide"])
+@pytest.mark.parametrize("background", ["unchanged", "normalize"])
+def test_tricky_tiles_keep_their_statuses(
+    tmp_path, target: np.ndarray, mode: str, background: str
+) -> None:
+    tiles, expected = tricky_tiles(tmp_path)
+    norm = MacenkoNormalizer(mode=mode, background=background).fit(target)
+    if mode == "per_slide":
+        norm.fit_source(tiles)
+    _, status = norm.transform_with_status(tiles)
+    assert status.tolist() == expected
+    for k, tile in enumerate(tiles):  # alone, and as strided views, the same answer
+        assert norm.transform_with_status(tile[None])[1][0] == expected[k]
+    wider = np.zeros(tiles.shape[:2] + (tiles.shape[2] + 3, 3), np.uint8)
+    wider[:, :, : tiles.shape[2]] = tiles
+    _, strided = norm.transform_with_status(wider[:, :, : tiles.shape[2]])  # not contiguous
+    assert strided.tolist() == expected
+    # Tiny tiles: a 1 px tile of tissue is one colour, a 1 px glass tile is background.
+    tiny = np.array([[[[90, 40, 120]]], [[[255, 255, 255]]]], np.uint8)
+    assert norm.transform_with_status(tiny)[1].tolist() == [STATUS_FAINT, STATUS_BACKGROUND]
 
 
 def test_faint_threshold_zero_normalises_sparse_tiles(target: np.ndarray) -> None:

@@ -75,3 +75,28 @@ def test_our_frame_placement_agrees_with_openslide(tmp_path):
         assert by_openslide.slide_mpp == pytest.approx(by_featx.slide_mpp)
         np.testing.assert_array_equal(by_openslide.read_region(50, 60, 0, 300, 200),
                                       by_featx.read_region(50, 60, 0, 300, 200))
+
+
+def test_pydicom_warnings_become_one_featx_warning_and_bad_spacing_is_missing(tmp_path):
+    """A header pydicom warns about is read, with one warning in featx's words naming the file;
+    a PixelSpacing that is not two numbers is a missing mpp, not a crash."""
+    import warnings
+
+    (tmp_path / "uid").mkdir()
+    path = write_dicom_wsi(tmp_path / "uid" / "odd.dcm", _image(), series_uid="1.2.3.4444")
+    path.write_bytes(path.read_bytes().replace(b"1.2.3.4444", b"1.2.3.44x4"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_slide(path) as slide:
+            assert slide.slide_mpp == pytest.approx(0.25)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and messages[0].startswith("odd.dcm: its DICOM header is not "
+                                                         "quite standard (1 issue")
+    (tmp_path / "spacing").mkdir()
+    bad = write_dicom_wsi(tmp_path / "spacing" / "bad.dcm", _image(), spacing_mm=0.00025)
+    bad.write_bytes(bad.read_bytes().replace(b"0.00025\\0.00025", b"0.00025\\0.000x5"))
+    with pytest.warns(UserWarning, match=r"bad.dcm: its DICOM PixelSpacing .* not two positive"):
+        with pytest.raises(MissingMppError, match="--slide-mpp"):
+            open_slide(bad)
+    with pytest.warns(UserWarning, match="PixelSpacing"), open_slide(bad, slide_mpp=0.5) as slide:
+        assert slide.slide_mpp == 0.5

@@ -114,3 +114,26 @@ def test_cmu1_small_region(shared_data):
         assert (slide.info.width, slide.info.height) == (2220, 2967)
         assert slide.info.vendor == "aperio"
         assert slide.info.objective_power == 20
+
+
+def test_allocations_a_slide_read_asks_for_are_checked_first(tmp_path, monkeypatch):
+    from featx import _validate
+    from featx.errors import MemoryBudgetError
+
+    path = write_synthetic_slide(tmp_path / "s.svs", width_px=2048, height_px=2048,
+                                 slide_mpp=0.5).path
+    monkeypatch.setattr(_validate, "_UNCHECKED_BYTES", 0)
+    monkeypatch.setattr(_validate, "available_memory", lambda: 4 * 2**20)  # 4 MiB free
+    with open_slide(path) as slide:
+        slide.thumbnail(thumbnail_mpp=8.0)  # 128 x 128 px: fits
+        with pytest.raises(MemoryBudgetError, match=r"a 2048 x 2048 px thumbnail of s needs"):
+            slide.thumbnail(thumbnail_mpp=0.5)
+        with pytest.raises(MemoryBudgetError, match="reading 2000 x 2000 px of s"):
+            slide.read_region(0, 0, 0, 2000, 2000)
+
+
+def test_slide_mpp_override_has_the_shared_bounds(tmp_path):
+    path = write_synthetic_slide(tmp_path / "s.svs", width_px=512, height_px=512).path
+    for value in (1e-9, 1e9, 0.0):
+        with pytest.raises(InvalidParameterError, match=r"slide_mpp must be a number in \[0.05"):
+            open_slide(path, slide_mpp=value)

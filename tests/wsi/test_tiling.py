@@ -84,8 +84,15 @@ def test_tiles_show_tissue_and_threads_read_the_same(tmp_path):
 
 
 def test_spec_validation_names_the_argument():
-    with pytest.raises(InvalidParameterError, match="tile_px must be a positive int, got -3"):
+    with pytest.raises(InvalidParameterError, match=r"tile_px must be an int in \[16, 8192\]"
+                       r" \(a tile side in pixels.*got -3"):
         TileSpec(tile_px=-3)
+    # The shared bounds of featx._validate: values that would tile every slide into nothing.
+    for spec, needle in (({"tile_px": 10**9}, "tile_px"), ({"tile_mpp": 1e9}, "tile_mpp"),
+                         ({"tile_mpp": 1e-6}, "tile_mpp"), ({"tile_mpp": float("nan")}, "tile_mpp"),
+                         ({"tile_px": 8192, "tile_mpp": 50.0}, "5000 microns")):
+        with pytest.raises(InvalidParameterError, match=needle):
+            TileSpec(**spec)
     with pytest.raises(InvalidParameterError, match="overlap_px"):
         TileSpec(tile_px=64, overlap_px=64)
     with pytest.raises(InvalidParameterError, match="min_tissue"):

@@ -127,3 +127,105 @@ def test_a_lumen_stays_glass_and_its_tile_fails_min_tissue(tmp_path):
     assert coords.loc[(2, 2), "tissue_fraction"] > 0.95  # its neighbour is solid tissue
     # The old default (20,000 um2, more than a whole tile) filled the lumen.
     assert filled.fraction(np.array([672.0]), np.array([448.0]), 224.0)[0] > 0.95
+
+
+# --------------------------------------------------------------------------- no glass in the field
+
+#: Kather classes that are tissue edge to edge (adipose and empty are glass-like by nature).
+_DENSE_KATHER = ("01_TUMOR", "02_STROMA", "03_COMPLEX", "04_LYMPHO", "05_DEBRIS", "06_MUCOSA")
+
+
+def _real_tiles(shared_data) -> list[np.ndarray]:
+    from PIL import Image
+
+    kather = shared_data / "tiles" / "kather2016_samples"
+    lung = shared_data / "tiles" / "lc25000_lung_224px"
+    paths = [p for name in _DENSE_KATHER for p in sorted((kather / name).glob("*.tif"))]
+    paths += [p for name in ("lung_aca", "lung_scc") for p in sorted((lung / name).glob("*"))[:9]]
+    # LC25000 tiles are 224 px: cut them to Kather's 150 so they tile one grid.
+    return [np.asarray(Image.open(p).convert("RGB"))[:150, :150] for p in paths]
+
+
+def _mosaic(tiles: list[np.ndarray], n: int, seed: int = 0) -> np.ndarray:
+    order = np.random.default_rng(seed).permutation(np.resize(np.arange(len(tiles)), n * n))
+    rows = [np.concatenate([tiles[i] for i in order[r * n:(r + 1) * n]], 1) for r in range(n)]
+    return np.concatenate(rows, 0)
+
+
+def _write_field(path, rgb: np.ndarray, *, ome: bool, mpp: float = 0.5):
+    import tifffile
+
+    if ome:  # one level, as QuPath exports a region
+        tifffile.imwrite(path, rgb, photometric="rgb", tile=(256, 256), ome=True, metadata={
+            "axes": "YXS", "PhysicalSizeX": mpp, "PhysicalSizeY": mpp,
+            "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"})
+    else:
+        tifffile.imwrite(path, rgb, photometric="rgb", resolution=(1e4 / mpp, 1e4 / mpp),
+                         resolutionunit="CENTIMETER")
+    return path
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("ome", [True, False], ids=["ome-tiff", "plain-tiff"])
+def test_field_of_real_tissue_with_no_glass_is_tissue_edge_to_edge(tmp_path, shared_data, ome):
+    from featx.wsi.tiling import TileSpec, grid_coords
+
+    field = _mosaic(_real_tiles(shared_data), 12)  # 1800 px of H&E, no glass anywhere
+    path = _write_field(tmp_path / ("field.ome.tif" if ome else "field.tif"), field, ome=ome)
+    with open_slide(path) as opened:
+        assert opened.slide_mpp == pytest.approx(0.5)
+        tissue = detect_tissue(opened)
+        coords = grid_coords(opened, TileSpec(tile_px=224, tile_mpp=0.5, min_tissue=0.8))
+    assert tissue.tissue_fraction > 0.98
+    assert len(coords) == (1800 // 224) ** 2  # every tile of the grid is kept
+    # Near 1 everywhere; the lowest are debris tiles with real gaps between the fragments.
+    assert coords["tissue_fraction"].min() > 0.9 and coords["tissue_fraction"].mean() > 0.98
+
+
+@pytest.mark.realdata
+def test_real_tissue_beside_real_glass_keeps_its_border(tmp_path, shared_data):
+    from PIL import Image
+
+    tissue_tiles = _real_tiles(shared_data)
+    empty = [np.asarray(Image.open(p).convert("RGB"))
+             for p in sorted((shared_data / "tiles" / "kather2016_samples" / "08_EMPTY").glob("*"))]
+    field = np.concatenate([_mosaic(tissue_tiles, 8), _mosaic(empty, 8)], 1)  # left tissue
+    path = _write_field(tmp_path / "half.ome.tif", field, ome=True)
+    with open_slide(path) as opened:
+        mask = detect_tissue(opened, thumbnail_mpp=4.0).mask
+    half = mask.shape[1] // 2
+    # Glass in the field: Otsu's split stands (pale stroma above it stays out, as before).
+    assert mask[:, : half - 2].mean() > 0.9 and mask[:, half + 2:].mean() < 0.01
+
+
+@pytest.mark.realdata
+def test_real_glass_only_field_has_no_tissue(tmp_path, shared_data):
+    from PIL import Image
+
+    from featx.wsi.tiling import TileSpec, grid_coords
+
+    empty = [np.asarray(Image.open(p).convert("RGB"))
+             for p in sorted((shared_data / "tiles" / "kather2016_samples" / "08_EMPTY").glob("*"))]
+    path = _write_field(tmp_path / "glass.ome.tif", _mosaic(empty, 10), ome=True)
+    with open_slide(path) as opened:
+        assert not detect_tissue(opened).mask.any()
+        assert grid_coords(opened, TileSpec(tile_px=224, tile_mpp=0.5)).empty
+
+
+def test_synthetic_tissue_edge_to_edge_is_all_tissue(tmp_path):
+    # A rectangle of tissue covering the whole slide: no glass for Otsu's light class.
+    slide = write_synthetic_slide(tmp_path / "dense.svs", width_px=2400, height_px=1800,
+                                  slide_mpp=0.5, regions=[Region(0, 0, 2400, 1800, "rect")])
+    with open_slide(slide.path) as opened:
+        tissue = detect_tissue(opened)
+    assert tissue.tissue_fraction > 0.98
+
+
+def test_one_colour_fields_are_glass_or_tissue_by_what_they_look_like():
+    pink = np.empty((60, 60, 3), np.uint8)
+    pink[:] = (200, 120, 170)  # eosin, no contrast at all
+    glass = np.full((60, 60, 3), 242, np.uint8)
+    assert tissue_mask_from_rgb(pink)[0].all()
+    assert not tissue_mask_from_rgb(glass)[0].any()
+    glass[10:20, 10:20] = 236  # dust: bright and grey, still glass
+    assert not tissue_mask_from_rgb(glass)[0].any()

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from featx.embed.formats.foreign_slide import ForeignSlide
+from featx.embed.formats.foreign_slide import ForeignSlide, checked_slide
 from featx.embed.formats.h5 import H5_SUFFIXES, h5_format, read_h5
 from featx.embed.formats.slideflow import SLIDEFLOW_SUFFIXES, read_slideflow_bag
 from featx.embed.formats.tables import TABLE_SUFFIXES, read_feature_table
-from featx.errors import DataError, DataNotFoundError, InvalidParameterError
+from featx.errors import DataError, DataNotFoundError, FeatxError, InvalidParameterError
 
 #: Source formats :func:`read_foreign` understands ("auto" picks one from the file).
 FORMATS = ("trident", "clam", "slideflow", "table", "featx-h5")
@@ -41,7 +41,20 @@ def read_foreign(path: str | Path, *, source_format: str = "auto", **options: An
 
     ``options`` go to the reader: ``slide_mpp``, ``patch_px`` for all; ``tile_um``
     (slideflow), ``coords_downsample`` (h5), ``slide_column``, ``feature_prefix`` (tables).
+    Every slide read passes :func:`~featx.embed.formats.foreign_slide.checked_slide`.
     """
+    try:
+        slides = _read(path, source_format, options)
+    except FeatxError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, ZeroDivisionError,
+            OSError) as error:  # a damaged file's attributes: that file fails, not the run
+        raise DataError(str(path), f"cannot be read ({type(error).__name__}: {error!s:.200})",
+                        "Check the file, or pass --format, --patch-px or --slide-mpp") from None
+    return [checked_slide(slide, Path(path)) for slide in slides]
+
+
+def _read(path: str | Path, source_format: str, options: dict[str, Any]) -> list[ForeignSlide]:
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"embedding file {path}", "Check the path.")

@@ -5,6 +5,10 @@ columns (:func:`tile_table`): ``x``, ``y`` are level-0 top-left corners, ``col``
 ``row`` the grid position at the tiles' stride, ``tile_mpp`` the tile's microns per
 pixel when the source (or ``slide_mpp``) says it, else NaN. A tile side that no
 attribute gives is the spacing of the coordinates' grid (:func:`tile_side`).
+
+What a reader returns passes :func:`checked_slide` before it is imported: finite
+features, coordinates within :data:`MAX_LEVEL0_PX`, a positive tile side and no two tiles
+at the same place, so a damaged or foreign file fails in one line instead of storing garbage.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from featx.errors import DataError
+from featx.errors import DataError, InvalidParameterError
 
 #: Stain status of imported tiles: featx did not normalise them; the source tool may have.
 IMPORTED_STAIN = "external"
+#: Largest level-0 coordinate accepted, in pixels: 10^7 px is 2.5 m at 0.25 mpp, while a
+#: glass slide is 75 mm long.
+MAX_LEVEL0_PX = 10**7
 
 
 @dataclass(frozen=True)
@@ -85,9 +92,23 @@ def tile_side(xy: np.ndarray, path: Path) -> float:
     return min(found)
 
 
+def level0_side(value: Any, path: Path) -> float:
+    """A tile side in level-0 pixels as a float, if it is one (finite, > 0); else DataError."""
+    side = first_number(value)
+    if side is None or not 0 < side <= MAX_LEVEL0_PX:  # NaN fails too
+        raise DataError(str(path), f"a tile side of {value!r:.40} level-0 pixels", "Pass "
+                        "--patch-px (the tile side in level-0 pixels), or --tile-um with --slide-mpp")
+    return side
+
+
 def tile_table(xy: np.ndarray, *, side0: float, stride0: float, level: int, read_px: int,
                tile_px: int, tile_mpp: float | None) -> pd.DataFrame:
     """The store's tile columns for level-0 top-left corners ``xy`` (n_tiles, 2)."""
+    for name, value in (("tile side", side0), ("tile stride", stride0)):
+        if not 0 < value <= MAX_LEVEL0_PX:  # NaN fails too
+            raise InvalidParameterError(
+                name, "a positive number of level-0 pixels (from the file's attributes, or "
+                "--patch-px, or --tile-um with --slide-mpp)", value)
     x, y = np.rint(xy[:, 0]).astype(np.int64), np.rint(xy[:, 1]).astype(np.int64)
     n = len(x)
     return pd.DataFrame({
@@ -111,14 +132,49 @@ def feature_array(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-def coords_xy(coords: np.ndarray, n: int, path: Path) -> np.ndarray:
-    """A source's tile coordinates as float (n, 2) x, y, one row per feature row."""
+def coords_xy(coords: np.ndarray, n: int, path: Path, *, scale: float = 1.0) -> np.ndarray:
+    """A source's tile coordinates as float (n, 2) level-0 x, y, one row per feature row.
+
+    ``scale`` takes them to level 0; the result must be finite and within
+    [-:data:`MAX_LEVEL0_PX`, :data:`MAX_LEVEL0_PX`].
+    """
     coords = np.asarray(coords)
-    if coords.ndim != 2 or coords.shape[1] < 2 or len(coords) != n:
-        raise DataError(str(path), f"coords of shape {coords.shape} for {n} feature rows",
-                        "Expected an (n_tiles, 2) array of x, y, one row per feature row")
-    return coords[:, :2].astype(np.float64)
+    if coords.ndim != 2 or coords.shape[1] < 2 or len(coords) != n or coords.dtype.kind not in "fiu":
+        raise DataError(str(path), f"coords of shape {coords.shape} and dtype {coords.dtype} "
+                        f"for {n} feature rows", "Expected a numeric (n_tiles, 2) array of x, y, "
+                        "one row per feature row")
+    with np.errstate(over="ignore", invalid="ignore"):
+        xy = coords[:, :2].astype(np.float64) * float(scale)
+    bad = ~(np.abs(xy) <= MAX_LEVEL0_PX).all(axis=1)  # NaN fails too
+    if bad.any():
+        first = coords[np.flatnonzero(bad)[0], :2].tolist()
+        raise DataError(str(path), f"{int(bad.sum())} tiles have coordinates that are not "
+                        f"level-0 pixels of a slide (first: {first}; at most {MAX_LEVEL0_PX:.0e})",
+                        "Check the file, and --coords-downsample")
+    return xy
 
 
-__all__ = ["IMPORTED_STAIN", "ForeignSlide", "coords_xy", "feature_array", "first_number",
-           "grid_spacing", "tile_side", "tile_table"]
+def checked_slide(slide: ForeignSlide, path: Path) -> ForeignSlide:
+    """``slide`` if it can be imported as it is: finite features, each tile once; else DataError.
+
+    A slide with no tiles passes: it is stored empty and recorded ``no_tissue``, as
+    ``featx extract`` records a slide without tissue.
+    """
+    n = len(slide.coords)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(slide.features).all(axis=1)
+    if not finite.all():
+        raise DataError(f"{path} (slide {slide.slide_id})", f"{int((~finite).sum())} of {n} tiles "
+                        "have NaN or infinite features", "Export the features again from its tool")
+    twice = slide.coords.duplicated(["x", "y", "col", "row"])
+    if twice.any():
+        first = slide.coords.loc[twice.idxmax(), ["x", "y"]].tolist()
+        raise DataError(f"{path} (slide {slide.slide_id})", f"{int(twice.sum())} tiles repeat "
+                        f"the coordinates of another (first at x, y = {first})",
+                        "Each tile must appear once: check how the file was made")
+    return slide
+
+
+__all__ = ["IMPORTED_STAIN", "MAX_LEVEL0_PX", "ForeignSlide", "checked_slide", "coords_xy",
+           "feature_array", "first_number", "grid_spacing", "level0_side", "tile_side",
+           "tile_table"]

@@ -22,11 +22,13 @@ import pandas as pd
 
 from featx._io import atomic_path
 from featx._optional import require
+from featx._validate import fits_in_memory
 from featx.embed.formats.foreign_slide import (
     ForeignSlide,
     coords_xy,
     feature_array,
     first_number,
+    level0_side,
     tile_side,
     tile_table,
 )
@@ -59,6 +61,17 @@ def _h5py() -> Any:
     return require("h5py", extra="import", purpose="to read and write h5 feature files")
 
 
+def _read_dataset(handle: Any, name: str, path: Path) -> np.ndarray:
+    """A dataset's values, once its declared shape is known to fit in memory."""
+    dataset = handle[name]
+    if not hasattr(dataset, "shape") or dataset.shape is None:
+        raise DataError(str(path), f"'{name}' is not a dataset", "Pass a TRIDENT or CLAM file")
+    n_bytes = float(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
+    fits_in_memory(f"'{name}' of {path} ({dataset.shape})", n_bytes,
+                   fix="this file is too large to import here")
+    return dataset[()]
+
+
 def read_h5(path: str | Path, *, slide_id: str | None = None, slide_mpp: float | None = None,
             patch_px: int | None = None, coords_downsample: float = 1.0) -> ForeignSlide:
     """Read a TRIDENT or CLAM feature file (or one :func:`write_h5` wrote).
@@ -89,8 +102,9 @@ def read_h5(path: str | Path, *, slide_id: str | None = None, slide_mpp: float |
             raise DataError(str(path), f"no 'features' and 'coords' datasets (found "
                             f"{sorted(handle)})", "Pass a TRIDENT or CLAM feature file (h5 with "
                             "features and coords)")
-        features = feature_array(handle["features"][()], path)
-        xy = coords_xy(handle["coords"][()], len(features), path) * float(coords_downsample)
+        features = feature_array(_read_dataset(handle, "features", path), path)
+        xy = coords_xy(_read_dataset(handle, "coords", path), len(features), path,
+                       scale=coords_downsample)
         attributes = {"root": _attrs(handle), "features": _attrs(handle["features"]),
                       "coords": _attrs(handle["coords"])}
         if FEATX_H5_ATTR in handle.attrs:
@@ -105,8 +119,8 @@ def read_h5(path: str | Path, *, slide_id: str | None = None, slide_mpp: float |
 def _trident(path: Path, slide_id: str, features: np.ndarray, xy: np.ndarray,
              attrs: dict[str, Any], attributes: dict[str, Any], slide_mpp: float | None,
              patch_px: int | None) -> ForeignSlide:
-    side0 = float(patch_px or first_number(attrs["patch_size_level0"]))
-    tile_px = int(first_number(attrs.get("patch_size")) or side0)
+    side0 = level0_side(patch_px or attrs["patch_size_level0"], path)
+    tile_px = int(level0_side(attrs.get("patch_size") or side0, path))
     overlap = float(first_number(attrs.get("overlap")) or 0.0) * side0 / tile_px
     tile_mpp = slide_mpp * side0 / tile_px if slide_mpp else None
     table = tile_table(xy, side0=side0, stride0=side0 - overlap, level=0, read_px=int(side0),
@@ -130,7 +144,8 @@ def _clam(path: Path, slide_id: str, features: np.ndarray, xy: np.ndarray,
         side0, source = size * downsample, "attribute"
     else:
         side0, source = tile_side(xy, path), "coordinate spacing"
-    size = size or side0 / (downsample or 1.0)
+    side0 = level0_side(side0, path)
+    size = level0_side(size or side0 / (downsample or 1.0), path)
     downsample = side0 / size
     tile_mpp = slide_mpp * downsample if slide_mpp else None
     table = tile_table(xy, side0=side0, stride0=side0, level=level, read_px=int(round(size)),

@@ -8,7 +8,10 @@ and ``tile_um``. The centres become top-left corners in the store's tile columns
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,8 @@ from featx.embed.formats.foreign_slide import (
     tile_side,
     tile_table,
 )
-from featx.embed.formats.torch_file import read_torch_tensor
-from featx.errors import DataError, DataNotFoundError
+from featx.embed.formats.torch_file import read_member, read_torch_tensor
+from featx.errors import DataError, DataNotFoundError, FeatxError
 
 #: The suffix of a bag's tensor file.
 SLIDEFLOW_SUFFIXES = (".pt",)
@@ -37,6 +40,34 @@ def _bag_config(path: Path) -> dict[str, Any]:
         return dict(json.loads(config.read_text()))
     except (ValueError, TypeError):
         raise DataError(str(config), "is not a JSON object", "Fix or remove it") from None
+
+
+def _read_index(path: Path) -> tuple[str, np.ndarray]:
+    """The tile centres of ``<slide>.index.npz``, checked like a bag's tensors before reading.
+
+    An ``.npy`` header may declare any shape, and NumPy allocates it before reading: the
+    member is read bounded (:func:`~featx.embed.formats.torch_file.read_member`) and its
+    declared shape must fit in the bytes it holds.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+            key = next((k for k in ("arr_0", "locations") if k in names), names[0] if names else "")
+            data = read_member(archive, f"{key}.npy")
+        buffer = io.BytesIO(data)
+        version = np.lib.format.read_magic(buffer)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(buffer)
+        if dtype.hasobject or math.prod(shape) * dtype.itemsize > len(data) - buffer.tell():
+            raise ValueError(f"its header declares {shape} {dtype} in {len(data)} bytes")
+        buffer.seek(0)
+        return key, np.load(buffer, allow_pickle=False)
+    except FeatxError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a damaged or hostile file: it fails alone
+        raise DataError(str(path), f"not a NumPy .npz of tile locations ({type(error).__name__}: "
+                        f"{error!s:.160})", "Copy the .index.npz slideflow wrote with the bag") from None
 
 
 def read_slideflow_bag(path: str | Path, *, slide_id: str | None = None,
@@ -59,15 +90,13 @@ def read_slideflow_bag(path: str | Path, *, slide_id: str | None = None,
         Tile side in microns (default: ``bags_config.json`` beside the bag).
     """
     path = Path(path)
-    features = feature_array(read_torch_tensor(path), path)
     index = path.with_name(f"{path.stem}.index.npz")
-    if not index.is_file():
+    if not index.is_file():  # before the tensor: a bag without it is not worth reading
         raise DataNotFoundError(f"tile locations {index}", "slideflow writes <slide>.index.npz "
                                 "beside each bag; copy it with the .pt file")
-    with np.load(index, allow_pickle=False) as saved:
-        key = "arr_0" if "arr_0" in saved.files else ("locations" if "locations" in saved.files
-                                                     else saved.files[0])
-        centres = coords_xy(saved[key], len(features), index)
+    features = feature_array(read_torch_tensor(path), path)
+    key, locations = _read_index(index)
+    centres = coords_xy(locations, len(features), index)
     config = _bag_config(path)
     tile_um = tile_um or first_number(config.get("tile_um"))
     tile_px = first_number(config.get("tile_px"))

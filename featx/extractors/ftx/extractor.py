@@ -23,6 +23,8 @@ class FineTunedXception(KerasExtractor):
         The ``ftx2048.keras`` file, or the folder holding it.
     batch_size : int, default 32
         Fixed inference batch.
+    precision : {"float32", "bfloat16", "float16", "auto"}, default "float32"
+        The forward pass's arithmetic (see :class:`~featx.extractors.KerasExtractor`).
 
     Attributes
     ----------
@@ -30,7 +32,8 @@ class FineTunedXception(KerasExtractor):
         The model card written beside the model (classes, data hash, schedule...).
     """
 
-    def __init__(self, model_path: str | Path, *, batch_size: int = 32) -> None:
+    def __init__(self, model_path: str | Path, *, batch_size: int = 32,
+                 precision: str = "float32") -> None:
         path = Path(model_path).expanduser()
         if path.is_dir():
             path = path / MODEL_FILE
@@ -46,13 +49,35 @@ class FineTunedXception(KerasExtractor):
         )
         # The saved model rescales [0, 255] to [-1, 1] itself, hence preprocess="none".
         super().__init__(path, layer=FEATURE_LAYER, name="FTX-2048", preprocess="none",
-                         batch_size=batch_size)
+                         batch_size=batch_size, precision=precision)
 
     @property
     def config(self) -> dict[str, Any]:
-        """Identity: name, model sha256, classes and data hash of the training set."""
+        """Identity: name, model sha256, classes and data hash of the training set, and how
+        much training it had (a model of two batches is not the paper's FTX-2048)."""
         config = super().config
         card = self.card or {}
         config.update(classes=card.get("classes"), data_hash=card.get("data_hash"),
-                      base_weights_sha256=card.get("base_weights_sha256"))
+                      base_weights_sha256=card.get("base_weights_sha256"),
+                      training=training_summary(card) if card else None)
         return config
+
+
+def training_summary(card: dict[str, Any]) -> dict[str, Any]:
+    """How much fine-tuning a model card records: batches, epochs, tiles, validation accuracy.
+
+    ``validation_accuracy`` is the last step's; ``chance`` is one over the classes.
+    """
+    schedule = card.get("schedule") or []
+    counts = card.get("tile_counts") or {}
+    accuracies = card.get("validation_accuracy") or {}
+    last = accuracies[max(accuracies)] if accuracies else None
+    classes = card.get("classes") or []
+    return {"batches": int(sum(int(s.get("epochs", 0)) * int(s.get("steps_per_epoch", 0))
+                               for s in schedule)),
+            "epochs": [int(s.get("epochs", 0)) for s in schedule],
+            "batch_size": int(schedule[0].get("batch_size", 0)) if schedule else None,
+            "train_tiles": int(sum((counts.get("train") or {}).values())),
+            "validation_tiles": int(sum((counts.get("validation") or {}).values())),
+            "validation_accuracy": last,
+            "chance": 1 / len(classes) if classes else None}

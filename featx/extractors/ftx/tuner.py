@@ -43,7 +43,14 @@ from featx import __version__
 from featx._io import atomic_path, file_sha256, write_json
 from featx._provenance import config_of
 from featx._tensorflow import import_tensorflow
-from featx._validate import fraction, non_negative_int, positive_float, positive_int
+from featx._validate import (
+    fits_in_memory,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    tile_px,
+)
 from featx.errors import InvalidParameterError, ResumeMismatchError
 from featx.extractors.ftx.data import (
     AUGMENTATIONS,
@@ -64,6 +71,11 @@ from featx.extractors.ftx.model import (
     part_b_layers,
     set_step,
 )
+
+
+def _on_terminal() -> bool:
+    """Whether stdout (where Keras draws its bars) and stderr are both a terminal."""
+    return all(getattr(stream, "isatty", lambda: False)() for stream in (sys.stdout, sys.stderr))
 
 
 class XceptionFineTuner:
@@ -100,7 +112,8 @@ class XceptionFineTuner:
     seed : int, default 0
         Seeds the split, the head's initialisation and the augmentations.
     progress : bool, default False
-        Show Keras progress bars.
+        Say each step and epoch on stderr: Keras's progress bars on a terminal, one plain
+        line per epoch elsewhere (a pipe, a log file).
 
     Attributes
     ----------
@@ -155,11 +168,15 @@ class XceptionFineTuner:
     def _check(self) -> None:
         from featx.extractors.xception import MIN_INPUT_PX
 
-        if positive_int("input_px", self.input_px) < MIN_INPUT_PX:
+        if tile_px("input_px", self.input_px) < MIN_INPUT_PX:
             raise InvalidParameterError("input_px", f"an int >= {MIN_INPUT_PX}", self.input_px)
         non_negative_int("epochs_step1", self.epochs_step1)
         non_negative_int("epochs_step2", self.epochs_step2)
         positive_int("batch_size", self.batch_size)
+        # A batch as float32 input, before TensorFlow allocates it (activations come on top).
+        fits_in_memory(f"a batch of {self.batch_size} tiles of {self.input_px} px",
+                       self.batch_size * self.input_px**2 * 3 * 4.0,
+                       fix="lower --batch-size or --input-px")
         positive_float("lr_step1", self.lr_step1)
         positive_float("lr_step2", self.lr_step2)
         if self.steps_per_epoch is not None:
@@ -291,7 +308,9 @@ class XceptionFineTuner:
 
     def _epoch(self, model: Any, data: TileDataset, train_idx: np.ndarray, val_ds: Any,
                step: int, steps: int, epoch_index: int) -> dict[str, float]:
-        verbose = 1 if self.progress else 0
+        # Keras's bars redraw with escape codes: on a terminal only, never into a pipe or log.
+        bars = self.progress and _on_terminal()
+        verbose = 1 if bars else 0
         if step == 1 and self.step1_cached_features:
             feats, labels = self._cached_features(model, data, train_idx)
             head = self._head(model)
@@ -303,9 +322,14 @@ class XceptionFineTuner:
             fit = model.fit(self._dataset(data, train_idx, train=True), epochs=1,
                             steps_per_epoch=steps, shuffle=False, verbose=verbose)
         _, val_acc = model.evaluate(val_ds, verbose=verbose)
-        return {"loss": float(fit.history["loss"][-1]),
-                "accuracy": float(fit.history["accuracy"][-1]),
-                "val_accuracy": float(val_acc)}
+        record = {"loss": float(fit.history["loss"][-1]),
+                  "accuracy": float(fit.history["accuracy"][-1]),
+                  "val_accuracy": float(val_acc)}
+        if self.progress and not bars:
+            print(f"  loss {record['loss']:.3f}, accuracy {record['accuracy']:.3f}, "
+                  f"validation accuracy {record['val_accuracy']:.3f}", file=sys.stderr,
+                  flush=True)
+        return record
 
     def _cached_features(self, model: Any, data: TileDataset,
                          train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -325,13 +349,17 @@ class XceptionFineTuner:
             cache = self._feature_cache = (feats.astype(np.float32), data.labels[train_idx])
         return cache
 
-    @staticmethod
-    def _head(model: Any) -> Any:
+    def _head(self, model: Any) -> Any:
         """Part B as its own model sharing the layers and the full model's optimizer.
 
         In step 1 the full model's trainable variables are exactly Part B's, so one
-        Adam serves both and its state is saved (and resumed) with the checkpoint.
+        Adam serves both and its state is saved (and resumed) with the checkpoint. The
+        head is built and compiled once per model: a new one per epoch would trace new
+        training functions every epoch (TensorFlow's "triggered tf.function retracing").
         """
+        cached = getattr(self, "_head_cache", None)
+        if cached is not None and cached[0] is model and cached[1] is model.optimizer:
+            return cached[2]
         import keras
 
         dense, softmax = part_b_layers(model)
@@ -339,6 +367,7 @@ class XceptionFineTuner:
         head = keras.Model(inputs, softmax(dense(inputs)))
         head.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy",
                      metrics=["accuracy"])
+        self._head_cache = (model, model.optimizer, head)
         return head
 
     def _load_state(self, out: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:

@@ -35,6 +35,22 @@ def write_torch_tensor(path: Path, array: np.ndarray, *, transposed: bool = Fals
         storage, stride = np.ascontiguousarray(array.T).ravel(), (1, array.shape[0])
     else:
         storage, stride = np.ascontiguousarray(array).ravel(), (array.shape[1], 1)
+    return write_torch_archive(path, storage, shape=array.shape, stride=stride)
+
+
+def write_torch_archive(path: Path, storage: np.ndarray, *, shape: tuple, stride: tuple,
+                        offset: object = 0, numel: int | None = None,
+                        kind: str = "FloatStorage", payload: bytes | None = None,
+                        call_storage: bool = False, compress: bool = False,
+                        storage_bytes: int | None = None) -> Path:
+    """A ``torch.save`` archive of one tensor whose every field the caller chooses.
+
+    ``storage`` is written as ``archive/data/0`` (``storage_bytes`` zero bytes instead,
+    written in chunks, for a large member); the pickle rebuilds a tensor of ``shape`` and
+    ``stride`` at ``offset`` over a storage of ``numel`` elements (default: its length).
+    ``payload`` replaces the pickle; ``call_storage`` makes it call the storage class (a
+    constructor call, as a hostile file might); ``compress`` deflates every member.
+    """
     torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
 
     def _rebuild_tensor_v2(*args):  # pragma: no cover - never called, only named
@@ -42,39 +58,55 @@ def write_torch_tensor(path: Path, array: np.ndarray, *, transposed: bool = Fals
 
     _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", (
         "_rebuild_tensor_v2")
-    float_storage = type("FloatStorage", (), {"__module__": "torch"})
-    torch.FloatStorage, torch._utils, utils._rebuild_tensor_v2 = float_storage, utils, (
-        _rebuild_tensor_v2)
+    storage_class = type(kind, (), {"__module__": "torch"})
+    setattr(torch, kind, storage_class)
+    torch._utils, utils._rebuild_tensor_v2 = utils, _rebuild_tensor_v2
+    n = len(storage) if storage_bytes is None else storage_bytes // 4
+    numel = n if numel is None else numel
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
             if isinstance(obj, np.ndarray):
-                return ("storage", float_storage, "0", "cpu", obj.size)
+                return ("storage", storage_class, "0", "cpu", numel)
             return None
 
         def reducer_override(self, obj):
             if isinstance(obj, _Tensor):
-                return _rebuild_tensor_v2, (obj.storage, 0, obj.shape, obj.stride, False,
+                source = _Call(storage_class, (numel,)) if call_storage else obj.storage
+                return _rebuild_tensor_v2, (source, offset, obj.shape, obj.stride, False,
                                             OrderedDict())
+            if isinstance(obj, _Call):
+                return obj.func, obj.args
             return NotImplemented
 
     saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
     sys.modules.update({"torch": torch, "torch._utils": utils})
     try:
         buffer = io.BytesIO()
-        Pickler(buffer, protocol=2).dump(_Tensor(storage, array.shape, stride))
+        Pickler(buffer, protocol=2).dump(_Tensor(storage, shape, stride))
     finally:
         for key, value in saved.items():
             if value is None:
                 sys.modules.pop(key, None)
             else:
                 sys.modules[key] = value
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", buffer.getvalue())
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
+        archive.writestr("archive/data.pkl", buffer.getvalue() if payload is None else payload)
         archive.writestr("archive/byteorder", "little")
-        archive.writestr("archive/data/0", storage.astype("<f4").tobytes())
+        if storage_bytes is None:
+            archive.writestr("archive/data/0", np.asarray(storage).tobytes())
+        else:
+            with archive.open("archive/data/0", "w", force_zip64=True) as member:
+                for start in range(0, storage_bytes, 1 << 24):
+                    member.write(bytes(min(1 << 24, storage_bytes - start)))
         archive.writestr("archive/version", "3\n")
     return path
+
+
+class _Call:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
 
 
 def grid(n_cols: int = 4, n_rows: int = 3) -> np.ndarray:

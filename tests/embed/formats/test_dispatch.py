@@ -28,7 +28,7 @@ def test_formats_are_detected_and_bad_files_named(tmp_path):
         handle.create_dataset("feats", data=FEATURES)
     with pytest.raises(DataError, match="no 'features' and 'coords' datasets"):
         read_foreign(tmp_path / "d.h5")
-    with pytest.raises(DataError, match=r"coords of shape \(11, 2\) for 12"):
+    with pytest.raises(DataError, match=r"coords of shape \(11, 2\) and dtype int64 for 12"):
         read_foreign(write_trident(tmp_path / "e.h5", FEATURES, COORDS[:11]))
 
 
