@@ -1,207 +1,221 @@
-"""Null calibration and power of every featx comparison test, through the real code path.
+"""Does the verdict the reader reads hold its level? Null calibration and power, all targets.
 
-Each simulated dataset is a cohort of patients with a hidden state ``h``; the targets
-(expression values, tissue classes, mutations) depend on ``h`` and two extractors
-see ``h`` through their own features. The experiment functions
-(:func:`featx.evaluation.tissue.classify_tissue`,
-:func:`featx.evaluation.expression.regress_expression`,
-:func:`featx.evaluation.mutation.predict_mutations`, with their defaults but small
-sizes) fit both extractors on identical folds, and the tests of
-:mod:`featx.evaluation.comparisons` and :mod:`featx.evaluation.paired_tests` are
-run on their score tables. Scenarios:
+What a featx user reads is one headline per experiment, over ALL its targets: "A is
+better for N targets" or "no evidence of a difference" (``featx evaluate`` prints it,
+``featx report`` shows it; :func:`featx.evaluation.verdict_rules.overall_verdict` of
+:func:`featx.evaluation.comparisons.compare_extractors`' table). This benchmark measures,
+for every cell and scenario of ``calibration_cohorts.py`` (expression at 150 and 500
+real TCGA-LUAD patients x 20 and 100 real immune genes; mutation at 80, 200 and 500
+patients, prevalence 5-40%, default inner-CV LASSO; tissue with 5 tiles per patient and
+``groups``; three nulls and two effect sizes), the share of datasets whose headline
+names a winner, with its Wilson 95% interval, the per-target share, and the power.
 
-* ``null-copies``: both extractors are the same projection of ``h`` plus independent
-  noise of the same size (equally good by construction);
-* ``null-networks``: independent random ReLU networks of ``h`` (equally good in
-  distribution, different features);
-* ``alternative``: extractor A's noise is smaller (A is better): the power.
-
-For each test the script prints the share of datasets with p < alpha and its Wilson
-95% interval. A test used for a verdict must stay at or below 7.5% under both nulls.
-Per-target tests are read on the first target only, so datasets are independent.
+The datasets are fitted once through the public experiment functions
+(``calibration_runs.py``; score tables kept on disk, so a run resumes), and every
+candidate verdict rule is computed from the same stored score tables with the
+library's own rule code (:func:`featx.evaluation.verdict_rules.decide`); the chosen rule
+is also recomputed through ``compare_extractors`` + ``overall_verdict`` on every dataset
+and must agree (``--check-api``).
 
 Run::
 
-    python benchmarks/bench_calibration.py                   # 200 datasets per cell
-    python benchmarks/bench_calibration.py --datasets 40 --jobs 2
-    python benchmarks/bench_calibration.py --lasso           # + inner-CV vs fixed C AUCs
+    nice -n 19 python benchmarks/calibration_runs.py /tmp/calib --processes 2  # the fits
+    python benchmarks/bench_calibration.py /tmp/calib                          # the table
+    python benchmarks/bench_calibration.py --small     # CI size: fits and table, ~30 s
 
-Last run, 2026-12-02, on the shared 2-core development machine (``--datasets 200
---power-datasets 60 --jobs 2 --mutation-C 0.5``; 10 x 5-fold). Share of datasets with
-p < 0.05, worst of the two nulls (200 datasets each) with its Wilson 95% interval, then the
-power (60 datasets of the alternative)::
-
-    test                                    tissue                expression            mutation
-    corrected t, single folds (verdict)     5.0 [2.7, 9.0] / 28   5.0 [2.7, 9.0] / 30   11.5 [7.8, 16.7] / 17
-    over targets: corrected t (verdict)     n/a (one target)      5.5 [3.1, 9.6] / 60   9.0 [5.8, 13.8] / 37
-    count: corrected t of wins (verdict)    n/a                   4.0 [2.0, 7.7] / 60   n/a (no p metric)
-    REMOVED pooled corrected t, k/(k-1)     9.5                   28.0                  26.0
-    LIBERAL paired t over folds             59.5                  64.0                  62.5
-    LIBERAL Wilcoxon over folds             59.0                  62.5                  62.5
-    LIBERAL Wilcoxon over genes (6 genes)   n/a                   5.5                   n/a
-    LIBERAL DeLong, repetition 0            n/a                   n/a                   17.5
-
-The mutation cells at 80 patients (16 per test fold) are NOT within 7.5%: there the per-fold
-AUC differences of two equally good LASSO models correlate more than Nadeau and Bengio's
-n_test / n_train assumes. At 200 patients (40 per test fold; ``--experiments mutation
---mutation-patients 200 --mutation-C 0.5``, 200 datasets per null) they are: corrected t
-6.5% [3.8, 10.8] (noisy copies) and 5.5% [3.1, 9.6] (networks); over targets 5.0% and
-4.0%; DeLong on one repetition 10.0% and 13.0%; plain t 59.0% and 63.5%. The same run with the default
-inner-CV LASSO, 20 datasets per null only (the path costs 19 fits per fold): corrected t
-2 of 20 under each null (10%, interval 2.8-30%), over targets 1 and 0 of 20.
-LASSO, inner CV against fixed C = 1 on weak sparse signal (``--lasso 10``; 150 patients,
-60 features, 3 true, 30% mutated; 2 x 5-fold): mean out-of-fold AUC 0.681 (lambda.min,
-13.4 non-zero), 0.692 (lambda.1se, 6.2 non-zero), 0.664 (fixed C = 1, 43.5 non-zero).
+RESULTS (filled in from the last full run; see README "Which test answers which question").
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
-import warnings
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from featx.evaluation.comparisons import (  # noqa: E402
-    compare_extractors,
-    compare_over_targets,
-    count_better,
+from calibration_cohorts import CELLS, NULLS, POWERS, SCENARIOS  # noqa: E402
+from calibration_runs import Job, load, plan, run  # noqa: E402
+
+from featx.evaluation.comparisons import compare_extractors  # noqa: E402
+from featx.evaluation.results import EXPERIMENT_METRICS  # noqa: E402
+from featx.evaluation.verdict_rules import (  # noqa: E402
+    CHANCE_LEVELS,
+    DEFAULT_RULE,
+    RULES,
+    VerdictRule,
+    corrected_t,
+    decide,
+    overall_verdict,
 )
-from featx.evaluation.expression import regress_expression  # noqa: E402
-from featx.evaluation.mutation import predict_mutations  # noqa: E402
-from featx.evaluation.paired_tests import (  # noqa: E402
-    corrected_resampled_ttest,
-    delong_from_predictions,
-)
-from featx.evaluation.tissue import classify_tissue  # noqa: E402
 
-SCENARIOS = ("null-copies", "null-networks", "alternative")
-EXPERIMENTS = ("tissue", "expression", "mutation")
-#: Tests that make verdicts (must hold their level) and the liberal ones shown beside them.
-VERDICT_TESTS = ("corrected t, single folds", "over targets: corrected t of mean difference",
-                 "count: corrected t of wins")
-NETWORK_WIDTH, NETWORK_FEATURES = 400, 60
-
-
-def _features(h: np.ndarray, scenario: str, rng: np.random.Generator, p: int,
-              noise: float) -> dict[str, pd.DataFrame]:
-    """Two extractors' features of the hidden state ``h``."""
-    n, q = h.shape
-    ids = [f"TCGA-SM-{i:04d}" for i in range(n)]
-    if scenario == "null-networks":
-        # Wide random ReLU layers: two draws differ feature by feature, but what they
-        # carry about h (a random-features kernel) is the same up to O(1/sqrt(width)).
-        def network() -> np.ndarray:
-            hidden = np.maximum(h @ rng.normal(size=(q, NETWORK_WIDTH)), 0)
-            out = hidden @ rng.normal(size=(NETWORK_WIDTH, NETWORK_FEATURES))
-            out /= out.std(axis=0)
-            return out + noise / 2 * rng.normal(size=out.shape)
-        a, b = network(), network()
-    else:
-        mixing = rng.normal(size=(q, p))
-        a = h @ mixing + noise * rng.normal(size=(n, p))
-        b_noise = noise * (2.0 if scenario == "alternative" else 1.0)
-        b = h @ mixing + b_noise * rng.normal(size=(n, p))
-    return {"A": pd.DataFrame(a, index=ids), "B": pd.DataFrame(b, index=ids)}
+ALPHA = 0.05
+#: The candidates the issue names that a score table answers (the resampling ones refit:
+#: README), on a grid: Bouckaert's calibrated degrees of freedom, a larger variance factor,
+#: refusing near chance, the over-targets gate, and their combinations.
+CANDIDATES = {"nadeau-bengio (was)": RULES["nadeau-bengio"], "calibrated df 4":
+              VerdictRule("df4", df=4)}
+for _chance in (False, True):
+    for _inflation in (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0):
+        for _df in (None, 10):
+            for _gate in (False, True):
+                _name = " + ".join(
+                    [w for w, on in (("chance", _chance), ("gate", _gate)) if on]
+                    + ([f"factor x{_inflation:g}"] if _inflation != 1 else [])
+                    + ([f"df {_df}"] if _df else [])) or "nadeau-bengio (was)"
+                CANDIDATES.setdefault(_name, VerdictRule(_name, _inflation, _df, _chance, _gate))
+CANDIDATES[f"{DEFAULT_RULE} (featx default)"] = RULES[DEFAULT_RULE]
+#: Table rows: the verdict over all targets, and each target's.
+LEVELS = ("verdict", "per target")
 
 
-def _cohort(scenario: str, seed: int, n: int, q: int = 3, p: int = 10,
-            noise: float = 2.0) -> tuple[np.ndarray, dict[str, pd.DataFrame], list[str]]:
+def cell_targets(record: dict, cell: str) -> list[str]:
+    """The targets of a table cell: its first ones (20-gene cells), or "all" for tissue."""
+    if record["experiment"] == "tissue":
+        return ["all"]
+    _, n_targets = CELLS[cell]
+    return list(record["targets"][:n_targets] if n_targets else record["targets"])
+
+
+def matrices(record: dict, targets: list[str], repeats: int | None = None,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
+    """A and B per-fold scores (targets x resamples, targets sorted), n_test/n_train per
+    target and the chance level of one stored dataset; optionally the first ``repeats``
+    repetitions only."""
+    metric = EXPERIMENT_METRICS[record["experiment"]]
+    rows = record["scores"]
+    rows = rows[(rows["metric"] == metric) & (rows["fold"] >= 0)
+                & rows["target"].isin(targets)]
+    if repeats is not None:
+        rows = rows[rows["repetition"] < repeats]
+    rows = rows.assign(target=rows["target"].astype(str), extractor=rows["extractor"].astype(str))
+    wide = rows.pivot_table(index="target", columns=["extractor", "repetition", "fold"],
+                            values="value", aggfunc="first", dropna=False).reindex(sorted(targets))
+    ratio = (rows["n_test"] / rows["n_train"]).groupby(rows["target"]).mean()
+    chance = record["chance"] if record["chance"] is not None else CHANCE_LEVELS.get(metric)
+    return (wide["A"].to_numpy(float), wide["B"].to_numpy(float),
+            ratio.reindex(sorted(targets)).to_numpy(float), chance)
+
+
+def outcomes(record: dict, cell: str, rules: dict[str, VerdictRule], *,
+             repeats: int | None = None) -> list[dict[str, object]]:
+    """One row per rule: does the verdict over ALL targets name a winner, and whom."""
+    a, b, ratio, chance = matrices(record, cell_targets(record, cell), repeats)
+    job: Job = record["job"]
+    rows = [factor_moments(a, b, ratio, chance, cell, job, repeats)]
+    for name, rule in rules.items():
+        winner = decide(a, b, ratio, rule, alpha=ALPHA, chance=chance).winner
+        rows.append({"cell": cell, "scenario": job.scenario, "seed": job.seed, "rule": name,
+                     "repeats": repeats or job.repeats, "targets": len(winner),
+                     "verdict": bool((winner != 0).any()), "names_a": bool((winner > 0).any()),
+                     "names_b": bool((winner < 0).any()),
+                     "per target": float(np.mean(winner != 0))})
+    return rows
+
+
+def factor_moments(a: np.ndarray, b: np.ndarray, ratio: np.ndarray, chance: float | None,
+                   cell: str, job: Job, repeats: int | None) -> dict[str, object]:
+    """Sums over targets of the squared mean difference and of its Nadeau-Bengio variance
+    parts, for the variance factor the data need (:func:`needed_factor`); all targets, and
+    those whose mean score is above chance."""
+    d = a - b
+    n = np.sum(np.isfinite(d), axis=1)
+    mean, var = np.nanmean(d, axis=1), np.nanvar(d, axis=1, ddof=1)
+    above = decide(a, b, ratio, RULES[DEFAULT_RULE], chance=chance).compared
+    row = {"cell": cell, "scenario": job.scenario, "seed": job.seed, "rule": "MOMENTS",
+           "repeats": repeats or job.repeats}
+    for label, keep in (("all", np.isfinite(mean) & (var > 0)),
+                        ("above chance", above & np.isfinite(mean) & (var > 0))):
+        row[f"{label}: d2"] = float(np.sum(mean[keep] ** 2))
+        row[f"{label}: var/J"] = float(np.sum(var[keep] / n[keep]))
+        row[f"{label}: var*ratio"] = float(np.sum(var[keep] * ratio[keep]))
+    return row
+
+
+def needed_factor(rows: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per null cell: the multiple of n_test/n_train that makes the corrected t's variance 1,
+    (sum of squared mean differences - sum of var/J) / sum of var * n_test/n_train, with a
+    bootstrap interval over datasets. Nadeau-Bengio assumes 1."""
+    moments = rows[(rows["rule"] == "MOMENTS") & rows["scenario"].isin(NULLS)]
     rng = np.random.default_rng(seed)
-    h = rng.normal(size=(n, q))
-    feats = _features(h, scenario, rng, p, noise)
-    return h, feats, list(feats["A"].index)
+    out = []
+    for (cell, reps, scenario), group in moments.groupby(["cell", "repeats", "scenario"]):
+        for label in ("all", "above chance"):
+            parts = group[[f"{label}: d2", f"{label}: var/J", f"{label}: var*ratio"]].to_numpy()
+            if parts[:, 2].sum() <= 0:
+                continue
+            draws = parts[rng.integers(0, len(parts), size=(n_boot, len(parts)))].sum(axis=1)
+            factor = (parts[:, 0].sum() - parts[:, 1].sum()) / parts[:, 2].sum()
+            boot = (draws[:, 0] - draws[:, 1]) / draws[:, 2]
+            out.append({"cell": cell, "repeats": reps, "scenario": scenario, "targets": label,
+                        "n": len(group), "inflation needed": factor,
+                        "low": np.quantile(boot, 0.025), "high": np.quantile(boot, 0.975)})
+    return pd.DataFrame(out)
 
 
-def _rejections(p: dict[str, float], alpha: float) -> dict[str, bool]:
-    return {name: bool(np.isfinite(v) and v < alpha) for name, v in p.items()}
+def public_verdict(record: dict, cell: str, rule: str | VerdictRule) -> bool:
+    """The same dataset's headline through ``compare_extractors`` + ``overall_verdict``."""
+    metric = EXPERIMENT_METRICS[record["experiment"]]
+    scores = record["scores"]
+    if record["experiment"] != "tissue":
+        scores = scores[scores["target"].isin(cell_targets(record, cell))]
+    scores = scores.assign(**{c: scores[c].astype(str) for c in ("target", "extractor", "metric",
+                                                                 "experiment")})
+    comparison = compare_extractors(scores, "A", "B", metric=metric, verdict_rule=rule,
+                                    chance=record["chance"])
+    return overall_verdict(comparison).names_a_winner
 
 
-def _pooled_corrected(scores: pd.DataFrame, metric: str, target: str) -> float:
-    """The removed pooled mode: corrected t on per-repetition scores, factor k / (k - 1)."""
-    rows = scores.query("fold == -1 and metric == @metric and target == @target")
-    wide = rows.pivot_table(index="repetition", columns="extractor", values="value")
-    k = rows["n_splits"].iloc[0]
-    return corrected_resampled_ttest(wide["A"].to_numpy(), wide["B"].to_numpy(), n_train=k - 1,
-                                     n_test=k).pvalue
+def removed_count_pvalue(record: dict, cell: str) -> float:
+    """The removed ``count_better`` p: corrected t of the per-resample net share of wins
+    over the targets significant for either extractor (expression only)."""
+    scores = record["scores"]
+    pooled = scores[(scores["fold"] == -1) & scores["target"].isin(cell_targets(record, cell))]
+    r = pooled[pooled["metric"] == "pearson_r"].groupby(["target", "extractor"],
+                                                       observed=True)["value"].mean().unstack()
+    p = pooled[pooled["metric"] == "pearson_p"].groupby(["target", "extractor"],
+                                                       observed=True)["value"].median().unstack()
+    significant = ((p < ALPHA) & (r > 0)).any(axis=1)
+    chosen = list(significant.index[significant])
+    if not chosen:
+        return float("nan")
+    a, b, ratio, _ = matrices(record, [str(t) for t in chosen])
+    wins = np.mean(np.sign(a - b), axis=0)
+    return float(corrected_t(wins, ratio.mean(keepdims=True), RULES["nadeau-bengio"]).pvalue[0])
 
 
-def _pair_tests(scores: pd.DataFrame, metric: str) -> dict[str, float]:
-    each = compare_extractors(scores, "A", "B", metric=metric).iloc[0]
-    return {"corrected t, single folds": each["p_corrected"],
-            "REMOVED corrected t, pooled per repetition (k/(k-1))":
-                _pooled_corrected(scores, metric, each["target"]),
-            "LIBERAL paired t over folds": each["p_ttest_liberal"],
-            "LIBERAL Wilcoxon over folds": each["p_wilcoxon_liberal"]}
-
-
-def run_tissue(scenario: str, seed: int, n_repeats: int) -> dict[str, float]:
-    """Three classes from ``h``; accuracy of LinearSVC on tiles (one per patient)."""
-    h, feats, ids = _cohort(scenario, seed, n=90)
-    rng = np.random.default_rng(seed + 10_000)
-    labels = pd.Series(np.array(["ADI", "LYM", "TUM"])[np.argmax(
-        h + 0.7 * rng.normal(size=h.shape), axis=1)], index=ids)
-    result = classify_tissue(feats, labels, n_splits=5, n_repeats=n_repeats, seed=seed)
-    return _pair_tests(result.scores, "accuracy")
-
-
-def run_expression(scenario: str, seed: int, n_repeats: int) -> dict[str, float]:
-    """Six correlated targets, each a mix of ``h`` plus noise; SVR, Pearson r."""
-    h, feats, ids = _cohort(scenario, seed, n=60)
-    rng = np.random.default_rng(seed + 20_000)
-    y = h @ rng.normal(size=(h.shape[1], 6)) + 1.5 * rng.normal(size=(len(ids), 6))
-    targets = pd.DataFrame(y, index=ids, columns=[f"g{t}" for t in range(6)])
-    scores = regress_expression(feats, targets, transform="none", n_splits=5,
-                                n_repeats=n_repeats, seed=seed).scores
-    out = _pair_tests(scores, "pearson_r")
-    out["over targets: corrected t of mean difference"] = compare_over_targets(
-        scores, "A", "B", metric="pearson_r").pvalue
-    out["LIBERAL over targets: Wilcoxon over genes"] = compare_over_targets(
-        scores, "A", "B", metric="pearson_r", method="wilcoxon_liberal").pvalue
-    out["count: corrected t of wins"] = count_better(scores, "A", "B")["pvalue"]
-    return out
-
-
-#: Penalty of the mutation runs: None = inner CV (the default of predict_mutations).
-MUTATION_C: list[float | None] = [None]
-#: Patients of a mutation cohort (16 per test fold at 80; 40 at 200).
-MUTATION_PATIENTS = [80]
-
-
-def run_mutation(scenario: str, seed: int, n_repeats: int) -> dict[str, float]:
-    """Three genes thresholded from ``h`` (35% mutated); LASSO, ROC AUC, MUTATION_PATIENTS."""
-    h, feats, ids = _cohort(scenario, seed, n=MUTATION_PATIENTS[0])
-    rng = np.random.default_rng(seed + 30_000)
-    liability = h @ rng.normal(size=(h.shape[1], 3)) + 1.5 * rng.normal(size=(len(ids), 3))
-    genes = pd.DataFrame((liability > np.quantile(liability, 0.65, axis=0)).astype(int),
-                         index=ids, columns=["G0", "G1", "G2"])
-    result = predict_mutations(feats, genes, n_splits=5, n_repeats=n_repeats, seed=seed,
-                               C=MUTATION_C[0], n_Cs=6, inner_splits=3)
-    out = _pair_tests(result.scores, "roc_auc")
-    out["over targets: corrected t of mean difference"] = compare_over_targets(
-        result.scores, "A", "B", metric="roc_auc").pvalue
-    out["LIBERAL DeLong, repetition 0 (conditional on the fitted models)"] = (
-        delong_from_predictions(result.predictions, "A", "B", target="G0").pvalue)
-    return out
-
-
-RUNNERS: dict[str, Callable[[str, int, int], dict[str, float]]] = {
-    "tissue": run_tissue, "expression": run_expression, "mutation": run_mutation}
-
-
-def _one(job: tuple[str, str, int, int, float | None, int],
-         ) -> tuple[str, str, dict[str, float]]:
-    experiment, scenario, seed, n_repeats, mutation_c, patients = job
-    MUTATION_C[0], MUTATION_PATIENTS[0] = mutation_c, patients  # workers' own globals
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NaN r of a constant SVR prediction, and the like
-        return experiment, scenario, RUNNERS[experiment](scenario, seed, n_repeats)
+def evaluate_all(root: Path, rules: dict[str, VerdictRule], *, repeats: Iterable[int] = (10, 5),
+                 prefixes: Iterable[int] = (5,), check_api: str | None = None) -> pd.DataFrame:
+    """Outcome rows of every stored dataset, cell and rule (and shorter prefixes of repeats)."""
+    rows, mismatches = [], 0
+    for reps in repeats:
+        for record in load(root, reps):
+            for cell, (fitted, _) in CELLS.items():
+                if fitted != record["job"].cell:
+                    continue
+                rows += outcomes(record, cell, rules)
+                for prefix in prefixes:
+                    if prefix < reps:
+                        rows += outcomes(record, cell, rules, repeats=prefix)
+                if check_api:
+                    ours = next(r["verdict"] for r in rows[::-1] if r["rule"] == check_api
+                                and r["cell"] == cell and r["repeats"] == reps)
+                    mismatches += ours != public_verdict(record, cell, rules[check_api])
+                if record["experiment"] == "expression" and reps in (10, 5):
+                    rows.append({"cell": cell, "scenario": record["job"].scenario,
+                                 "seed": record["job"].seed, "rule": "REMOVED count_better p",
+                                 "repeats": reps, "targets": CELLS[cell][1],
+                                 "verdict": bool(removed_count_pvalue(record, cell) < ALPHA)})
+    if check_api and mismatches:
+        raise AssertionError(f"{mismatches} datasets where compare_extractors' verdict differs "
+                             "from the rule computed on the stored matrices")
+    return pd.DataFrame(rows)
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -211,37 +225,118 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def simulate(experiments: tuple[str, ...], datasets: int, n_repeats: int, *, alpha: float = 0.05,
-             jobs: int = 1, power_datasets: int | None = None,
-             scenarios: tuple[str, ...] = SCENARIOS) -> pd.DataFrame:
-    """Rejection rates: one row per (experiment, test, scenario) with k, n and the interval."""
-    sizes = {s: datasets if s.startswith("null") else (power_datasets or datasets)
-             for s in scenarios}
-    jobs_list = [(e, s, seed, n_repeats, MUTATION_C[0], MUTATION_PATIENTS[0])
-                 for e in experiments for s in scenarios for seed in range(sizes[s])]
-    if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
-            results = list(pool.map(_one, jobs_list, chunksize=4))
-    else:
-        results = [_one(job) for job in jobs_list]
-    rows = []
-    for experiment, scenario, pvalues in results:
-        for test, rejected in _rejections(pvalues, alpha).items():
-            rows.append({"experiment": experiment, "scenario": scenario, "test": test,
-                         "rejected": rejected})
-    table = (pd.DataFrame(rows).groupby(["experiment", "test", "scenario"], sort=False)
-             ["rejected"].agg(["sum", "size"]).reset_index())
-    table["rate"] = table["sum"] / table["size"]
-    table[["low", "high"]] = [wilson(int(k), int(n)) for k, n in zip(table["sum"], table["size"])]
-    return table
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rates with intervals: one row per (rule, repeats, cell, scenario, level)."""
+    out = []
+    rows = rows[rows["rule"] != "MOMENTS"]
+    for (rule, reps, cell, scenario), group in rows.groupby(
+            ["rule", "repeats", "cell", "scenario"], sort=False):
+        n = len(group)
+        # power: the verdict names A, the truly better one (naming B counts as wrong_way)
+        hit = "names_a" if scenario in POWERS and "names_a" in group else "verdict"
+        k = int(group[hit].sum())
+        entry = {"rule": rule, "repeats": reps, "cell": cell, "scenario": scenario, "n": n}
+        out.append({**entry, "level": "verdict", "rate": k / n, **dict(zip(
+            ("low", "high"), wilson(k, n))),
+            "wrong_way": float(group["names_b"].mean()) if "names_b" in group else np.nan})
+        if "per target" in group and group["per target"].notna().all():
+            shares = group["per target"].to_numpy(float)
+            half = 1.959964 * shares.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+            out.append({**entry, "level": "per target", "rate": shares.mean(),
+                        "low": max(0.0, shares.mean() - half),
+                        "high": min(1.0, shares.mean() + half)})
+    return pd.DataFrame(out)
+
+
+def rule_summary(table: pd.DataFrame, repeats: int | None = None) -> pd.DataFrame:
+    """Per rule: worst null verdict rate over cells (and where), pooled null rate, power."""
+    verdict = table[(table["level"] == "verdict")]
+    if repeats is not None:
+        verdict = verdict[verdict["repeats"] == repeats]
+    else:  # each cell at the repetitions it was fitted with
+        verdict = verdict[verdict["repeats"] == verdict.groupby("cell")["repeats"].transform("max")]
+    out = []
+    for rule, group in verdict.groupby("rule", sort=False):
+        nulls = group[group["scenario"].isin(NULLS)]
+        worst = nulls.loc[nulls["rate"].idxmax()]
+        pooled = (nulls["rate"] * nulls["n"]).sum() / nulls["n"].sum()
+        power = {s: group.loc[group["scenario"] == s, "rate"].mean() for s in POWERS}
+        out.append({"rule": rule, "worst null rate": worst["rate"],
+                    "worst cell": f"{worst['cell']} {worst['scenario']}",
+                    "pooled null rate": pooled,
+                    "holds (max <= 7.5%)": bool(nulls["rate"].max() <= 0.075),
+                    **{f"mean {s}": v for s, v in power.items()}})
+    return pd.DataFrame(out)
+
+
+def choose(summary: pd.DataFrame) -> str | None:
+    """The rule the table picks: every null cell at most 7.5%, pooled at most 5%, then the
+    highest mean power over cells and both effect sizes."""
+    valid = summary[summary["holds (max <= 7.5%)"] & (summary["pooled null rate"] <= 0.05)
+                    & ~summary["rule"].str.startswith("REMOVED")]
+    if valid.empty:
+        return None
+    power = valid[[f"mean {s}" for s in POWERS]].mean(axis=1)
+    return str(valid.loc[power.idxmax(), "rule"])
+
+
+def print_cells(table: pd.DataFrame, rule: str) -> None:
+    """The full table of one rule: every cell, scenario and level."""
+    rows = table[table["rule"] == rule]
+    print(f"\nRule: {rule}. Share of datasets naming a winner (verdict over all targets) and "
+          "share of targets named (per target), 95% interval; n datasets")
+    header = f"{'cell':<20}{'reps':>5} {'level':<11}" + "".join(f"{s:>24}" for s in SCENARIOS)
+    print(header)
+    for (cell, reps, level), group in rows.groupby(["cell", "repeats", "level"], sort=False):
+        cells = []
+        for s in SCENARIOS:
+            hit = group[group["scenario"] == s]
+            cells.append("" if hit.empty else
+                         f"{hit['rate'].iloc[0]:6.1%} [{hit['low'].iloc[0]:4.1%},"
+                         f"{hit['high'].iloc[0]:5.1%}] {int(hit['n'].iloc[0]):3d}")
+        print(f"{cell:<20}{reps:>5} {level:<11}" + "".join(f"{c:>24}" for c in cells))
+
+
+def markdown(table: pd.DataFrame, rule: str) -> str:
+    """One rule's table for the README: every cell, verdict and per-target rows."""
+    rows = table[table["rule"] == rule]
+    fitted = rows.groupby("cell")["repeats"].transform("max")
+    rows = rows[rows["repeats"] == fitted]
+    lines = ["| cell | reps | level | " + " | ".join(SCENARIOS) + " |",
+             "|---|---|---|" + "---|" * len(SCENARIOS)]
+    for (cell, reps, level), group in rows.groupby(["cell", "repeats", "level"], sort=False):
+        cells = []
+        for s in SCENARIOS:
+            hit = group[group["scenario"] == s]
+            if hit.empty:
+                cells.append("")
+                continue
+            rate, low, high, n = hit[["rate", "low", "high", "n"]].iloc[0]
+            text = f"{100 * rate:.1f} [{100 * low:.1f}, {100 * high:.1f}] ({int(n)})"
+            cells.append(f"**{text}**" if s in NULLS and level == "verdict" and rate > 0.075
+                         else text)
+        lines.append(f"| {cell} | {reps} | {level} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def small_run(root: Path) -> pd.DataFrame:
+    """The CI-sized version: 2 datasets per null, 1 per effect size, 2 x 5-fold, 4 cells."""
+    jobs = plan(cells=("tissue", "expression-150", "mutation-80"), datasets=2,
+                power_datasets=1, repeats=2, repeats_of={})
+    run(jobs, root, processes=1, log=False)
+    return evaluate_all(root, {"featx default": RULES[DEFAULT_RULE],
+                               "nadeau-bengio": RULES["nadeau-bengio"]}, repeats=(2,),
+                        prefixes=(), check_api="featx default")
 
 
 def lasso_inner_cv_vs_fixed(datasets: int, *, n: int = 150, p: int = 60,
                             n_repeats: int = 2) -> pd.DataFrame:
     """Out-of-fold AUC of the inner-CV penalty against fixed C = 1 on weak sparse signal."""
+    from featx.evaluation.mutation import predict_mutations
+
     rows = []
     for seed in range(datasets):
         rng = np.random.default_rng(seed + 40_000)
@@ -263,52 +358,59 @@ def lasso_inner_cv_vs_fixed(datasets: int, *, n: int = 150, p: int = 60,
                  mean_nonzero=("n_nonzero", "mean"), datasets=("seed", "size")).reset_index())
 
 
-def _print(table: pd.DataFrame, alpha: float) -> None:
-    wide = table.pivot_table(index=["experiment", "test"], columns="scenario",
-                             values=["rate", "low", "high", "size"], aggfunc="first",
-                             sort=False)
-    print(f"\nShare of datasets with p < {alpha} (Wilson 95% interval); n datasets per cell")
-    print(f"{'experiment':<11} {'test':<66} " + " ".join(f"{s:>22}" for s in SCENARIOS)
-          + "   n   verdict ok")
-    for (experiment, test), row in wide.iterrows():
-        cells = " ".join(f"{row[('rate', s)]:6.1%} [{row[('low', s)]:5.1%},{row[('high', s)]:5.1%}]"
-                         for s in SCENARIOS)
-        worst = max(row[("rate", "null-copies")], row[("rate", "null-networks")])
-        ok = ("yes" if worst <= 0.075 else "NO") if test in VERDICT_TESTS else "(not used)"
-        print(f"{experiment:<11} {test:<66} {cells} {int(row[('size', SCENARIOS[0])]):4d}   {ok}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=int, default=200, help="per experiment and scenario")
-    parser.add_argument("--repeats", type=int, default=10, help="CV repetitions (5 folds each)")
-    parser.add_argument("--experiments", nargs="*", default=list(EXPERIMENTS), choices=EXPERIMENTS)
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
-    parser.add_argument("--power-datasets", type=int, default=None,
-                        help="datasets of the alternative (default: --datasets)")
-    parser.add_argument("--mutation-C", type=float, default=None,
-                        help="fixed LASSO C for the mutation runs (default: inner CV, 19x slower)")
-    parser.add_argument("--mutation-patients", type=int, default=80,
-                        help="patients per simulated mutation cohort")
+    parser.add_argument("root", type=Path, nargs="?", help="folder of calibration_runs.py")
+    parser.add_argument("--small", action="store_true", help="CI size, in a temporary folder")
+    parser.add_argument("--check-api", action="store_true",
+                        help="recompute the default rule through compare_extractors too")
+    parser.add_argument("--csv", type=Path, help="write the summarised table here")
     parser.add_argument("--lasso", type=int, default=0, metavar="N",
-                        help="also compare inner-CV and fixed-C LASSO on N weak-signal datasets")
+                        help="only compare inner-CV and fixed-C LASSO on N weak-signal datasets")
+    parser.add_argument("--markdown", action="store_true", help="the default rule's table as "
+                        "Markdown (README)")
     args = parser.parse_args()
     start = time.perf_counter()
-    MUTATION_C[0], MUTATION_PATIENTS[0] = args.mutation_C, args.mutation_patients
-    penalty = "inner CV" if args.mutation_C is None else f"fixed C = {args.mutation_C:g}"
-    print(f"{args.repeats} x 5-fold CV; mutation LASSO penalty: {penalty}, "
-          f"{args.mutation_patients} patients", flush=True)
-    for experiment in args.experiments:  # one table at a time, printed as soon as it is done
-        table = simulate((experiment,), args.datasets, args.repeats, alpha=args.alpha,
-                         jobs=args.jobs, power_datasets=args.power_datasets)
-        _print(table, args.alpha)
-        print(f"({time.perf_counter() - start:.0f} s so far)", flush=True)
     if args.lasso:
-        print(f"\nLASSO on weak sparse signal (n=150, p=60, 3 true features, 30% mutated), "
-              f"{args.repeats // 5 or 1} x 5-fold:")
-        print(lasso_inner_cv_vs_fixed(args.lasso, n_repeats=max(1, args.repeats // 5))
-              .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(lasso_inner_cv_vs_fixed(args.lasso).to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"))
+        return
+    if args.small:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = small_run(Path(tmp))
+    else:
+        rows = evaluate_all(args.root, CANDIDATES, check_api=(
+            f"{DEFAULT_RULE} (featx default)" if args.check_api else None))
+    table = summarise(rows)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+        rows.to_csv(args.csv.with_suffix(".rows.csv.gz"), index=False)
+    if not args.small:
+        print("Variance factor the nulls need, as a multiple of n_test/n_train (95% bootstrap "
+              "interval over datasets):")
+        print(needed_factor(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    summary = rule_summary(table)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    chosen = choose(summary)
+    print(f"\nChosen by the table: {chosen}")
+    if not args.small:
+        shorter = rule_summary(table, repeats=5).set_index("rule")
+        print("\nThe same datasets at 5 x 5-fold (the first 5 repetitions; does the rule "
+              "depend on the number of resamples?):")
+        print(shorter.loc[[r for r in (chosen, next(r for r in shorter.index if "default" in r),
+                                       "nadeau-bengio (was)") if r in shorter.index]]
+              .to_string(float_format=lambda v: f"{v:.3f}"))
+    for rule in table["rule"].unique():
+        if "default" in rule or rule.startswith("REMOVED") or args.small:
+            print_cells(table, rule)
+    if args.markdown:
+        print("\n" + markdown(table, next(r for r in table["rule"].unique() if "default" in r)))
+        print("\n| rule | worst null cell | pooled null | power (small) | power (large) |\n"
+              "|---|---|---|---|---|")
+        for row in summary.itertuples(index=False):
+            print(f"| {row.rule} | {100 * row[1]:.1f}% ({row[2]}) | {100 * row[3]:.1f}% | "
+                  f"{100 * row[5]:.0f}% | {100 * row[6]:.0f}% |")
     print(f"\n{time.perf_counter() - start:.0f} s wall")
 
 

@@ -51,6 +51,34 @@ def evaluate(
         "`auto`: none when the table's provenance says `featx targets` already applied "
         "log2(x + 1), else log2p1.")] = "auto",
     kernel: Annotated[str, typer.Option(help="Expression SVR kernel: `rbf` or `linear`.")] = "rbf",
+    svr_c: Annotated[float | None, typer.Option(
+        "--svr-c", help="Expression: SVR cost C (default 1).", min=0.0)] = None,
+    epsilon: Annotated[float | None, typer.Option(
+        help="Expression: SVR epsilon, in the targets' units, or in SDs with --scale-y "
+        "(default 0.1).", min=0.0)] = None,
+    scale_y: Annotated[bool | None, typer.Option(
+        "--scale-y/--no-scale-y", help="Expression: standardise each fold's training targets "
+        "before the SVR (R e1071's default); default no (scikit-learn's).")] = None,
+    lasso_c: Annotated[float | None, typer.Option(
+        "--lasso-c", help="Mutation: a fixed inverse L1 penalty C for every fold (glmnet's "
+        "lambda = 1 / (C * n_train)); default: chosen by inner CV in each training fold.",
+        min=0.0)] = None,
+    lasso_rule: Annotated[str | None, typer.Option(
+        help="Mutation: the inner-CV choice, `min` (glmnet lambda.min, the default) or `1se` "
+        "(lambda.1se, the strongest penalty within one SE of the best).")] = None,
+    inner_folds: Annotated[int | None, typer.Option(
+        help="Mutation: inner CV folds (default 5).", min=2)] = None,
+    penalties: Annotated[int | None, typer.Option(
+        help="Mutation: penalties on the inner-CV path (default 20).", min=1)] = None,
+    svc_c: Annotated[float | None, typer.Option(
+        "--svc-c", help="Tissue: LinearSVC C (default 1).", min=0.0)] = None,
+    verdict_rule: Annotated[str, typer.Option(
+        help="How the paired tests name a winner: `calibrated` (the default; holds its level "
+        "in the calibration benchmark) or another of featx.evaluation.verdict_rules.RULES.")
+    ] = "calibrated",
+    alpha: Annotated[float, typer.Option(
+        help="Level of the verdicts (BH q over targets, and the chance check).",
+        min=0.0, max=1.0)] = 0.05,
     jobs: Annotated[int, typer.Option(
         help="Worker processes fitting folds side by side (results do not depend on it).",
         min=1)] = 1,
@@ -93,8 +121,10 @@ def evaluate(
         targets_provenance,
     )
     from featx.evaluation.results import EXPERIMENTS
+    from featx.evaluation.verdict_rules import RULES
 
     one_of("--experiment", experiment, EXPERIMENTS)
+    one_of("--verdict-rule", verdict_rule, tuple(RULES))
     output_dir(out)
     one_of("--format", table_format, ("parquet", "csv"))
     one_of("--correction", correction, ("holm", "bh"))
@@ -118,16 +148,22 @@ def evaluate(
         options["id_mode"] = id_mode
     if experiment == "expression":
         options.update(transform=_transform(transform, targets), kernel=kernel)
+    options.update(_model_options(experiment, {
+        "expression": {"C": svr_c, "epsilon": epsilon, "scale_y": scale_y},
+        "mutation": {"C": lasso_c, "rule": lasso_rule, "inner_splits": inner_folds,
+                     "n_Cs": penalties},
+        "tissue": {"C": svc_c}}))
     provenance = {
         "extractors": {name: source_provenance(path) for name, path in sources.items()},
         "targets": targets_provenance(targets, target_table.columns),
         "options": {k: v for k, v in options.items() if k not in ("progress", "groups")},
+        "alpha": alpha,
     }
     if reference is not None:
         one_of("--reference", reference, tuple(features))
     done = run_evaluation(experiment, features, target_table, out, fmt=table_format,
                           provenance=provenance, reference=reference, correction=correction,
-                          **options)
+                          verdict_rule=verdict_rule, alpha=alpha, **options)
     names = list(features)
     if done.comparison is not None:
         for other in names[1:]:
@@ -148,19 +184,39 @@ def evaluate(
     typer.echo(f"next: featx report NAME --results {out}")
 
 
+def _model_options(experiment: str, by_experiment: dict[str, dict[str, object]],
+                   ) -> dict[str, object]:
+    """The options given for this experiment; one for another experiment is an error."""
+    flags = {"C": {"expression": "--svr-c", "mutation": "--lasso-c", "tissue": "--svc-c"},
+             "epsilon": "--epsilon", "scale_y": "--scale-y", "rule": "--lasso-rule",
+             "inner_splits": "--inner-folds", "n_Cs": "--penalties"}
+    from featx.errors import InvalidParameterError
+
+    for other, given in by_experiment.items():
+        for key, value in given.items():
+            if other != experiment and value is not None:
+                flag = flags[key][other] if isinstance(flags[key], dict) else flags[key]
+                raise InvalidParameterError(flag, f"used with --experiment {other} only",
+                                            value)
+    return {k: v for k, v in by_experiment.get(experiment, {}).items() if v is not None}
+
+
 def verdict_line(rows: pd.DataFrame) -> str:
-    """The terminal's answer for one pair: the counts of the comparison's ``verdict`` column.
+    """The terminal's answer for one pair: the headline of the comparison's ``verdict`` column.
 
     The same column the CSV holds and the report's cards count, so the three agree.
     """
-    a, b = str(rows["a"].iloc[0]), str(rows["b"].iloc[0])
-    verdicts = rows["verdict"].astype(str)
-    n_a, n_b = int((verdicts == a).sum()), int((verdicts == b).sum())
-    others = verdicts[~verdicts.isin([a, b, "no difference"])].value_counts()
-    return (f"{a} vs {b}: the verdict names a winner for {n_a + n_b} of {len(rows)} targets: "
-            f"{a} better in {n_a}, {b} in {n_b}; no evidence either way in "
-            f"{int((verdicts == 'no difference').sum())}"
-            + "".join(f"; {reason} in {count}" for reason, count in others.items()))
+    from featx.evaluation.verdict_rules import overall_verdict
+
+    overall = overall_verdict(rows)
+    a, b = overall.a, overall.b
+    counts = (f"{a} better in {overall.better_a}, {b} in {overall.better_b}; no evidence "
+              f"either way in {overall.no_difference}")
+    if overall.not_enough_data:
+        counts += f"; not enough data in {overall.not_enough_data}"
+    if overall.rule:
+        counts += f"; {overall.rule} verdict rule"
+    return f"{a} vs {b}: {overall.headline} ({counts})"
 
 
 def _transform(option: str, targets: Path) -> str:

@@ -1,26 +1,24 @@
 """Extractor comparisons over a tidy score table: per target, across targets, and counts.
 
 Which test answers which question (false-positive rates under the null measured by
-``benchmarks/bench_calibration.py`` through the real experiments):
+``benchmarks/bench_calibration.py`` through the real experiments; README, "Which test
+answers which question"):
 
 =====================================  ==============================================
 question                               test (function, column)
 =====================================  ==============================================
-is ``a`` better than ``b`` on this     Nadeau-Bengio corrected resampled t over the
-target?                                single folds (:func:`compare_extractors`,
-                                       ``p_corrected``/``q_corrected``, ``verdict``)
-is ``a`` better across all targets?    corrected t over resamples of the per-resample
-                                       mean difference over targets
+is ``a`` better than ``b``, and for    the verdict rule (:mod:`featx.evaluation.
+which targets?                         verdict_rules`): corrected resampled t over
+                                       single folds with a calibrated variance factor,
+                                       no verdict near chance, Benjamini-Hochberg over
+                                       targets (:func:`compare_extractors`, ``verdict``;
+                                       its headline: ``overall_verdict``)
+is ``a`` better across all targets,    corrected t over resamples of the per-resample
+on average?                            mean difference over targets, same factor
                                        (:func:`compare_over_targets`)
-on how many significant targets is     signed count with its stated threshold, and a
-``a`` better, and is that more than    corrected t of the per-resample net share of
-chance?                                targets where ``a`` wins (:func:`count_better`)
+on how many significant targets is     a signed count with its stated threshold; a
+``a`` better?                          description, not a test (:func:`count_better`)
 =====================================  ==============================================
-
-Measured (200 null datasets per cell, 10 x 5-fold): the per-target corrected t and the
-over-targets test reject 2.5-5.5% of true nulls for tissue and expression, and
-4-6.5% for mutation AUCs at 200 patients (40 per test fold), but 7-11.5% at 80 patients
-(16 per test fold): treat mutation verdicts on cohorts that small as somewhat liberal.
 
 The plain paired t-test and Wilcoxon over folds (``p_ttest_liberal``,
 ``p_wilcoxon_liberal``) and Wilcoxon over genes (``method="wilcoxon_liberal"``) are
@@ -40,16 +38,27 @@ from featx._validate import fraction, one_of
 from featx.errors import DataError, InvalidParameterError
 from featx.evaluation.paired_tests import (
     ComparisonResult,
-    corrected_resampled_ttest,
     paired_ttest,
     wilcoxon_test,
+)
+from featx.evaluation.verdict_rules import (
+    CHANCE_LEVELS,
+    DEFAULT_RULE,
+    NO_DIFFERENCE,
+    NOT_ENOUGH_DATA,
+    RULES,
+    Decisions,
+    VerdictRule,
+    benjamini_hochberg,
+    checked_rule,
+    corrected_t,
+    decide,
 )
 
 #: Column name suffix of tests that do not hold their level over CV folds.
 LIBERAL = "liberal"
-#: The test behind every per-target verdict, as the comparison table's ``test`` column
-#: names it (reports label cards and captions with that column, never with a literal).
-PER_TARGET_TEST = "corrected resampled t-test (Nadeau-Bengio) over single folds"
+#: The test of a comparison table written before featx recorded its ``test`` column.
+PER_TARGET_TEST = RULES["nadeau-bengio"].test
 OVER_TARGET_METHODS = ("corrected", "wilcoxon_liberal")
 COUNT_CORRECTIONS = ("none", "bh")
 
@@ -57,8 +66,17 @@ COUNT_CORRECTIONS = ("none", "bh")
 def compare_extractors(
     scores: pd.DataFrame, a: str, b: str, *, metric: str, folds: str = "each",
     alpha: float = 0.05, confidence: float = 0.95,
+    verdict_rule: str | VerdictRule = DEFAULT_RULE,
+    chance: float | None = None,
 ) -> pd.DataFrame:
-    """Per-target paired tests of extractor ``a`` against ``b`` on a tidy score table.
+    """Per-target paired tests of extractor ``a`` against ``b``, and the verdict of each.
+
+    The verdict follows ``verdict_rule`` (:mod:`featx.evaluation.verdict_rules`): the corrected
+    resampled t over single folds with the rule's variance factor, Benjamini-Hochberg
+    over the targets compared, no verdict where the extractors' mean score is not above
+    chance.
+    :func:`~featx.evaluation.verdict_rules.overall_verdict` of the table is the
+    headline over all targets, the sentence a report shows.
 
     Parameters
     ----------
@@ -76,18 +94,26 @@ def compare_extractors(
         it hold its level (with Nadeau-Bengio's k / (k - 1) for averaged scores it still
         rejected 20-28% of true nulls at alpha 0.05; ``benchmarks/bench_calibration.py``).
     alpha : float, default 0.05
-        Level of the ``verdict`` (on ``q_corrected``).
+        Level of the ``verdict`` (on ``q_corrected``) and of the chance check.
     confidence : float
         Interval level.
+    verdict_rule : str or VerdictRule, default "calibrated"
+        The verdict rule (:data:`~featx.evaluation.verdict_rules.RULES`).
+    chance : float, optional
+        The score of an extractor that predicts nothing; default 0.5 for ROC AUC, 0 for
+        Pearson r, none (no chance check) for other metrics. Tissue accuracy: the share
+        of the largest class (:func:`featx.evaluation.experiments.run_evaluation` passes it).
 
     Returns
     -------
     pandas.DataFrame
         One row per target: a, b, metric, target, n, mean_a, mean_b, mean_diff, ci_low,
-        ci_high (corrected), t_corrected, p_corrected, q_corrected (Benjamini-Hochberg
-        over targets), effect_size (d_z), better (sign of mean_diff: a, b or tie),
-        verdict (a or b where q_corrected < alpha, else "no difference"), test (the name
-        of the test behind the verdict and interval, :data:`PER_TARGET_TEST`), and the
+        ci_high (the rule's interval), t_corrected, p_corrected, q_corrected
+        (Benjamini-Hochberg over the targets compared), effect_size (d_z), better (sign of
+        mean_diff: a, b or tie), verdict (a, b, "no difference", or "not enough data"
+        where the two extractors' mean score is not above chance), reason (the verdict in
+        words), test (the name of the test behind the verdict and interval), rule,
+        variance_factor, df, chance, above_chance, gate_pvalue, and the
         liberal p_ttest_liberal, p_wilcoxon_liberal, q_ttest_liberal, q_wilcoxon_liberal.
 
     Raises
@@ -102,59 +128,85 @@ def compare_extractors(
                                     'a true null 20-28% of the time at alpha 0.05)', folds)
     one_of("folds", folds, ("each",))
     alpha = fraction("alpha", alpha)
+    rule = checked_rule(verdict_rule)
+    chance = CHANCE_LEVELS.get(metric) if chance is None else float(chance)
     table = _pair(scores, a, b, metric, folds)
-    rows = [_target_row(target, group, a, b, confidence)
-            for target, group in table.groupby("target", sort=True)]
-    out = pd.DataFrame(rows)
-    out["q_corrected"] = multipletests(out["p_corrected"], method="fdr_bh")[1]
-    for test in ("ttest", "wilcoxon"):
-        out[f"q_{test}_{LIBERAL}"] = multipletests(out[f"p_{test}_{LIBERAL}"],
-                                                   method="fdr_bh")[1]
-    winner = np.where(out["mean_diff"] > 0, a, b)
-    # A zero-width interval (every resample gave the same difference) or fewer than 3
-    # resamples is never evidence: its p of ~0 only says the spread was not measured.
-    measured = (out["n"] >= 3) & (out["ci_high"] > out["ci_low"])
-    out["verdict"] = np.where((out["q_corrected"] < alpha) & measured, winner, "no difference")
-    out["test"] = PER_TARGET_TEST
-    out.insert(0, "metric", metric)
-    out.insert(0, "b", b)
-    out.insert(0, "a", a)
-    first = ["a", "b", "metric", "target", "n", "mean_a", "mean_b", "mean_diff", "ci_low",
-             "ci_high", "t_corrected", "p_corrected", "q_corrected", "effect_size", "better",
-             "verdict", "test"]
-    return out[first + [c for c in out.columns if c not in first]]
+    targets, x, y, ratio = paired_matrices(table, a, b)
+    decisions = decide(x, y, ratio, rule, alpha=alpha, chance=chance, confidence=confidence)
+    tests = decisions.tests
+    d = x - y
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.nanstd(d, axis=1, ddof=1)
+        d_z = np.where(sd > 0, tests.mean / sd, np.where(tests.mean == 0, 0.0,
+                                                          np.copysign(np.inf, tests.mean)))
+    out = pd.DataFrame({
+        "a": a, "b": b, "metric": metric, "target": targets, "n": tests.n,
+        "mean_a": np.nanmean(x, axis=1), "mean_b": np.nanmean(y, axis=1),
+        "mean_diff": tests.mean, "ci_low": tests.ci_low, "ci_high": tests.ci_high,
+        "t_corrected": tests.statistic, "p_corrected": tests.pvalue,
+        "q_corrected": decisions.q, "effect_size": d_z,
+        "better": np.where(tests.mean > 0, a, np.where(tests.mean < 0, b, "tie")),
+        "verdict": _verdicts(decisions, a, b),
+        "reason": _reasons(decisions, rule, alpha, chance, a, b), "test": rule.test,
+        "rule": rule.name, "variance_factor": rule.inflation * ratio, "df": tests.df,
+        "chance": np.nan if chance is None else chance, "above_chance": decisions.compared,
+        "gate_pvalue": decisions.gate_pvalue,
+    })
+    for test, function in (("ttest", paired_ttest), ("wilcoxon", wilcoxon_test)):
+        p = [function(row[np.isfinite(row)], other[np.isfinite(row)]).pvalue
+             for row, other in zip(x, y)]
+        out[f"p_{test}_{LIBERAL}"] = p
+        out[f"q_{test}_{LIBERAL}"] = benjamini_hochberg(np.asarray(p))
+    return out
 
 
-def _target_row(target: str, group: pd.DataFrame, a: str, b: str,
-                confidence: float) -> dict[str, object]:
-    x, y = group[a].to_numpy(), group[b].to_numpy()
-    ratio = float((group["n_test"] / group["n_train"]).mean())
-    corrected = corrected_resampled_ttest(x, y, n_train=1.0, n_test=ratio,
-                                          confidence=confidence)
-    return {
-        "target": target, "n": len(x), "mean_a": x.mean(), "mean_b": y.mean(),
-        "mean_diff": corrected.estimate, "ci_low": corrected.ci_low,
-        "ci_high": corrected.ci_high, "t_corrected": corrected.statistic,
-        "p_corrected": corrected.pvalue, "effect_size": corrected.effect_size,
-        "better": a if corrected.estimate > 0 else (b if corrected.estimate < 0 else "tie"),
-        f"p_ttest_{LIBERAL}": paired_ttest(x, y).pvalue,
-        f"p_wilcoxon_{LIBERAL}": wilcoxon_test(x, y).pvalue,
-    }
+def paired_matrices(table: pd.DataFrame, a: str, b: str,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Targets (sorted), and (targets, resamples) score matrices of a and b with the mean
+    n_test / n_train of each target's resamples; NaN where a resample is missing."""
+    wide = table.pivot_table(index="target", columns=["repetition", "fold"],
+                             values=[a, b], aggfunc="first", dropna=False, sort=True)
+    ratio = (table["n_test"] / table["n_train"]).groupby(table["target"], sort=True).mean()
+    return (np.asarray(wide.index, dtype=str), wide[a].to_numpy(float), wide[b].to_numpy(float),
+            ratio.reindex(wide.index).to_numpy(float))
+
+
+def _verdicts(decisions: Decisions, a: str, b: str) -> np.ndarray:
+    named = np.where(decisions.winner > 0, a, np.where(decisions.winner < 0, b, NO_DIFFERENCE))
+    return np.where(decisions.compared, named, NOT_ENOUGH_DATA)
+
+
+def _reasons(decisions: Decisions, rule: VerdictRule, alpha: float, chance: float | None,
+             a: str, b: str) -> list[str]:
+    """Each target's verdict in words."""
+    out = []
+    for i, winner in enumerate(decisions.winner):
+        if not decisions.compared[i]:
+            out.append(f"the mean score of {a} and {b} is not above chance ({chance:g})")
+        elif winner:
+            out.append(f"BH q {decisions.q[i]:.2g} < {alpha:g}")
+        elif not decisions.measured[i]:
+            out.append("no spread over the resamples to test against")
+        elif rule.gate and not decisions.gate_pvalue < alpha:
+            out.append(f"over-targets test p {decisions.gate_pvalue:.2g} >= {alpha:g} (gate)")
+        else:
+            out.append(f"BH q {decisions.q[i]:.2g} >= {alpha:g}")
+    return out
 
 
 def compare_over_targets(scores: pd.DataFrame, a: str, b: str, *, metric: str,
                          method: str = "corrected", confidence: float = 0.95,
-                         ) -> ComparisonResult:
+                         verdict_rule: str | VerdictRule = DEFAULT_RULE) -> ComparisonResult:
     """Is ``a`` better than ``b`` across targets?
 
     ``method="corrected"`` (recommended): for each resample (repetition, fold) the mean
-    over targets of the score difference a - b, then the Nadeau-Bengio corrected
-    resampled t-test over those J numbers. Each resample gives one number computed on
-    the same patients for every target, so the correlation between genes is inside it
-    and the test does not treat correlated genes as independent evidence; the
-    correction for overlapping training sets is the one that holds for a single target.
-    Where each target has its own folds (mutation: stratified per gene), resample j is
-    fold j of every gene's repetition; the mean is still one number per resample.
+    over targets of the score difference a - b, then the corrected resampled t-test over
+    those J numbers with ``verdict_rule``'s variance factor and degrees of freedom. Each resample
+    gives one number computed on the same patients for every target, so the correlation
+    between genes is inside it and the test does not treat correlated genes as
+    independent evidence. Where each target has its own folds (mutation: stratified per
+    gene), resample j is fold j of every gene's repetition; the mean is still one number
+    per resample.
 
     ``method="wilcoxon_liberal"``: Wilcoxon over targets of the per-target mean (over
     repetitions) out-of-fold scores, the test of the literature. It treats genes as
@@ -173,12 +225,19 @@ def compare_over_targets(scores: pd.DataFrame, a: str, b: str, *, metric: str,
         table = _pair(scores, a, b, metric, "pooled")
         means = table.groupby("target")[[a, b]].mean()
         return wilcoxon_test(means[a].to_numpy(), means[b].to_numpy(), confidence=confidence)
+    rule = checked_rule(verdict_rule)
     table = _pair(scores, a, b, metric, "each", complete_targets=True)
-    per_resample = _per_resample(table, (table[a] - table[b]).rename("d"), "mean")
+    per_resample = _per_resample(table, (table[a] - table[b]).rename("d"), "mean").to_numpy()
     ratio = float((table["n_test"] / table["n_train"]).mean())
-    result = corrected_resampled_ttest(per_resample.to_numpy(), np.zeros(len(per_resample)),
-                                       n_train=1.0, n_test=ratio, confidence=confidence)
-    return _renamed(result, "corrected resampled t-test of the mean difference over targets")
+    tests = corrected_t(per_resample, np.array([ratio]), rule, confidence=confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = per_resample.std(ddof=1)
+        d_z = float(tests.mean[0] / sd) if sd > 0 else 0.0
+    return ComparisonResult(
+        f"corrected resampled t-test of the mean difference over targets ({rule.name} rule)",
+        float(tests.statistic[0]), float(tests.pvalue[0]), float(tests.mean[0]),
+        float(tests.ci_low[0]), float(tests.ci_high[0]), confidence, d_z,
+        "Cohen's d_z (mean/sd of differences)", len(per_resample), float(tests.df[0]))
 
 
 def _per_resample(table: pd.DataFrame, values: pd.Series, how: str) -> pd.Series:
@@ -191,14 +250,10 @@ def _per_resample(table: pd.DataFrame, values: pd.Series, how: str) -> pd.Series
     return frame.groupby(["repetition", "fold"])["v"].agg(how)
 
 
-def _renamed(result: ComparisonResult, name: str) -> ComparisonResult:
-    return ComparisonResult(**{**result.to_dict(), "test": name})
-
-
 def count_better(scores: pd.DataFrame, a: str, b: str, *, metric: str = "pearson_r",
                  p_metric: str = "pearson_p", alpha: float = 0.05, correction: str = "none",
                  null_value: float = 0.0) -> dict[str, object]:
-    """The paper's "better for N of the M significant targets", on signed scores, with a test.
+    """The paper's "better for N of the M significant targets", on signed scores: a count.
 
     Per target the score is the mean over repetitions of the out-of-fold (fold -1)
     ``metric`` and its p-value the median over repetitions of ``p_metric``. A target is
@@ -210,10 +265,12 @@ def count_better(scores: pd.DataFrame, a: str, b: str, *, metric: str = "pearson
     target counts for the one with the higher score; a NaN score counts for neither
     (``undecided``), and so does a tie.
 
-    Whether N_a - N_b is more than chance: for each resample (repetition, fold) the
-    mean over the significant targets of sign(score_a - score_b) on that fold, then
-    the corrected resampled t-test over resamples (two-sided), as in
-    :func:`compare_over_targets`: correlated genes are one number per resample.
+    The count describes; it is not a verdict. It has no p-value: the targets are chosen
+    by the same scores that then decide who wins them (a target enters because one
+    extractor's score is high), so no test of the split holds its level (the removed
+    corrected t of the net share of wins rejected 39% of true nulls at alpha 0.05 with
+    both extractors pure noise). Whether A is better, and for which targets, is
+    :func:`compare_extractors`' verdict.
 
     Parameters
     ----------
@@ -234,8 +291,7 @@ def count_better(scores: pd.DataFrame, a: str, b: str, *, metric: str = "pearson
     -------
     dict
         targets, significant, better_<a>, better_<b>, undecided, threshold (the rule in
-        words), test, estimate (mean net share of wins of a), pvalue (NaN when no
-        target is significant).
+        words).
     """
     alpha = fraction("alpha", alpha)
     one_of("correction", correction, COUNT_CORRECTIONS)
@@ -246,14 +302,11 @@ def count_better(scores: pd.DataFrame, a: str, b: str, *, metric: str = "pearson
         significant |= _significant(p, correction, alpha) & (values[name].to_numpy() > null_value)
     va, vb = values[a].to_numpy(), values[b].to_numpy()
     better_a, better_b = significant & (va > vb), significant & (vb > va)
-    test = _count_test(scores, a, b, metric, list(values.index[significant]))
     return {"targets": len(values), "significant": int(significant.sum()),
             f"better_{a}": int(better_a.sum()), f"better_{b}": int(better_b.sum()),
             "undecided": int(significant.sum() - better_a.sum() - better_b.sum()),
             "threshold": (f"median {p_metric}{' (BH q)' if correction == 'bh' else ''} < "
-                          f"{alpha:g} and mean {metric} > {null_value:g} for either extractor"),
-            "test": "corrected resampled t-test of the per-resample net share of wins",
-            "estimate": test[0], "pvalue": test[1]}
+                          f"{alpha:g} and mean {metric} > {null_value:g} for either extractor")}
 
 
 def _pooled_values(scores: pd.DataFrame, a: str, b: str, metric: str,
@@ -279,22 +332,6 @@ def _significant(p: np.ndarray, correction: str, alpha: float) -> np.ndarray:
     else:
         out[defined] = p[defined] < alpha
     return out
-
-
-def _count_test(scores: pd.DataFrame, a: str, b: str, metric: str,
-                targets: list[str]) -> tuple[float, float]:
-    """Mean net share of wins of a per resample, and its corrected t p-value."""
-    if not targets:
-        return float("nan"), float("nan")
-    table = _pair(scores[scores["target"].isin(targets)], a, b, metric, "each",
-                  complete_targets=True)
-    wins = _per_resample(table, np.sign(table[a] - table[b]), "mean")
-    ratio = float((table["n_test"] / table["n_train"]).mean())
-    if (wins == wins.iloc[0]).all():  # every resample the same share: no spread to test
-        return float(wins.iloc[0]), 1.0 if wins.iloc[0] == 0 else 0.0
-    result = corrected_resampled_ttest(wins.to_numpy(), np.zeros(len(wins)), n_train=1.0,
-                                       n_test=ratio)
-    return result.estimate, result.pvalue
 
 
 def _pair(scores: pd.DataFrame, a: str, b: str, metric: str, folds: str, *,

@@ -32,6 +32,7 @@ from featx.evaluation.multiway import MultiwayComparison, compare_many
 from featx.evaluation.mutation import predict_mutations
 from featx.evaluation.results import EXPERIMENT_METRICS, EXPERIMENTS, ExperimentResult
 from featx.evaluation.tissue import classify_tissue
+from featx.evaluation.verdict_rules import DEFAULT_RULE, VerdictRule, checked_rule
 
 #: Tables of the N-way comparison, ``<experiment>_<name>.csv``.
 MULTIWAY_TABLES = ("pairs", "ranking", "mean_ranks")
@@ -63,8 +64,10 @@ class Evaluation:
     result : ExperimentResult
         Scores, folds and predictions.
     comparison : pandas.DataFrame or None
-        Per-target tests of the first extractor against each other one
-        (:func:`~featx.evaluation.comparisons.compare_extractors`); None with one extractor.
+        Per-target tests and verdicts of the first extractor against each other one
+        (:func:`~featx.evaluation.comparisons.compare_extractors`; the headline of each pair
+        is :func:`~featx.evaluation.verdict_rules.overall_verdict` of its rows); None with
+        one extractor.
     written : list of Path
         The files written.
     multiway : MultiwayComparison or None
@@ -81,7 +84,8 @@ class Evaluation:
 def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
                    out: str | Path, *, fmt: str = "parquet",
                    provenance: Mapping[str, Any] | None = None, reference: str | None = None,
-                   correction: str = "holm", **options: Any) -> Evaluation:
+                   correction: str = "holm", verdict_rule: str | VerdictRule = DEFAULT_RULE,
+                   alpha: float = 0.05, **options: Any) -> Evaluation:
     """Run an experiment, save its tables, and compare the first extractor with each other one.
 
     Parameters
@@ -105,23 +109,36 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
         ``_mean_ranks.csv``.
     correction : {"holm", "bh"}
         N-way: correction across pairs.
+    verdict_rule : str or VerdictRule, default "calibrated"
+        The verdict rule (:mod:`featx.evaluation.verdict_rules`); recorded in the
+        provenance as ``verdict_rule``.
+    alpha : float, default 0.05
+        Level of the verdicts.
     **options
         Passed to the experiment (``n_splits``, ``n_repeats``, ``seed``, ``n_jobs``, ...).
     """
+    rule = checked_rule(verdict_rule)
     result = evaluate(experiment, features, targets, **options)
-    written = result.save(out, fmt=fmt, provenance=provenance)
+    record = {**(provenance or {}), "verdict_rule": rule.describe(),
+              "verdict_rule_config": rule.config, "alpha": alpha}
+    written = result.save(out, fmt=fmt, provenance=record)
     names = list(features)
     comparison = None
+    chance = chance_level(experiment, targets)
     if len(names) > 1:
         metric = EXPERIMENT_METRICS[experiment]
-        comparison = pd.concat([compare_extractors(result.scores, names[0], other, metric=metric)
+        comparison = pd.concat([compare_extractors(result.scores, names[0], other, metric=metric,
+                                                   verdict_rule=rule, chance=chance,
+                                                   alpha=alpha)
                                 for other in names[1:]], ignore_index=True)
         written.append(write_table(comparison, Path(out) / f"{experiment}_comparison.csv"))
     multiway = None
     if len(names) > 2 or (reference is not None and len(names) > 1):
         multiway = compare_many(result.scores, metric=EXPERIMENT_METRICS[experiment],
                                 extractors=names, reference=reference, correction=correction,
-                                seed=int(options.get("seed", 0)))
+                                seed=int(options.get("seed", 0)), verdict_rule=rule,
+                                chance=chance,
+                                alpha=alpha)
         for stem, table in (("pairs", multiway.pairs), ("ranking", multiway.ranking),
                             ("mean_ranks", multiway.mean_ranks)):
             written.append(write_table(table, Path(out) / f"{experiment}_{stem}.csv"))
@@ -129,6 +146,14 @@ def run_evaluation(experiment: str, features: Mapping[str, pd.DataFrame], target
         for stem in MULTIWAY_TABLES:
             (Path(out) / f"{experiment}_{stem}.csv").unlink(missing_ok=True)
     return Evaluation(result, comparison, written, multiway)
+
+
+def chance_level(experiment: str, targets: pd.DataFrame) -> float | None:
+    """What an extractor that predicts nothing scores: tissue, the largest class's share of
+    the labels; None elsewhere (the metric's own, 0.5 AUC or 0 r, applies)."""
+    if experiment != "tissue":
+        return None
+    return float(targets.iloc[:, 0].value_counts(normalize=True).max())
 
 
 def read_targets(path: str | Path, *, id_column: str | None = None) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from featx._validate import fraction, one_of, positive_int
 from featx.errors import DataError, InvalidParameterError
 from featx.evaluation.comparisons import compare_extractors
 from featx.evaluation.paired_tests import corrected_resampled_ttest
+from featx.evaluation.verdict_rules import DEFAULT_RULE, NOT_ENOUGH_DATA, VerdictRule
 
 #: Corrections across pairs: name -> (statsmodels method, words for the table).
 CORRECTIONS = {"holm": ("holm", "Holm (family-wise error)"),
@@ -39,7 +40,8 @@ class MultiwayComparison:
     pairs : pandas.DataFrame
         One row per (pair, target): the columns of ``compare_extractors`` plus
         ``p_adjusted`` (across the pairs of that target), ``correction`` (in words),
-        ``n_pairs`` and ``significant`` (``p_adjusted < alpha``).
+        ``n_pairs`` and ``significant`` (``p_adjusted < alpha``, where the verdict rule
+        compares that target and the resamples show a spread).
     ranking : pandas.DataFrame
         One row per (target, extractor): ``mean``, ``ci_low``, ``ci_high`` (corrected
         interval of the mean score), ``rank`` (1 = best).
@@ -69,6 +71,7 @@ def extractor_pairs(names: Sequence[str], reference: str | None = None) -> list[
 def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str] | None = None,
                  reference: str | None = None, correction: str = "holm", alpha: float = 0.05,
                  confidence: float = 0.95, n_boot: int = 2000, seed: int = 0,
+                 verdict_rule: str | VerdictRule = DEFAULT_RULE, chance: float | None = None,
                  ) -> MultiwayComparison:
     """Compare three or more extractors on the same folds, corrected across pairs.
 
@@ -93,13 +96,18 @@ def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str]
         Bootstrap resamples of the targets for the mean-rank intervals.
     seed : int
         Seed of that bootstrap.
+    verdict_rule, chance
+        The verdict rule and chance level of each pair's
+        :func:`~featx.evaluation.comparisons.compare_extractors`; a pair-target is
+        ``significant`` only where that rule compares it (the pair scores above chance).
     """
     one_of("correction", correction, tuple(CORRECTIONS))
     alpha, confidence = fraction("alpha", alpha), fraction("confidence", confidence)
     names = list(extractors) if extractors is not None else list(
         dict.fromkeys(scores["extractor"]))
     pairs = extractor_pairs(names, reference)
-    table = pd.concat([compare_extractors(scores, a, b, metric=metric, confidence=confidence)
+    table = pd.concat([compare_extractors(scores, a, b, metric=metric, confidence=confidence,
+                                          verdict_rule=verdict_rule, chance=chance)
                        for a, b in pairs], ignore_index=True)
     method, words = CORRECTIONS[correction]
     table["p_adjusted"] = table.groupby("target")["p_corrected"].transform(
@@ -107,7 +115,9 @@ def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str]
     table["n_pairs"] = len(pairs)
     table["correction"] = (f"{words} over {len(pairs)} pairs per target, on the corrected "
                            "resampled t-test p-values")
-    table["significant"] = table["p_adjusted"] < alpha
+    measured = (table["n"] >= 3) & (table["ci_high"] > table["ci_low"])
+    table["significant"] = ((table["p_adjusted"] < alpha) & measured
+                            & (table["verdict"] != NOT_ENOUGH_DATA))
     ranking = rank_extractors(scores, names, metric=metric, confidence=confidence)
     return MultiwayComparison(table, ranking, mean_ranks(ranking, confidence=confidence,
                                                          n_boot=n_boot, seed=seed))

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from featx._validate import one_of, positive_float, positive_int
@@ -28,6 +27,7 @@ from featx.evaluation.lasso import (
     LAMBDA_RULES,
     UNPENALISED_INTERCEPT_SCALING,
     LassoLogisticCV,
+    fast_auc,
     l1_path_fit,
 )
 from featx.evaluation.parallel import ordered_map, shared_arrays
@@ -127,13 +127,13 @@ def predict_mutations(
                     scores = np.empty(len(y))
                     for fold, (train, test) in enumerate(splits):
                         scores[test], chosen, nonzero = next(fits)
-                        for metric, value in (("roc_auc", roc_auc_score(y[test], scores[test])),
+                        for metric, value in (("roc_auc", fast_auc(y[test], scores[test])),
                                               ("lasso_C", chosen), ("n_nonzero", nonzero)):
                             frames.append(score_rows("mutation", name, [gene], rep, fold,
                                                      metric, [value], len(train), len(test),
                                                      n_splits))
                     frames.append(score_rows("mutation", name, [gene], rep, -1, "roc_auc",
-                                             [roc_auc_score(y, scores)], mean_train_size(splits),
+                                             [fast_auc(y, scores)], mean_train_size(splits),
                                              len(y), n_splits))
                     kept.append(pd.DataFrame({
                         "experiment": "mutation", "extractor": name, "target": gene,

@@ -139,6 +139,9 @@ _FACT_KEYS = {"featx_version", "experiment", "n_rows", "weights", "weights_sha25
               "mode", "tile_px", "tile_mpp", "min_tissue", "overlap_px", "n_splits", "n_repeats",
               "seed", "n_samples", "fold_ids_sha256", "tiles", "targets_sha256", "path",
               "sha256", "n_features", "input_px", "classes_sha256", "version",
+              # the experiment's model options and the verdict rule (featx evaluate)
+              "transform", "kernel", "C", "epsilon", "scale_y", "rule", "inner_splits", "n_Cs",
+              "solver", "max_iter", "verdict_rule", "alpha",
               # how much an FTX-2048 was fine-tuned (its state is part of its identity)
               "batches", "validation_accuracy"}
 

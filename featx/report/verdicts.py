@@ -16,6 +16,7 @@ import pandas as pd
 
 from featx._figures import subplots
 from featx.evaluation.comparisons import PER_TARGET_TEST
+from featx.evaluation.verdict_rules import NO_DIFFERENCE
 from featx.report.document import Figure, Verdict
 from featx.report.text import fmt_interval, fmt_num, fmt_p, fmt_score, p_phrase
 
@@ -54,9 +55,9 @@ def test_label(comparison: pd.DataFrame) -> str:
 def significant(row: pd.Series, alpha: float = ALPHA) -> bool:
     """Whether one target's verdict names a winner: the comparison's ``verdict`` column.
 
-    The rule lives in :func:`featx.evaluation.comparisons.compare_extractors` (BH q of the
-    corrected t below alpha, never on a zero-width interval or under 3 resamples); tables
-    without a ``verdict`` column (N-way pairs) fall back to the same rule on their columns.
+    The rule lives in :mod:`featx.evaluation.verdict_rules` (the ``verdict`` column names a
+    or b, or says "no difference" or "not enough data"); tables without a ``verdict``
+    column fall back to BH q (or p) below alpha on a measured interval.
     """
     verdict = row.get("verdict")
     if isinstance(verdict, str) and alpha == ALPHA:
@@ -68,10 +69,6 @@ def significant(row: pd.Series, alpha: float = ALPHA) -> bool:
         if value is not None and np.isfinite(value):
             return bool(value < alpha)
     return False
-
-
-#: The ``verdict`` column's value where no winner is named for want of evidence.
-NO_DIFFERENCE = "no difference"
 
 
 def winner(row: pd.Series, alpha: float = ALPHA) -> str:

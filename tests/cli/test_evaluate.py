@@ -60,14 +60,16 @@ def test_evaluate_mutation_writes_scores_and_comparison(tmp_path):
     kras = comparison.set_index("target").loc["KRAS"]
     assert kras["better"] == "SIG" and kras["a"] == "SIG" and kras["b"] == "noise"
     assert "SIG vs noise" in result.output and "40 rows used" in result.output
-    # The counts of the verdict column, the CSV's.
+    # The counts of the verdict column, the CSV's, under the verdict rule's headline: KRAS
+    # carries the signal, TP53 (noise in both) is refused as near chance, never given a winner.
     line = next(x for x in result.output.splitlines() if "SIG vs noise" in x)
-    named = int((comparison["verdict"] != "no difference").sum())
-    assert f"the verdict names a winner for {named} of 2 targets" in line
+    assert "SIG is better for 1 of 2 targets" in line and "calibrated verdict rule" in line
+    assert _counts_in_line(line) == (1, 0, int((comparison["verdict"] == "no difference").sum()))
     assert "next: featx report" in result.output
     record = json.loads((out / "mutation_provenance.json").read_text())
     assert set(record["extractors"]) == {"SIG", "noise"}
     assert record["options"]["seed"] == 0 and len(record["targets"]["sha256"]) == 64
+    assert record["verdict_rule_config"]["name"] == "calibrated" and record["alpha"] == 0.05
 
 
 def test_evaluate_expression_on_a_folder_as_csv(tmp_path):
@@ -80,6 +82,40 @@ def test_evaluate_expression_on_a_folder_as_csv(tmp_path):
     scores = pd.read_csv(out / "expression_scores.csv")
     r = scores.query("metric == 'pearson_r' and fold == -1").groupby("extractor")["value"].mean()
     assert r["SIG"] > 0.5 > r["noise"]
+
+
+def test_every_model_option_and_the_verdict_rule_reach_the_run_and_its_provenance(tmp_path):
+    src = _write_inputs(tmp_path)
+    mutation = runner.invoke(app, ["evaluate", str(src / "noise.parquet"), f"SIG={src / 'SIG.parquet'}",
+                                   "-t", str(src / "mutations.tsv"), "-e", "mutation",
+                                   "--repeats", "2", "--lasso-rule", "1se", "--inner-folds", "3",
+                                   "--penalties", "6", "--verdict-rule", "nadeau-bengio",
+                                   "--alpha", "0.1", "-o", str(tmp_path / "m")])
+    assert mutation.exit_code == 0, mutation.output
+    record = json.loads((tmp_path / "m" / "mutation_provenance.json").read_text())
+    assert record["options"] | {"rule": "1se", "inner_splits": 3, "n_Cs": 6} == record["options"]
+    assert record["verdict_rule_config"]["name"] == "nadeau-bengio" and record["alpha"] == 0.1
+    comparison = pd.read_csv(tmp_path / "m" / "mutation_comparison.csv")
+    assert set(comparison["rule"]) == {"nadeau-bengio"}
+    fixed = runner.invoke(app, ["evaluate", str(src / "noise.parquet"), "-t",
+                                str(src / "mutations.tsv"), "-e", "mutation", "--repeats", "1",
+                                "--lasso-c", "0.3", "-o", str(tmp_path / "f")])
+    assert fixed.exit_code == 0, fixed.output
+    used = pd.read_parquet(tmp_path / "f" / "mutation_scores.parquet").query("metric == 'lasso_C'")
+    assert (used["value"] == 0.3).all()
+    expression = runner.invoke(app, ["evaluate", str(src), "-t", str(src / "expression.csv"),
+                                     "-e", "expression", "--repeats", "1", "--svr-c", "2",
+                                     "--epsilon", "0.3", "--scale-y", "-o", str(tmp_path / "e")])
+    assert expression.exit_code == 0, expression.output
+    options = json.loads((tmp_path / "e" / "expression_provenance.json").read_text())["options"]
+    assert (options["C"], options["epsilon"], options["scale_y"]) == (2.0, 0.3, True)
+    wrong = runner.invoke(app, ["evaluate", str(src), "-t", str(src / "expression.csv"), "-e",
+                                "expression", "--lasso-rule", "1se", "-o", str(tmp_path / "w")])
+    assert isinstance(wrong.exception, InvalidParameterError)
+    assert "--lasso-rule" in str(wrong.exception) and "mutation" in str(wrong.exception)
+    unknown = runner.invoke(app, ["evaluate", str(src), "-t", str(src / "expression.csv"), "-e",
+                                  "expression", "--verdict-rule", "lenient"])
+    assert isinstance(unknown.exception, InvalidParameterError)
 
 
 def test_evaluate_tissue_with_exact_ids(tmp_path):
@@ -135,6 +171,81 @@ def test_semicolon_binary_and_constant_target_tables(tmp_path):
     constant = run("constant.tsv")
     assert isinstance(constant.exception, DataError)
     assert "constant" in str(constant.exception) and "fewer folds" not in str(constant.exception)
+
+
+def _luad_case(shared_data, tmp_path, name: str, noise_b: float | None, seed: int):
+    """Real TCGA-LUAD expression of 20 immune genes (150 patients) as targets; A and B are
+    10 other immune genes' real expression plus noise (B: ``noise_b`` times more, or pure
+    noise where None)."""
+    from featx.targets.gene_sets import read_gene_list
+
+    matrix = _luad_matrix(shared_data)
+    rng = np.random.default_rng(seed)
+    immune = [g for g in read_gene_list("immune")[0] if g in matrix.columns]
+    genes = rng.choice(immune, 30, replace=False)
+    patients = rng.choice(matrix.index, 150, replace=False)
+    folder = tmp_path / name
+    folder.mkdir()
+    matrix.loc[patients, genes[:20]].rename_axis("patient").to_csv(folder / "expr.tsv", sep="\t")
+    real = matrix.loc[patients, genes[20:]].to_numpy()
+    real = (real - real.mean(axis=0)) / real.std(axis=0)
+    a = real + rng.normal(size=real.shape)
+    b = (rng.normal(size=real.shape) if noise_b is None
+         else real + noise_b * rng.normal(size=real.shape))
+    for label, x in (("A", a), ("B", b)):
+        pd.DataFrame(x, index=pd.Index(patients, name="patient")).rename(
+            columns=str).to_parquet(folder / f"{label}.parquet")
+    return folder
+
+
+_MATRIX: dict[str, pd.DataFrame] = {}
+
+
+def _luad_matrix(shared_data) -> pd.DataFrame:
+    from featx.targets.expression import expression_targets, read_rsem_matrix
+
+    if "luad" not in _MATRIX:
+        path = shared_data / "tables" / "openomics_luad" / "LUAD__geneExp.txt.gz"
+        _MATRIX["luad"] = expression_targets(read_rsem_matrix(path)).frame
+    return _MATRIX["luad"]
+
+
+def _evaluate_and_report(folder) -> tuple[str, str]:
+    out = folder / "results"
+    done = runner.invoke(app, ["evaluate", f"A={folder / 'A.parquet'}",
+                               f"B={folder / 'B.parquet'}", "-t", str(folder / "expr.tsv"),
+                               "-e", "expression", "--transform", "none", "--repeats", "10",
+                               "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    printed = next(x[x.index("A vs B:"):] for x in done.output.splitlines() if "A vs B:" in x)
+    shown = runner.invoke(app, ["report", "luad", "--results", str(out), "-o",
+                                str(folder / "reports")])
+    assert shown.exit_code == 0, shown.output
+    markdown = (folder / "reports" / "luad" / "report.md").read_text()
+    assert "verdict_rule" in markdown and "calibrated: corrected resampled t" in markdown
+    headline = next(line for line in markdown.splitlines() if line.startswith("> **"))
+    return printed, headline
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_evaluate_and_report_name_no_winner_on_a_real_luad_null(shared_data, tmp_path):
+    """Both extractors are the same real-derived features plus noise of the same size: three
+    datasets, and neither the printed verdict nor the report's headline names a winner."""
+    for seed in range(3):
+        printed, headline = _evaluate_and_report(
+            _luad_case(shared_data, tmp_path, f"null{seed}", 1.0, seed))
+        assert "is better" not in printed and "is better" not in headline, (printed, headline)
+        assert "No evidence of a difference" in printed + headline
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_evaluate_and_report_name_the_extractor_with_more_signal(shared_data, tmp_path):
+    """A carries real co-expressed immune genes plus noise, B noise alone."""
+    printed, headline = _evaluate_and_report(_luad_case(shared_data, tmp_path, "alt", None, 0))
+    assert "A is better for" in printed and "B is better" not in printed, printed
+    assert "A is better for" in headline and "B is better" not in headline, headline
 
 
 # -- one verdict everywhere: the terminal, the CSV and the report read one column -------------

@@ -134,7 +134,19 @@ def test_direct_liblinear_path_equals_logistic_regression(monkeypatch):
     scores = z @ coef + intercept
     assert lasso.fast_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
     fast = LassoLogisticCV(n_Cs=6).fit(x, y)
-    monkeypatch.setattr(lasso, "_fit_liblinear", None)  # a scikit-learn without it
+    monkeypatch.setattr(lasso, "_train_wrap", None)  # a scikit-learn without it
     public = LassoLogisticCV(n_Cs=6).fit(x, y)
     assert public.C_ == fast.C_
     np.testing.assert_allclose(public.coef_, fast.coef_, rtol=0, atol=1e-12)
+
+
+def test_fast_auc_equals_roc_auc_score_with_ties():
+    from scipy.stats import rankdata
+
+    from featx.evaluation.lasso import fast_auc, midranks
+
+    rng = np.random.default_rng(7)
+    y = (rng.random(50) < 0.3).astype(int)
+    for scores in (rng.normal(size=50), np.round(rng.normal(size=50), 1), np.zeros(50)):
+        np.testing.assert_array_equal(midranks(scores), rankdata(scores))
+        assert fast_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)

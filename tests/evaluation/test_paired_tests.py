@@ -173,8 +173,10 @@ def test_signal_is_detected_per_target_and_over_targets():
     scores = regress_expression(feats, targets, n_splits=5, n_repeats=3, seed=0).scores
     table = compare_extractors(scores, "A", "B", metric="pearson_r")
     assert (table["better"] == "A").all()
-    assert (table["q_corrected"] < 0.05).all()
-    assert (table["verdict"] == "A").all()
+    assert (table["q_corrected"] < 0.05).sum() >= 3  # 15 resamples, calibrated factor
+    assert set(table["verdict"]) <= {"A", "no difference"} and (table["verdict"] == "A").sum() >= 3
+    plain = compare_extractors(scores, "A", "B", metric="pearson_r", verdict_rule="nadeau-bengio")
+    assert (plain["p_corrected"] <= table["p_corrected"]).all()  # the calibration only widens
     assert (table["p_corrected"] >= table["p_ttest_liberal"]).all()  # the correction only widens
     # Issue 19: the pooled mode (one score per repetition) was removed; it did not hold its
     # level under any correction factor (benchmarks/bench_calibration.py).
@@ -189,7 +191,7 @@ def test_signal_is_detected_per_target_and_over_targets():
     assert liberal.n == 4 and liberal.estimate > 0.3
     counts = count_better(scores, "A", "B")
     assert counts["significant"] == 4 and counts["better_A"] == 4 and counts["undecided"] == 0
-    assert counts["estimate"] > 0.8 and counts["pvalue"] < 0.01
+    assert "pvalue" not in counts  # a count, not a test (its targets are chosen by its scores)
 
 
 def test_equal_extractors_give_no_inflated_false_positives():
@@ -264,20 +266,9 @@ def test_count_better_nan_score_counts_for_neither():
     p = {"A": {"g0": np.nan, "g1": 1e-4}, "B": {"g0": 1e-4, "g1": 1e-4}}
     table = _table(r, p)
     table.loc[(table["target"] == "g0") & (table["extractor"] == "A"), "value"] = np.nan
-    # per-fold scores of g0 are NaN for A: its test leaves g0 out, naming it
-    with pytest.warns(UserWarning, match=r"'g0' \(10 of 10\)"):
-        counts = count_better(table, "A", "B")
+    counts = count_better(table, "A", "B")
     assert counts["significant"] == 2 and counts["better_A"] == 0 and counts["better_B"] == 0
     assert counts["undecided"] == 2  # g0: NaN score of A; g1: a tie
-
-
-def test_count_better_test_detects_a_consistent_winner_only():
-    r = {"A": {f"g{i}": 0.4 for i in range(6)}, "B": {f"g{i}": 0.4 for i in range(6)}}
-    p = {name: {f"g{i}": 1e-3 for i in range(6)} for name in "AB"}
-    wins = count_better(_table(r, p, fold_diff={f"g{i}": 0.05 for i in range(6)}), "A", "B")
-    assert wins["estimate"] == 1.0 and wins["pvalue"] == 0.0
-    even = count_better(_table(r, p), "A", "B")  # equal scores on every fold: no evidence
-    assert even["estimate"] == 0.0 and even["pvalue"] == 1.0
 
 
 def test_nan_scores_everywhere_name_the_target():

@@ -78,8 +78,9 @@ def test_cards_name_the_test_the_result_carries_never_a_literal(standin_results,
     table = pd.read_csv(renamed / "tissue_comparison.csv").assign(test="MY-OWN-TEST")
     table.to_csv(renamed / "tissue_comparison.csv", index=False)
     report = build_report(results=renamed)
-    assert dict(report.sections[0].verdict.facts)["Test"] == "MY-OWN-TEST"
-    assert report.summary.answers["test"].iloc[0] == "MY-OWN-TEST"
+    label = "MY-OWN-TEST, calibrated verdict rule"  # the table's test and its verdict rule
+    assert dict(report.sections[0].verdict.facts)["Test"] == label
+    assert report.summary.answers["test"].iloc[0] == label
     assert "MY-OWN-TEST" in report.sections[0].tables[0].caption
 
 

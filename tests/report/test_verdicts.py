@@ -81,9 +81,9 @@ def test_a_verdict_that_names_no_winner_for_another_reason_is_passed_on_as_it_re
                              "not enough data: 1.")
     shown = comparison_display(table, 0.95).set_index("target")["better"].to_dict()
     assert shown == {"G1": "FTX", "G2": "no evidence", "G3": "not enough data"}
-    assert verdict_line(table) == ("FTX vs IMG: the verdict names a winner for 1 of 3 targets: "
-                                   "FTX better in 1, IMG in 0; no evidence either way in 1; "
-                                   "not enough data in 1")
+    assert verdict_line(table) == ("FTX vs IMG: FTX is better for 1 of 3 targets (FTX better "
+                                   "in 1, IMG in 0; no evidence either way in 1; not enough "
+                                   "data in 1)")
     single = single_verdict(table.iloc[2], metric="accuracy", confidence=0.95)
     assert single.headline == "No verdict on accuracy between FTX and IMG: not enough data"
     assert not single.significant
