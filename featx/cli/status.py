@@ -35,7 +35,7 @@ def status(
     if not names:
         raise typer.BadParameter(f"{store} holds no extractor=NAME folders; run featx extract "
                                  "first", param_hint="STORE")
-    bad = False
+    bad, statuses = False, set()
     for name in names:
         contents = store_contents(store, name)
         typer.echo(f"{name}: {contents.describe()}")
@@ -49,11 +49,20 @@ def status(
         if len(failed) > errors:
             typer.echo(f"  ... and {len(failed) - errors} more in "
                        f"{store}/extractor={name}/_status.csv")
+        statuses |= set(failed["status"])
         bad = bad or len(failed) > 0
     if bad:
-        typer.echo("next: fix the paths or files above, then rerun featx extract with "
-                   "--retry-failed (done slides are skipped)")
+        typer.echo(_next_step(statuses))
         raise typer.Exit(1)
+
+
+def _next_step(statuses: set[str]) -> str:
+    """What to do: failed slides wait for --retry-failed; retry and missing ones are redone."""
+    if "failed" in statuses:
+        return ("next: fix the paths or files above, then rerun featx extract with "
+                "--retry-failed (done slides are skipped)")
+    return ("next: rerun featx extract: damaged files and slides marked retry or missing are "
+            "redone without any flag (done slides are skipped)")
 
 
 def _report_damaged(damaged: dict[str, str]) -> bool:

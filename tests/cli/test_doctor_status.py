@@ -36,7 +36,14 @@ def test_status_counts_done_and_missing_and_lists_errors(tmp_path):
     assert done.exit_code == 1
     assert "COLORSTATS: 2 slides:" in done.output and "1 done" in done.output
     assert "missing  gone: slide file not found" in done.output
-    assert "--retry-failed" in done.output
+    # A missing slide is looked for again by a plain rerun; a failed one waits for the flag.
+    assert "--retry-failed" not in done.output and "redone without any flag" in done.output
+    (tmp_path / "bad.svs").write_bytes(b"not a slide")
+    manifest = pd.DataFrame({"path": [str(slide), str(tmp_path / "bad.svs")]})
+    run_batch(manifest, tmp_path / "store", ExtractionSettings("COLORSTATS"),
+              cluster=ClusterSettings(workers=0))
+    done = runner.invoke(app, ["status", str(tmp_path / "store")])
+    assert "failed   bad:" in done.output and "--retry-failed" in done.output, done.output
     empty = tmp_path / "empty"
     empty.mkdir()
     assert runner.invoke(app, ["status", str(empty)]).exit_code == 2
