@@ -96,9 +96,10 @@ def evaluate(
     fold, metric, value, n_train, n_test, n_splits; fold -1 = a whole repetition's
     out-of-fold score), for tissue also `tissue_confusion`, and with two or more
     extractors `<experiment>_comparison.csv`: per target, the first extractor against
-    each other one: the verdict of `--verdict-rule` (its corrected t, Benjamini-Hochberg
-    q over targets, and why no winner is named where none is), with the liberal plain
-    t-test and Wilcoxon beside it for the literature. With three or more extractors also
+    each other one: the verdict of `--verdict-rule` (a corrected resampled t after
+    Nadeau-Bengio, Benjamini-Hochberg q over targets, and why no winner is named where
+    none is), with the liberal plain t-test and Wilcoxon beside it for the literature.
+    With three or more extractors also
     `<experiment>_pairs.csv` (every pair, or each against `--reference`, on the same
     folds, p-values corrected across pairs by `--correction`), `_ranking.csv` (mean
     score per target with its corrected interval, and rank) and `_mean_ranks.csv`.
