@@ -282,10 +282,14 @@ def read_status(root: str | Path, *, extractor: str) -> pd.DataFrame:
     return table
 
 
-def _write_status(path: Path, rows: dict[str, dict[str, Any]], order: list[str]) -> None:
+def _write_status(path: Path, rows: dict[str, dict[str, Any]], order: list[str]) -> pd.DataFrame:
+    """Write this run's records as the status table; return it as :func:`read_status` would."""
     table = pd.DataFrame([rows[s] for s in order if s in rows], columns=list(STATUS_COLUMNS))
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
+    text = [c for c in STATUS_COLUMNS if c not in ("n_tiles", "seconds")]
+    table[text] = table[text].fillna("").astype(str)
+    return table.astype({"n_tiles": int, "seconds": float})
 
 
 # --------------------------------------------------------------------------- the run
@@ -512,9 +516,10 @@ def _run(tasks: list[SlideTask], rows: dict[str, dict[str, Any]], order: list[st
         _execute(client, [t for t in tasks if t.slide_id in again], finish,
                  retries=cluster.retries, defer=False)
     finally:
-        _write_status(status_file, rows, order)
+        table = _write_status(status_file, rows, order)
         bar.close()
-    return read_status(root, extractor=name)
+    # This run's own records: another run on the same store may rewrite the file meanwhile.
+    return table
 
 
 __all__ = ["STATUSES", "SlideTask", "default_n_workers", "process_slide", "read_status",
