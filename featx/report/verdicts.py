@@ -99,8 +99,11 @@ def single_verdict(row: pd.Series, *, metric: str, confidence: float,
     interval = fmt_interval(row["ci_low"], row["ci_high"])
     if better == NO_EVIDENCE:
         headline = f"No evidence of a difference in {metric} between {a} and {b}"
-        sentence = ("The verdict names no winner: the interval includes zero, the BH q is "
-                    f"not below {ALPHA}, or the resamples show no spread to test against.")
+        reason = row.get("reason")  # the rule's own words, where the table has them
+        sentence = (f"The verdict names no winner: {reason}." if isinstance(reason, str)
+                    and reason else "The verdict names no winner: the interval includes "
+                    f"zero, the BH q is not below {ALPHA}, or the resamples show no spread "
+                    "to test against.")
     elif better not in (a, b):  # the verdict gives another reason (e.g. not enough data)
         headline = f"No verdict on {metric} between {a} and {b}: {better}"
         sentence = str(row.get("reason") or "The verdict names no winner.")
