@@ -24,6 +24,9 @@ indices), embedding
 (``fixed_size_list<float32|float16>[n_features]``). The provenance (featx version,
 extractor config, stain fit, tile spec, slide size and checksum) is JSON in the
 file's schema metadata under the key ``featx``.
+
+(Over 450 lines because writing, verifying and reading a store file share one schema
+and one provenance layout; apart, each would restate them.)
 """
 
 from __future__ import annotations
