@@ -24,7 +24,7 @@ from featx._validate import fraction, one_of, positive_int
 from featx.errors import DataError, InvalidParameterError
 from featx.evaluation.comparisons import compare_extractors
 from featx.evaluation.paired_tests import corrected_resampled_ttest
-from featx.evaluation.verdict_rules import DEFAULT_RULE, NOT_ENOUGH_DATA, VerdictRule
+from featx.evaluation.verdict_rules import DEFAULT_RULE, VerdictRule
 
 #: Corrections across pairs: name -> (statsmodels method, words for the table).
 CORRECTIONS = {"holm": ("holm", "Holm (family-wise error)"),
@@ -40,8 +40,8 @@ class MultiwayComparison:
     pairs : pandas.DataFrame
         One row per (pair, target): the columns of ``compare_extractors`` plus
         ``p_adjusted`` (across the pairs of that target), ``correction`` (in words),
-        ``n_pairs`` and ``significant`` (``p_adjusted < alpha``, where the verdict rule
-        compares that target and the resamples show a spread).
+        ``n_pairs`` and ``significant`` (the pair's verdict names a winner for that
+        target under the verdict rule, and ``p_adjusted < alpha``).
     ranking : pandas.DataFrame
         One row per (target, extractor): ``mean``, ``ci_low``, ``ci_high`` (corrected
         interval of the mean score), ``rank`` (1 = best).
@@ -99,7 +99,7 @@ def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str]
     verdict_rule, chance
         The verdict rule and chance level of each pair's
         :func:`~featx.evaluation.comparisons.compare_extractors`; a pair-target is
-        ``significant`` only where that rule compares it (the pair scores above chance).
+        ``significant`` only where that pair's verdict names a winner.
     """
     one_of("correction", correction, tuple(CORRECTIONS))
     alpha, confidence = fraction("alpha", alpha), fraction("confidence", confidence)
@@ -115,9 +115,10 @@ def compare_many(scores: pd.DataFrame, *, metric: str, extractors: Sequence[str]
     table["n_pairs"] = len(pairs)
     table["correction"] = (f"{words} over {len(pairs)} pairs per target, on the corrected "
                            "resampled t-test p-values")
-    measured = (table["n"] >= 3) & (table["ci_high"] > table["ci_low"])
-    table["significant"] = ((table["p_adjusted"] < alpha) & measured
-                            & (table["verdict"] != NOT_ENOUGH_DATA))
+    # A pair-target counts where the pair's own verdict names a winner (the rule: chance
+    # check, gate, BH over targets, a measured spread) and survives the correction over pairs.
+    named = table["verdict"].astype(str).eq(table["a"]) | table["verdict"].astype(str).eq(table["b"])
+    table["significant"] = named & (table["p_adjusted"] < alpha)
     ranking = rank_extractors(scores, names, metric=metric, confidence=confidence)
     return MultiwayComparison(table, ranking, mean_ranks(ranking, confidence=confidence,
                                                          n_boot=n_boot, seed=seed))

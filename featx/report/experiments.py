@@ -108,8 +108,10 @@ def _verdict(section: Section, experiment: str, scores: pd.DataFrame,
                                              confidence=level, targets=targets))
     section.tables.append(Table(f"{experiment}-comparison", comparison,
                                 f"Paired tests per target, largest difference first. The "
-                                f"verdict ('better') and interval: {test}, BH q < 0.05 over "
-                                "targets; 'no spread': every resample gave the same "
+                                f"verdict ('better') and interval: {test}, BH q over "
+                                "targets (each target's reason for its verdict is the CSV's "
+                                "reason column); 'no spread': every "
+                                "resample gave the same "
                                 "difference, so there is nothing to test against (and 'too few "
                                 "resamples': under 3). The CSV's "
                                 "columns ending in _liberal are for comparison with the "

@@ -274,7 +274,7 @@ class Run:
             names = list(features)
             line = f"{len(done.result.ids)} rows, {targets.shape[1]} targets"
             if done.comparison is not None:
-                # The calibrated verdict (BH q < 0.05), not the sign of the difference.
+                # The verdict column (the default verdict rule), not the sign of the difference.
                 better = int((done.comparison["verdict"] == names[0]).sum())
                 line += (f"; {names[0]} significantly better than {names[1]} for {better} of "
                          f"{len(done.comparison)}")

@@ -10,6 +10,7 @@ from statsmodels.stats.multitest import multipletests
 from featx.errors import DataError, InvalidParameterError
 from featx.evaluation.comparisons import compare_extractors
 from featx.evaluation.multiway import compare_many, extractor_pairs
+from featx.evaluation.verdict_rules import VerdictRule
 
 #: True mean accuracy of each extractor; C and D are equal.
 LEVELS = {"A": 0.80, "B": 0.74, "C": 0.70, "D": 0.70}
@@ -48,6 +49,12 @@ def test_all_pairs_on_the_same_folds_with_holm_across_pairs():
     assert pairs["correction"].iloc[0].startswith("Holm (family-wise error) over 6 pairs")
     significant = pairs.groupby(["a", "b"])["significant"].all()
     assert significant[("A", "B")] and significant[("A", "C")] and not significant[("C", "D")]
+    # Never more than the pair's own verdict (its gate, chance check and BH) names.
+    named = pairs["verdict"].eq(pairs["a"]) | pairs["verdict"].eq(pairs["b"])
+    assert not (pairs["significant"] & ~named).any()
+    gated = compare_many(scores, metric="accuracy",
+                         verdict_rule=VerdictRule("strict", inflation=100.0, gate=True))
+    assert not gated.pairs["significant"].any()
 
 
 def test_each_against_a_reference_with_bh():
