@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as sstats
+from statsmodels.stats.multitest import multipletests
 
 from featx._validate import fraction, positive_float
 from featx.errors import InvalidParameterError
@@ -232,16 +233,14 @@ def decide(a: np.ndarray, b: np.ndarray, ratio: np.ndarray, rule: VerdictRule, *
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (statsmodels' ``fdr_bh``, for a plain array)."""
+    """Benjamini-Hochberg q-values (statsmodels' ``fdr_bh``) over the finite p-values; NaN
+    where p is NaN, so one undefined target does not erase the others."""
     p = np.asarray(p, float)
-    if p.size == 0:
-        return p.copy()
-    order = np.argsort(p)
-    scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
-    adjusted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    out = np.empty_like(p)
-    out[order] = adjusted
-    return out
+    q = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        q[finite] = multipletests(p[finite], method="fdr_bh")[1]
+    return q
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ recomputed here.
 
 from featx.report.builder import build_report, collect_provenance
 from featx.report.bundle import write_bundle
-from featx.report.document import (
+from featx.report.document import write_report
+from featx.report.experiments import experiment_section, experiment_sections
+from featx.report.model import (
     Figure,
     Report,
     ReportFiles,
@@ -17,9 +19,7 @@ from featx.report.document import (
     Table,
     Verdict,
     format_cell,
-    write_report,
 )
-from featx.report.experiments import experiment_section, experiment_sections
 from featx.report.slides import nearest_tiles_section, slidescore_section
 
 __all__ = ["Figure", "Report", "ReportFiles", "Section", "Summary", "Table", "Verdict",
